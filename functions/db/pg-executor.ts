@@ -1,0 +1,82 @@
+import pg from 'pg';
+import type { BoundParam, BoundParams, DecodedRow, SqlExecutor } from './executor.js';
+import { StatementError } from './executor.js';
+import { toPositional } from './sql-text.js';
+
+const INT8_OID = 20;
+const TIMESTAMP_OID = 1114;
+const TIMESTAMPTZ_OID = 1184;
+
+/**
+ * Decodes columns exactly as the Data API executor does: int8 as a number (quotas and
+ * counts stay far below 2^53), timestamps as Dates, numeric as a string (pg's default),
+ * json as parsed values (pg's default).
+ */
+const typeParsers = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+    if (oid === INT8_OID) return (value: string) => Number(value);
+    if (oid === TIMESTAMP_OID) return (value: string) => new Date(`${value.replace(' ', 'T')}Z`);
+    if (oid === TIMESTAMPTZ_OID) return (value: string) => new Date(value);
+    return pg.types.getTypeParser(oid, format ?? 'text');
+  }) as typeof pg.types.getTypeParser,
+};
+
+/** Pool settings every connection needs: UTC sessions, as Aurora's Data API has. */
+export function createPool(connectionString: string, max = 10): pg.Pool {
+  return new pg.Pool({ connectionString, max, types: typeParsers, options: '-c TimeZone=UTC' });
+}
+
+type Queryable = Pick<pg.Pool, 'query'> | pg.PoolClient;
+
+/** Runs the same named-parameter statements on a PostgreSQL server through `pg`. */
+export class PgExecutor implements SqlExecutor {
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly connection: Queryable = pool,
+  ) {}
+
+  async execute(sql: string, params: BoundParams = {}): Promise<DecodedRow[]> {
+    const { text, names } = toPositional(sql);
+    const values = names.map((name) => {
+      const param = params[name];
+      if (!param) throw new StatementError(`statement has no value for parameter :${name}`);
+      return encode(param);
+    });
+    try {
+      const result = await this.connection.query({ text, values });
+      return result.rows as DecodedRow[];
+    } catch (error) {
+      if (error instanceof pg.DatabaseError) {
+        throw new StatementError(error.message, error.code, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  async transaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    if (this.connection !== this.pool) return work(this);
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await work(new PgExecutor(this.pool, client));
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+}
+
+/**
+ * Timestamps go as UTC ISO strings so their meaning never depends on the type the
+ * server infers for the parameter; json goes as text, as the Data API sends it.
+ */
+function encode(param: BoundParam): unknown {
+  if (param.value === null) return null;
+  if (param.type === 'timestamp') return param.value.toISOString();
+  if (param.type === 'json') return JSON.stringify(param.value);
+  return param.value;
+}

@@ -1,0 +1,67 @@
+import type { z } from 'zod';
+import type { BoundParams, ParamType, ParamTypeValues, SqlExecutor } from './executor.js';
+import { parameterNames } from './sql-text.js';
+
+type ParamSpec = Readonly<Record<string, ParamType>>;
+
+/** The values a statement takes, typed from its parameter spec. Every value may be null. */
+export type StatementValues<P extends ParamSpec> = {
+  readonly [K in keyof P]: ParamTypeValues[P[K]] | null;
+};
+
+/**
+ * A statement written once: its SQL with `:name` parameters, the SQL type of each
+ * parameter, and the shape of its rows. Both executors run it unchanged.
+ */
+export interface Statement<P extends ParamSpec, R> {
+  readonly name: string;
+  readonly sql: string;
+  readonly params: P;
+  readonly row: z.ZodType<R>;
+}
+
+/**
+ * Declares a statement and checks at module load that the SQL and the parameter spec
+ * name the same parameters, so a typo fails the first test that imports it.
+ */
+export function defineStatement<P extends ParamSpec, R>(
+  statement: Statement<P, R>,
+): Statement<P, R> {
+  const used = parameterNames(statement.sql).sort();
+  const declared = Object.keys(statement.params).sort();
+  if (used.join() !== declared.join()) {
+    throw new Error(
+      `statement ${statement.name}: SQL uses [${used.join(', ')}] but declares [${declared.join(', ')}]`,
+    );
+  }
+  return statement;
+}
+
+/** Runs a statement and returns its rows, each checked against the statement's row schema. */
+export async function runStatement<P extends ParamSpec, R>(
+  executor: SqlExecutor,
+  statement: Statement<P, R>,
+  values: StatementValues<P>,
+): Promise<R[]> {
+  const bound: Record<string, BoundParams[string]> = {};
+  for (const [name, type] of Object.entries(statement.params)) {
+    bound[name] = { type, value: values[name] ?? null } as BoundParams[string];
+  }
+  const rows = await executor.execute(statement.sql, bound);
+  return rows.map((row) => statement.row.parse(row));
+}
+
+/** Runs a statement that answers exactly one row (an aggregate, or an upsert's RETURNING). */
+export async function runStatementForOne<P extends ParamSpec, R>(
+  executor: SqlExecutor,
+  statement: Statement<P, R>,
+  values: StatementValues<P>,
+): Promise<R> {
+  const [row, ...rest] = await runStatement(executor, statement, values);
+  if (row === undefined || rest.length > 0) {
+    throw new Error(
+      `statement ${statement.name} answered ${rest.length + (row ? 1 : 0)} rows, expected 1`,
+    );
+  }
+  return row;
+}

@@ -1,0 +1,44 @@
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import type pg from 'pg';
+import { inject } from 'vitest';
+import { loadMigrations, migrate } from '../../functions/db/migrator.js';
+import { createPool, PgExecutor } from '../../functions/db/pg-executor.js';
+
+export const SCHEMA_DIR = fileURLToPath(new URL('../../schema', import.meta.url));
+
+export interface TestDatabase {
+  readonly name: string;
+  readonly connectionString: string;
+  /** A pool on this database, with the same settings the product uses. */
+  readonly pool: pg.Pool;
+  readonly executor: PgExecutor;
+  close(): Promise<void>;
+}
+
+/** A new database on the run's PostgreSQL server, with every migration applied unless asked not to. */
+export async function freshDatabase(options: { migrated?: boolean } = {}): Promise<TestDatabase> {
+  const adminUrl = inject('postgresAdminUrl');
+  const name = `test_${randomBytes(6).toString('hex')}`;
+  const admin = createPool(adminUrl, 1);
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  const connectionString = url.toString();
+  const pool = createPool(connectionString, 60);
+  const executor = new PgExecutor(pool);
+  if (options.migrated ?? true) await migrate(executor, await loadMigrations(SCHEMA_DIR));
+  return {
+    name,
+    connectionString,
+    pool,
+    executor,
+    close: async () => {
+      await pool.end();
+      const dropper = createPool(adminUrl, 1);
+      await dropper.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await dropper.end();
+    },
+  };
+}
