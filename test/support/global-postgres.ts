@@ -26,6 +26,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     user: 'postgres',
     password: 'postgres',
     persistent: false,
+    // Only used when run as root (CI): PostgreSQL refuses to run as root.
+    createPostgresUser: true,
     onLog: () => {},
     onError: () => {},
     postgresFlags: ['-c', 'max_connections=200', '-c', 'fsync=off'],

@@ -1,0 +1,30 @@
+/**
+ * `npm run db:migrate`: applies pending migrations from `schema/` to DATABASE_URL, or
+ * to the embedded local database when DATABASE_URL is unset.
+ */
+import { fileURLToPath } from 'node:url';
+import { loadMigrations, migrate } from '../functions/db/migrator.js';
+import { createPool, PgExecutor } from '../functions/db/pg-executor.js';
+import { openEmbeddedDatabase } from '../local/embedded-database.js';
+
+const schemaDir = fileURLToPath(new URL('../schema', import.meta.url));
+const external = process.env.DATABASE_URL;
+const database = external
+  ? { connectionString: external, stop: async () => {} }
+  : await openEmbeddedDatabase();
+const pool = createPool(database.connectionString, 2);
+try {
+  const report = await migrate(new PgExecutor(pool), await loadMigrations(schemaDir));
+  const where = external ? 'DATABASE_URL' : 'the embedded database (.data/postgres)';
+  console.log(
+    report.applied.length
+      ? `Applied ${report.applied.join(', ')} to ${where}.`
+      : `Nothing to apply: ${where} is at ${report.alreadyApplied.at(-1) ?? 'no migrations'}.`,
+  );
+} catch (error) {
+  console.error(`Migration failed: ${error instanceof Error ? error.message : String(error)}`);
+  process.exitCode = 1;
+} finally {
+  await pool.end();
+  await database.stop();
+}

