@@ -368,7 +368,7 @@ const claimStaleJobsStatement = defineStatement({
   name: 'claim stale jobs',
   sql: `
 WITH claimable AS (
-  SELECT id FROM provisioning_jobs
+  SELECT id, last_attempt_at AS previous_attempt_at, created_at FROM provisioning_jobs
   WHERE status <> 'provisioned' AND attempts < :maxAttempts
     AND (last_attempt_at IS NULL OR last_attempt_at < :staleBefore)
     AND trigger_payload IS NOT NULL
@@ -380,7 +380,7 @@ WITH claimable AS (
 ), claimed AS (
   UPDATE provisioning_jobs j SET attempts = j.attempts + 1, last_attempt_at = :now
   FROM claimable WHERE j.id = claimable.id
-  RETURNING j.id, j.stripe_session_id, j.status, j.attempts, j.trigger_payload, j.last_attempt_at
+  RETURNING j.id, j.stripe_session_id, j.status, j.attempts, j.trigger_payload, j.last_error, j.last_attempt_at
 ), history AS (
   INSERT INTO provisioning_job_events (job_id, occurred_at, kind, to_status, actor, detail)
   SELECT claimed.id, :now, 'redrive', claimed.status, :actor, jsonb_build_object('attempt', claimed.attempts)
@@ -393,9 +393,11 @@ WITH claimable AS (
     AND trigger_payload IS NULL
 )
 SELECT claimed.id, claimed.stripe_session_id, claimed.attempts, claimed.trigger_payload,
-  skipped.skipped_no_payload
-FROM skipped LEFT JOIN claimed ON true
-ORDER BY claimed.last_attempt_at, claimed.id`,
+  claimed.last_error, skipped.skipped_no_payload
+FROM skipped
+LEFT JOIN claimed ON true
+LEFT JOIN claimable ON claimable.id = claimed.id
+ORDER BY claimable.previous_attempt_at ASC NULLS FIRST, claimable.created_at ASC`,
   params: {
     maxAttempts: 'int',
     staleBefore: 'timestamp',
@@ -408,6 +410,7 @@ ORDER BY claimed.last_attempt_at, claimed.id`,
     stripe_session_id: z.string().nullable(),
     attempts: z.number().int().nullable(),
     trigger_payload: z.record(z.string(), z.unknown()).nullable(),
+    last_error: z.string().nullable(),
     skipped_no_payload: z.number().int(),
   }),
 });
@@ -418,6 +421,8 @@ export interface ClaimedJob {
   /** The attempt this claim counted: the re-drive's number. */
   readonly attempt: number;
   readonly triggerPayload: Record<string, unknown>;
+  /** How the previous attempt ended (null: accepted, or never reported). */
+  readonly lastError: string | null;
 }
 
 export interface Claim {
@@ -458,6 +463,7 @@ export async function claimStaleJobs(
       stripeSessionId: row.stripe_session_id,
       attempt: row.attempts,
       triggerPayload: row.trigger_payload,
+      lastError: row.last_error,
     });
   }
   return { jobs, skippedNoPayload: rows[0]?.skipped_no_payload ?? 0 };

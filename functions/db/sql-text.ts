@@ -60,27 +60,16 @@ function endOfOpaque(sql: string, i: number): number | undefined {
   const ch = sql[i];
   const next = sql[i + 1];
   if (ch === "'" || ch === '"') {
-    let j = i + 1;
-    while (j < sql.length) {
-      if (sql[j] === ch) {
-        if (sql[j + 1] === ch) {
-          j += 2;
-          continue;
-        }
-        return j + 1;
-      }
-      j += 1;
-    }
-    return sql.length;
+    // E'…' strings also escape with a backslash.
+    const backslashEscapes =
+      ch === "'" && /[eE]/.test(sql[i - 1] ?? '') && !/[A-Za-z0-9_]/.test(sql[i - 2] ?? '');
+    return endOfQuoted(sql, i, ch, backslashEscapes);
   }
   if (ch === '-' && next === '-') {
     const eol = sql.indexOf('\n', i);
     return eol === -1 ? sql.length : eol;
   }
-  if (ch === '/' && next === '*') {
-    const close = sql.indexOf('*/', i + 2);
-    return close === -1 ? sql.length : close + 2;
-  }
+  if (ch === '/' && next === '*') return endOfBlockComment(sql, i);
   if (ch === '$') {
     const previous = sql[i - 1] ?? ' ';
     if (/[A-Za-z0-9_]/.test(previous)) return undefined;
@@ -90,6 +79,42 @@ function endOfOpaque(sql: string, i: number): number | undefined {
     return close === -1 ? sql.length : close + tag.length;
   }
   return undefined;
+}
+
+function endOfQuoted(sql: string, i: number, quote: string, backslashEscapes: boolean): number {
+  let j = i + 1;
+  while (j < sql.length) {
+    if (backslashEscapes && sql[j] === '\\') {
+      j += 2;
+      continue;
+    }
+    if (sql[j] === quote) {
+      if (sql[j + 1] !== quote) return j + 1;
+      j += 2;
+      continue;
+    }
+    j += 1;
+  }
+  return sql.length;
+}
+
+/** PostgreSQL block comments nest. */
+function endOfBlockComment(sql: string, i: number): number {
+  let depth = 0;
+  let j = i;
+  while (j < sql.length) {
+    if (sql.startsWith('/*', j)) {
+      depth += 1;
+      j += 2;
+    } else if (sql.startsWith('*/', j)) {
+      depth -= 1;
+      j += 2;
+      if (depth === 0) return j;
+    } else {
+      j += 1;
+    }
+  }
+  return sql.length;
 }
 
 /** The distinct parameter names a statement uses, in first-use order. */
@@ -122,6 +147,7 @@ export function toPositional(
 /**
  * Splits a script into single statements on top-level semicolons. The Data API runs
  * one statement per call, so migrations go through this before they are executed.
+ * Function bodies must be dollar-quoted: a `BEGIN ATOMIC … END` body would be split.
  */
 export function splitStatements(script: string): string[] {
   const statements: string[] = [];

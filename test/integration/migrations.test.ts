@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadMigrations, migrate } from '../../functions/db/migrator.js';
+import { bridgedExecutor } from '../support/executors.js';
 import { freshDatabase, SCHEMA_DIR, type TestDatabase } from '../support/postgres.js';
 
 describe('schema migrations', () => {
@@ -33,5 +34,50 @@ describe('schema migrations', () => {
         'watchdog_alerts',
       ]),
     );
+  });
+
+  it('apply through the Data API, one statement per call, each migration in a transaction', async () => {
+    db = await freshDatabase({ migrated: false });
+    const { executor, bridge } = bridgedExecutor(db);
+    const migrations = await loadMigrations(SCHEMA_DIR);
+
+    const report = await migrate(executor, migrations);
+
+    expect(report.applied).toEqual(migrations.map((m) => m.version));
+    const commands = bridge.calls.map((call) => call.command);
+    expect(commands.filter((c) => c === 'BeginTransactionCommand')).toHaveLength(migrations.length);
+    expect(commands.filter((c) => c === 'CommitTransactionCommand')).toHaveLength(
+      migrations.length,
+    );
+    const { rows } = await db.pool.query('SELECT version FROM schema_migrations ORDER BY version');
+    expect(rows.map((row) => row.version)).toEqual(report.applied);
+  });
+
+  it('refuse to run when an applied migration was edited since', async () => {
+    db = await freshDatabase({ migrated: false });
+    const migrations = await loadMigrations(SCHEMA_DIR);
+    await migrate(db.executor, migrations);
+    const [first, ...rest] = migrations;
+    if (!first) throw new Error('no migrations');
+
+    const edited = [{ ...first, sql: `${first.sql}\n-- an afterthought` }, ...rest];
+
+    await expect(migrate(db.executor, edited)).rejects.toThrow(
+      /0001_provisioning_core was edited after it was applied/,
+    );
+  });
+
+  it('roll back a failing migration whole, recording nothing', async () => {
+    db = await freshDatabase({ migrated: false });
+    const broken = [
+      { version: '0001', name: 'broken', sql: 'CREATE TABLE a (id int); CREATE TABLE a (id int);' },
+    ];
+
+    await expect(migrate(db.executor, broken)).rejects.toThrow(/already exists/);
+
+    const { rows } = await db.pool.query(
+      `SELECT (SELECT count(*)::int FROM schema_migrations) AS recorded, to_regclass('a') IS NULL AS absent`,
+    );
+    expect(rows[0]).toEqual({ recorded: 0, absent: true });
   });
 });

@@ -122,14 +122,12 @@ describe('Data API faults', () => {
   });
 
   it('never repeat a statement the database rejected, and say what it rejected', async () => {
-    rds
-      .on(ExecuteStatementCommand)
-      .rejects(
-        new BadRequestException({
-          message: 'ERROR: duplicate key; SQLState: 23505',
-          $metadata: {},
-        }),
-      );
+    rds.on(ExecuteStatementCommand).rejects(
+      new BadRequestException({
+        message: 'ERROR: duplicate key; SQLState: 23505',
+        $metadata: {},
+      }),
+    );
 
     const failure = executor().execute('INSERT 1');
 

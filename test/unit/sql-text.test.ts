@@ -50,3 +50,22 @@ describe('splitting a migration into statements', () => {
     expect(splitStatements('SELECT 1;;\n-- the end;\n')).toEqual(['SELECT 1']);
   });
 });
+
+describe('PostgreSQL lexical corners', () => {
+  it('honour backslash escapes in E strings', () => {
+    expect(parameterNames(String.raw`SELECT E'it\'s :not', :x`)).toEqual(['x']);
+    expect(splitStatements(String.raw`SELECT E'\'';SELECT 2`)).toEqual([
+      String.raw`SELECT E'\''`,
+      'SELECT 2',
+    ]);
+  });
+
+  it('treat a plain string ending in a backslash as ended', () => {
+    expect(parameterNames(String.raw`SELECT 'C:\', :x`)).toEqual(['x']);
+  });
+
+  it('nest block comments', () => {
+    expect(parameterNames('/* a /* b */ :hidden */ SELECT :x')).toEqual(['x']);
+    expect(splitStatements('/* a /* b */ ; */ SELECT 1')).toEqual(['/* a /* b */ ; */ SELECT 1']);
+  });
+});
