@@ -1,0 +1,60 @@
+import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+
+/** The secrets the product reads (SPEC 2.7). */
+export type SecretName =
+  | 'stripeWebhookSecrets'
+  | 'stripeApiKey'
+  | 'triggerSecret'
+  | 'callbackSecret';
+
+/**
+ * Where secret values come from: Secrets Manager in AWS, environment variables
+ * locally. A secret that is unset or blank answers undefined, so callers can fall
+ * back or answer 503. Values are never logged.
+ */
+export interface SecretSource {
+  get(name: SecretName): Promise<string | undefined>;
+}
+
+/** Reads secrets by ARN through Powertools, cached for `maxAgeSeconds` so rotation lands within it. */
+export class SecretsManagerSource implements SecretSource {
+  private readonly provider: SecretsProvider;
+
+  constructor(
+    private readonly arns: Partial<Record<SecretName, string>>,
+    client?: SecretsManagerClient,
+    private readonly maxAgeSeconds = 300,
+  ) {
+    this.provider = new SecretsProvider(client ? { awsSdkV3Client: client } : {});
+  }
+
+  async get(name: SecretName): Promise<string | undefined> {
+    const arn = this.arns[name];
+    if (!arn) return undefined;
+    const value = await this.provider.get(arn, { maxAge: this.maxAgeSeconds });
+    return typeof value === 'string' && value.trim() ? value.trim() : undefined;
+  }
+}
+
+/** Local runtime and tests: the same names as environment variables (SPEC 2.7). */
+export class EnvironmentSecretSource implements SecretSource {
+  private static readonly VARIABLES: Record<SecretName, string> = {
+    stripeWebhookSecrets: 'STRIPE_WEBHOOK_SECRET',
+    stripeApiKey: 'STRIPE_API_KEY',
+    triggerSecret: 'PROVISIONING_TRIGGER_SECRET',
+    callbackSecret: 'PROVISIONING_CALLBACK_SECRET',
+  };
+
+  constructor(private readonly env: Readonly<Record<string, string | undefined>>) {}
+
+  async get(name: SecretName): Promise<string | undefined> {
+    const value = this.env[EnvironmentSecretSource.VARIABLES[name]]?.trim();
+    return value ? value : undefined;
+  }
+}
+
+/** Several webhook secrets may be live during a rotation: one value, comma or whitespace separated. */
+export function splitSecretList(value: string | undefined): string[] {
+  return (value ?? '').split(/[\s,]+/).filter(Boolean);
+}

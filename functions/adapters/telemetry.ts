@@ -1,0 +1,49 @@
+/**
+ * Counters and gauges the product reports. In Lambda they become CloudWatch metrics
+ * (EMF, through Powertools); in the local runtime a registry that `/api/metrics`
+ * renders as Prometheus text. Names are CamelCase CloudWatch metric names.
+ */
+export interface Telemetry {
+  count(name: MetricName, value?: number): void;
+  gauge(name: MetricName, value: number): void;
+}
+
+export type MetricName =
+  | 'CheckoutRecorded'
+  | 'StripeEventIgnored'
+  | 'StripeEventDuplicate'
+  | 'StripeSignatureRejected'
+  | 'InputRejected'
+  | 'HandoffEnqueued'
+  | 'HandoffEnqueueFailed'
+  | 'HandoffAccepted'
+  | 'HandoffFailed'
+  | 'CallbackAnswered2xx'
+  | 'CallbackAnswered4xx'
+  | 'CallbackAnswered5xx'
+  | 'CallbackSignatureRejected'
+  | 'JobProvisioned'
+  | 'JobFailed'
+  | 'JobCapped'
+  | 'ReconcileRedriven'
+  | 'ReconcileStillFailing'
+  | 'ReconcileSkippedNoPayload'
+  | 'ProvisioningJobsStuck'
+  | 'WatchdogStalledDatabases'
+  | 'WatchdogCappedJobs'
+  | 'WatchdogNotificationsSent'
+  | 'LifecycleEventPublishFailed';
+
+/** Collects what was reported; the local runtime renders it and tests assert on it. */
+export class TelemetryRegistry implements Telemetry {
+  readonly counters = new Map<MetricName, number>();
+  readonly gauges = new Map<MetricName, number>();
+
+  count(name: MetricName, value = 1): void {
+    this.counters.set(name, (this.counters.get(name) ?? 0) + value);
+  }
+
+  gauge(name: MetricName, value: number): void {
+    this.gauges.set(name, value);
+  }
+}

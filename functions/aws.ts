@@ -1,0 +1,85 @@
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { RDSDataClient } from '@aws-sdk/client-rds-data';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { type Clock, systemClock } from './adapters/clock.js';
+import { type HandoffQueue, SqsHandoffQueue } from './adapters/handoff-queue.js';
+import { HttpOrchestratorTrigger } from './adapters/http-orchestrator.js';
+import { EventBridgeLifecycleEvents, type LifecycleEvents } from './adapters/lifecycle-events.js';
+import type { OrchestratorTrigger } from './adapters/orchestrator.js';
+import { type SecretSource, SecretsManagerSource } from './adapters/secrets.js';
+import { type Config, ConfigError, loadConfig, required } from './config.js';
+import { DataApiExecutor } from './db/data-api-executor.js';
+import type { SqlExecutor } from './db/executor.js';
+import { createPool, PgExecutor } from './db/pg-executor.js';
+
+/**
+ * The AWS implementations of every collaborator, each built once per Lambda container
+ * from the parsed configuration. A function that needs a setting it lacks fails on
+ * its first invocation with the variable's name.
+ */
+let config: Config | undefined;
+export function awsConfig(): Config {
+  config ??= loadConfig(process.env);
+  return config;
+}
+
+export function awsExecutor(settings: Config = awsConfig()): SqlExecutor {
+  const { database } = settings;
+  if (database.kind === 'data-api') {
+    return new DataApiExecutor(new RDSDataClient({}), database);
+  }
+  if (database.kind === 'postgres') return new PgExecutor(createPool(database.url, 2));
+  throw new ConfigError(
+    'Invalid configuration: DATABASE_RESOURCE_ARN and DATABASE_SECRET_ARN are required',
+  );
+}
+
+export function awsHandoffQueue(settings: Config = awsConfig()): HandoffQueue {
+  return new SqsHandoffQueue(
+    new SQSClient({}),
+    required(settings.handoffQueueUrl, 'HANDOFF_QUEUE_URL'),
+  );
+}
+
+export function awsLifecycleEvents(settings: Config = awsConfig()): LifecycleEvents {
+  return new EventBridgeLifecycleEvents(
+    new EventBridgeClient({}),
+    required(settings.eventBusName, 'EVENT_BUS_NAME'),
+  );
+}
+
+export function awsSecrets(settings: Config = awsConfig()): SecretSource {
+  return new SecretsManagerSource(
+    settings.secretArns,
+    new SecretsManagerClient({}),
+    settings.secretsMaxAgeSeconds,
+  );
+}
+
+export function awsOrchestrator(
+  secrets: SecretSource,
+  settings: Config = awsConfig(),
+  clock: Clock = systemClock,
+): OrchestratorTrigger {
+  return new HttpOrchestratorTrigger({
+    url: settings.triggerUrl,
+    secrets,
+    timeoutMs: settings.triggerTimeoutMs,
+    clock,
+  });
+}
+
+/**
+ * Defers building a handler's collaborators to its first invocation, so the local
+ * runtime and tests can import the module and build it with their own.
+ */
+export function lazyHandler<E, C, R>(
+  build: () => (event: E, context: C) => Promise<R>,
+): (event: E, context: C) => Promise<R> {
+  let built: ((event: E, context: C) => Promise<R>) | undefined;
+  return (event, context) => {
+    built ??= build();
+    return built(event, context);
+  };
+}

@@ -1,0 +1,135 @@
+import { z } from 'zod';
+import { DEFAULT_RULES, type ProvisioningRules } from './core/rules.js';
+
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const optionalText = z
+  .string()
+  .trim()
+  .transform((value) => value || undefined)
+  .optional();
+const optionalUrl = optionalText.pipe(z.url().optional());
+const optionalArn = optionalText.pipe(z.string().startsWith('arn:', 'must be an ARN').optional());
+
+/**
+ * Every setting the functions and the local runtime read, from environment variables.
+ * Secrets are never here as values in AWS: only their ARNs (`*_ARN`).
+ */
+const environment = z.object({
+  // Aurora through the Data API (AWS) …
+  DATABASE_RESOURCE_ARN: optionalArn,
+  DATABASE_SECRET_ARN: optionalArn,
+  DATABASE_NAME: z.string().trim().min(1).default('provisioning'),
+  // … or a PostgreSQL server (local runtime).
+  DATABASE_URL: optionalUrl,
+  HANDOFF_QUEUE_URL: optionalUrl,
+  EVENT_BUS_NAME: optionalText,
+  PROVISIONING_TRIGGER_URL: optionalUrl,
+  /** The public base URL of the HTTP API: the callback URL in trigger payloads and status URLs derive from it. */
+  PUBLIC_BASE_URL: optionalUrl,
+  STRIPE_WEBHOOK_SECRET_ARN: optionalArn,
+  STRIPE_API_KEY_ARN: optionalArn,
+  PROVISIONING_TRIGGER_SECRET_ARN: optionalArn,
+  PROVISIONING_CALLBACK_SECRET_ARN: optionalArn,
+  SECRETS_MAX_AGE_SECONDS: positiveInt(300),
+  STALE_AFTER_SECONDS: positiveInt(DEFAULT_RULES.staleAfterSeconds),
+  STUCK_AFTER_SECONDS: positiveInt(DEFAULT_RULES.stuckAfterSeconds),
+  MAX_ATTEMPTS: positiveInt(DEFAULT_RULES.maxAttempts),
+  STALL_AFTER_SECONDS: positiveInt(DEFAULT_RULES.stallAfterSeconds),
+  RENOTIFY_AFTER_SECONDS: positiveInt(DEFAULT_RULES.renotifyAfterSeconds),
+  RECONCILE_BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(25),
+  RECONCILE_MAX_REDRIVES_PER_SECOND: positiveInt(20),
+  TRIGGER_TIMEOUT_MS: positiveInt(10_000),
+});
+
+export interface Config {
+  readonly database:
+    | {
+        readonly kind: 'data-api';
+        readonly resourceArn: string;
+        readonly secretArn: string;
+        readonly database: string;
+      }
+    | { readonly kind: 'postgres'; readonly url: string }
+    | { readonly kind: 'none' };
+  readonly handoffQueueUrl: string | undefined;
+  readonly eventBusName: string | undefined;
+  readonly triggerUrl: string | undefined;
+  readonly publicBaseUrl: string | undefined;
+  readonly secretArns: {
+    readonly stripeWebhookSecrets?: string | undefined;
+    readonly stripeApiKey?: string | undefined;
+    readonly triggerSecret?: string | undefined;
+    readonly callbackSecret?: string | undefined;
+  };
+  readonly secretsMaxAgeSeconds: number;
+  readonly rules: ProvisioningRules;
+  readonly reconcile: { readonly batchSize: number; readonly maxRedrivesPerSecond: number };
+  readonly triggerTimeoutMs: number;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/**
+ * Parses the environment once; a bad value fails with every offending variable named
+ * (never its value, which might be a secret someone misplaced).
+ */
+export function loadConfig(env: Readonly<Record<string, string | undefined>>): Config {
+  const parsed = environment.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map(
+      (issue) => `${issue.path.join('.')}: ${issue.message}`,
+    );
+    throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
+  }
+  const e = parsed.data;
+  if (Boolean(e.DATABASE_RESOURCE_ARN) !== Boolean(e.DATABASE_SECRET_ARN)) {
+    throw new ConfigError(
+      'Invalid configuration: DATABASE_RESOURCE_ARN and DATABASE_SECRET_ARN go together',
+    );
+  }
+  return {
+    database:
+      e.DATABASE_RESOURCE_ARN && e.DATABASE_SECRET_ARN
+        ? {
+            kind: 'data-api',
+            resourceArn: e.DATABASE_RESOURCE_ARN,
+            secretArn: e.DATABASE_SECRET_ARN,
+            database: e.DATABASE_NAME,
+          }
+        : e.DATABASE_URL
+          ? { kind: 'postgres', url: e.DATABASE_URL }
+          : { kind: 'none' },
+    handoffQueueUrl: e.HANDOFF_QUEUE_URL,
+    eventBusName: e.EVENT_BUS_NAME,
+    triggerUrl: e.PROVISIONING_TRIGGER_URL,
+    publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
+    secretArns: {
+      stripeWebhookSecrets: e.STRIPE_WEBHOOK_SECRET_ARN,
+      stripeApiKey: e.STRIPE_API_KEY_ARN,
+      triggerSecret: e.PROVISIONING_TRIGGER_SECRET_ARN,
+      callbackSecret: e.PROVISIONING_CALLBACK_SECRET_ARN,
+    },
+    secretsMaxAgeSeconds: e.SECRETS_MAX_AGE_SECONDS,
+    rules: {
+      staleAfterSeconds: e.STALE_AFTER_SECONDS,
+      stuckAfterSeconds: e.STUCK_AFTER_SECONDS,
+      maxAttempts: e.MAX_ATTEMPTS,
+      stallAfterSeconds: e.STALL_AFTER_SECONDS,
+      renotifyAfterSeconds: e.RENOTIFY_AFTER_SECONDS,
+    },
+    reconcile: {
+      batchSize: e.RECONCILE_BATCH_SIZE,
+      maxRedrivesPerSecond: e.RECONCILE_MAX_REDRIVES_PER_SECOND,
+    },
+    triggerTimeoutMs: e.TRIGGER_TIMEOUT_MS,
+  };
+}
+
+/** A setting a particular function cannot work without; fails with the variable's name. */
+export function required<T>(value: T | undefined, variable: string): T {
+  if (value === undefined)
+    throw new ConfigError(`Invalid configuration: ${variable} is required here`);
+  return value;
+}

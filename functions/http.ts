@@ -1,0 +1,52 @@
+import type { MiddlewareObj } from '@middy/core';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { ClientFacingError } from './core/errors.js';
+import { logger } from './observability.js';
+
+export type HttpEvent = APIGatewayProxyEventV2;
+export type HttpResult = APIGatewayProxyStructuredResultV2;
+
+export function json(
+  statusCode: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): HttpResult {
+  return {
+    statusCode,
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  };
+}
+
+/** The exact bytes the caller sent: signatures are computed over these, never over parsed JSON. */
+export function rawBody(event: HttpEvent): Buffer {
+  if (event.body === undefined) return Buffer.alloc(0);
+  return Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8');
+}
+
+/** API Gateway HTTP APIs lowercase header names; so does the local runtime. */
+export function header(event: HttpEvent, name: string): string | undefined {
+  return event.headers?.[name.toLowerCase()];
+}
+
+/**
+ * One error mapper for every HTTP handler: client-facing errors answer their status
+ * with `{"error": message}`; anything else is logged and answered with a bare 500, so
+ * internals never leak and Stripe (or the orchestrator) retries.
+ */
+export function httpErrors(): MiddlewareObj<HttpEvent, HttpResult> {
+  return {
+    onError: async (request) => {
+      const { error } = request;
+      if (error instanceof ClientFacingError) {
+        if (error.status >= 500)
+          logger.error('request refused', { status: error.status, reason: error.message });
+        else logger.warn('request refused', { status: error.status, reason: error.message });
+        request.response = json(error.status, { error: error.message });
+        return;
+      }
+      logger.error('request failed', { error: error as Error });
+      request.response = json(500, { error: 'internal error; the request may be retried' });
+    },
+  };
+}
