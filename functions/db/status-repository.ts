@@ -1,0 +1,29 @@
+import { z } from 'zod';
+import { JOB_STATUSES } from '../core/job.js';
+import type { SqlExecutor } from './executor.js';
+import { defineStatement, runStatement } from './statement.js';
+
+const readSessionStatusStatement = defineStatement({
+  name: 'read session status',
+  sql: `
+SELECT a.status AS account_status, j.status AS job_status, j.phase
+FROM customer_accounts a LEFT JOIN provisioning_jobs j ON j.account_id = a.id
+WHERE a.stripe_session_id = :sessionId`,
+  params: { sessionId: 'text' },
+  row: z.object({
+    account_status: z.enum(['awaiting_payment', 'pending', 'active', 'failed']),
+    job_status: z.enum(JOB_STATUSES).nullable(),
+    phase: z.string().nullable(),
+  }),
+});
+
+export type SessionStatus = z.infer<typeof readSessionStatusStatement.row>;
+
+/** The account and job states of a checkout session, or undefined when it is unknown. */
+export async function readSessionStatus(
+  db: SqlExecutor,
+  stripeSessionId: string,
+): Promise<SessionStatus | undefined> {
+  const [row] = await runStatement(db, readSessionStatusStatement, { sessionId: stripeSessionId });
+  return row;
+}

@@ -1,0 +1,42 @@
+import { z } from 'zod';
+import { awsExecutor, lazyHandler } from '../aws.js';
+import { coarseState } from '../core/coarse-state.js';
+import { describeIssues, InvalidInputError } from '../core/errors.js';
+import type { SqlExecutor } from '../db/executor.js';
+import { readSessionStatus } from '../db/status-repository.js';
+import { type HttpEvent, type HttpResult, json } from '../http.js';
+import { type HandlerOptions, httpHandler } from './middleware.js';
+
+const statusQuery = z.object({
+  session_id: z
+    .string()
+    .regex(/^cs_[A-Za-z0-9_]{1,250}$/, 'must be a Stripe checkout session id (cs_…)'),
+});
+
+/**
+ * `GET /api/provisioning/status?session_id=cs_…`: the checkout success page polls this.
+ * It reveals nothing but the coarse state, and answers 200 for an unknown session too.
+ */
+export async function answerStatus(
+  deps: { readonly db: SqlExecutor },
+  event: HttpEvent,
+): Promise<HttpResult> {
+  const query = statusQuery.safeParse(event.queryStringParameters ?? {});
+  if (!query.success) throw new InvalidInputError(describeIssues(query.error.issues));
+  const sessionId = query.data.session_id;
+  const found = await readSessionStatus(deps.db, sessionId);
+  const state = coarseState(
+    found?.job_status ? { status: found.job_status } : undefined,
+    found ? { status: found.account_status } : undefined,
+  );
+  const phase = state === 'running' && found?.phase ? { phase: found.phase } : {};
+  return json(200, { session_id: sessionId, state, ...phase }, { 'cache-control': 'no-store' });
+}
+
+export function createStatusHandler(deps: { readonly db: SqlExecutor }, options?: HandlerOptions) {
+  return httpHandler((event) => answerStatus(deps, event), options);
+}
+
+export const handler = lazyHandler(() =>
+  createStatusHandler({ db: awsExecutor() }, { flushMetrics: false }),
+);

@@ -1,0 +1,116 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  applyCallback,
+  recordAwaitingPayment,
+  recordSettledCheckout,
+} from '../../functions/db/jobs-repository.js';
+import { createStatusHandler } from '../../functions/handlers/status.js';
+import {
+  CALLBACK_URL,
+  type Harness,
+  handlerHarness,
+  lambdaContext,
+} from '../support/handler-harness.js';
+import { httpEvent } from '../support/http-events.js';
+
+let h: Harness;
+let status: ReturnType<typeof createStatusHandler>;
+
+beforeAll(async () => {
+  h = await handlerHarness();
+  status = createStatusHandler({ db: h.deps.db });
+});
+afterAll(async () => {
+  await h.close();
+});
+
+async function stateOf(sessionId: string) {
+  const response = await status(
+    httpEvent({ method: 'GET', path: `/api/provisioning/status?session_id=${sessionId}` }),
+    lambdaContext(),
+  );
+  return { statusCode: response.statusCode, body: JSON.parse(response.body ?? '{}') };
+}
+
+function checkout(sessionId: string) {
+  return {
+    stripeSessionId: sessionId,
+    stripeCustomerId: null,
+    customerEmail: 'a@example.com',
+    packageSlug: 'starter',
+    callbackUrl: CALLBACK_URL,
+  };
+}
+
+describe('the checkout success page status', () => {
+  it('walks queued → running with its phase → ready', async () => {
+    await recordSettledCheckout(h.deps.db, checkout('cs_test_walk'), h.now());
+    const queued = await stateOf('cs_test_walk');
+    await applyCallback(
+      h.deps.db,
+      { stripeSessionId: 'cs_test_walk', status: 'provisioning', phase: 'database' },
+      h.now(),
+    );
+    const running = await stateOf('cs_test_walk');
+    await applyCallback(
+      h.deps.db,
+      {
+        stripeSessionId: 'cs_test_walk',
+        status: 'provisioned',
+        deploymentId: 'dpl_w',
+        cellId: 'c',
+      },
+      h.now(),
+    );
+    const ready = await stateOf('cs_test_walk');
+
+    expect(queued).toEqual({
+      statusCode: 200,
+      body: { session_id: 'cs_test_walk', state: 'queued' },
+    });
+    expect(running.body).toEqual({
+      session_id: 'cs_test_walk',
+      state: 'running',
+      phase: 'database',
+    });
+    expect(ready.body).toEqual({ session_id: 'cs_test_walk', state: 'ready' });
+  });
+
+  it('says failed when the orchestrator reported failure, and nothing of why', async () => {
+    await recordSettledCheckout(h.deps.db, checkout('cs_test_failed'), h.now());
+    await applyCallback(
+      h.deps.db,
+      { stripeSessionId: 'cs_test_failed', status: 'failed', error: 'secret internal detail' },
+      h.now(),
+    );
+
+    const { body } = await stateOf('cs_test_failed');
+
+    expect(body).toEqual({ session_id: 'cs_test_failed', state: 'failed' });
+  });
+
+  it('says queued while a delayed payment is pending', async () => {
+    await recordAwaitingPayment(h.deps.db, checkout('cs_test_waiting'), h.now());
+
+    expect((await stateOf('cs_test_waiting')).body.state).toBe('queued');
+  });
+
+  it('answers 200 unknown for a session it never saw', async () => {
+    expect(await stateOf('cs_test_nobody')).toEqual({
+      statusCode: 200,
+      body: { session_id: 'cs_test_nobody', state: 'unknown' },
+    });
+  });
+
+  it('refuses a missing or malformed session id with a 400 that names it', async () => {
+    const missing = await status(
+      httpEvent({ method: 'GET', path: '/api/provisioning/status' }),
+      lambdaContext(),
+    );
+    const malformed = await stateOf('not-a-session');
+
+    expect(missing.statusCode).toBe(400);
+    expect(JSON.parse(missing.body ?? '{}').error).toMatch(/^session_id: /);
+    expect(malformed.statusCode).toBe(400);
+  });
+});
