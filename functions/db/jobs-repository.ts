@@ -225,9 +225,12 @@ const recordHandoffOutcomeStatement = defineStatement({
   sql: `
 WITH job AS (
   UPDATE provisioning_jobs j SET
-    last_error = CAST(:failure AS text),
-    -- An accepted re-drive of a failed job is awaiting the orchestrator again.
-    status = CASE WHEN :failure IS NULL AND j.status = 'failed' THEN 'enqueued' ELSE j.status END
+    -- Once the orchestrator has reported since this attempt was dispatched (a callback
+    -- moves updated_at), its word stands: the hand-off outcome does not overwrite it.
+    last_error = CASE WHEN j.updated_at <= j.last_attempt_at THEN CAST(:failure AS text) ELSE j.last_error END,
+    -- An accepted re-drive of a job that failed before it was dispatched awaits the orchestrator again.
+    status = CASE WHEN :failure IS NULL AND j.status = 'failed' AND j.updated_at <= j.last_attempt_at
+      THEN 'enqueued' ELSE j.status END
   WHERE j.id = :jobId AND j.attempts = :attempt AND j.status <> 'provisioned'
   RETURNING j.id, j.status
 )

@@ -36,9 +36,30 @@ export async function freshDatabase(options: { migrated?: boolean } = {}): Promi
     executor,
     close: async () => {
       await pool.end();
-      const dropper = createPool(adminUrl, 1);
-      await dropper.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await dropper.end();
+      await dropWhenDisconnected(adminUrl, name);
     },
   };
+}
+
+/**
+ * `pool.end()` resolves before every socket has closed; a forced drop would then kill
+ * backends a client still listens on (an uncaught 57P01 in the test). Dropping without
+ * FORCE, retried while the last sessions leave, never terminates anyone.
+ */
+async function dropWhenDisconnected(adminUrl: string, name: string): Promise<void> {
+  const admin = createPool(adminUrl, 1);
+  try {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await admin.query(`DROP DATABASE IF EXISTS ${name}`);
+        return;
+      } catch (error) {
+        const inUse = (error as { code?: string }).code === '55006';
+        if (!inUse || attempt >= 50) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+  } finally {
+    await admin.end();
+  }
 }
