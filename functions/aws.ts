@@ -12,6 +12,8 @@ import { type Config, ConfigError, loadConfig, required } from './config.js';
 import { DataApiExecutor } from './db/data-api-executor.js';
 import type { SqlExecutor } from './db/executor.js';
 import { createPool, PgExecutor } from './db/pg-executor.js';
+import { logger, PowertoolsTelemetry } from './observability.js';
+import type { ServiceDependencies } from './services/dependencies.js';
 
 /**
  * The AWS implementations of every collaborator, each built once per Lambda container
@@ -68,6 +70,18 @@ export function awsOrchestrator(
     timeoutMs: settings.triggerTimeoutMs,
     clock,
   });
+}
+
+/** The collaborators every service takes, as they are in Lambda. */
+export function awsServiceDependencies(settings: Config = awsConfig()): ServiceDependencies {
+  return {
+    db: awsExecutor(settings),
+    clock: systemClock,
+    rules: settings.rules,
+    telemetry: new PowertoolsTelemetry(),
+    events: awsLifecycleEvents(settings),
+    log: logger,
+  };
 }
 
 /**

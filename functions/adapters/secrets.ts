@@ -32,8 +32,14 @@ export class SecretsManagerSource implements SecretSource {
   async get(name: SecretName): Promise<string | undefined> {
     const arn = this.arns[name];
     if (!arn) return undefined;
-    const value = await this.provider.get(arn, { maxAge: this.maxAgeSeconds });
-    return typeof value === 'string' && value.trim() ? value.trim() : undefined;
+    try {
+      const value = await this.provider.get(arn, { maxAge: this.maxAgeSeconds });
+      return typeof value === 'string' && value.trim() ? value.trim() : undefined;
+    } catch (error) {
+      // A secret created without a value yet is "not configured", not a fault.
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
   }
 }
 
@@ -57,4 +63,11 @@ export class EnvironmentSecretSource implements SecretSource {
 /** Several webhook secrets may be live during a rotation: one value, comma or whitespace separated. */
 export function splitSecretList(value: string | undefined): string[] {
   return (value ?? '').split(/[\s,]+/).filter(Boolean);
+}
+
+function isNotFound(error: unknown): boolean {
+  for (let cause = error; cause instanceof Error; cause = cause.cause) {
+    if (cause.name === 'ResourceNotFoundException') return true;
+  }
+  return false;
 }

@@ -1,13 +1,24 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
+/** A body as sent: text (UTF-8 when hashed) or the exact bytes received. */
+export type RawBody = string | Uint8Array;
+
 /** Lowercase hex HMAC-SHA256: the signature both directions of the orchestrator contract use. */
-export function hmacHex(secret: string, message: string): string {
-  return createHmac('sha256', secret).update(message, 'utf8').digest('hex');
+export function hmacHex(secret: string, message: RawBody): string {
+  const hmac = createHmac('sha256', secret);
+  if (typeof message === 'string') hmac.update(message, 'utf8');
+  else hmac.update(message);
+  return hmac.digest('hex');
 }
 
-/** What a signature covers: `"<timestamp>.<body>"` when timestamped, else the raw body. */
-export function signedContent(rawBody: string, timestamp?: string): string {
-  return timestamp === undefined ? rawBody : `${timestamp}.${rawBody}`;
+/**
+ * What a signature covers: `"<timestamp>.<body>"` when timestamped, else the raw body.
+ * Bytes stay bytes, so a body that is not valid UTF-8 is hashed as sent, not as decoded.
+ */
+export function signedContent(rawBody: RawBody, timestamp?: string): RawBody {
+  if (timestamp === undefined) return rawBody;
+  if (typeof rawBody === 'string') return `${timestamp}.${rawBody}`;
+  return Buffer.concat([Buffer.from(`${timestamp}.`, 'utf8'), rawBody]);
 }
 
 /** Signs an outgoing trigger (SPEC 2.3): always timestamped. */
@@ -23,7 +34,7 @@ export function signTrigger(
 export type SignatureCheck = 'valid' | 'mismatch' | 'expired' | 'malformed';
 
 export interface ProvisioningSignature {
-  readonly rawBody: string;
+  readonly rawBody: RawBody;
   readonly signature: string | undefined;
   readonly timestamp: string | undefined;
   /** Secrets that may have signed it (the callback secret, or the trigger secret when unset). */

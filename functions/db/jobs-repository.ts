@@ -5,6 +5,7 @@ import {
   type CallbackReport,
   type HandoffOutcome,
   JOB_STATUSES,
+  type JobStatus,
   ORCHESTRATOR_FAILED,
   UNKNOWN_PACKAGE,
 } from '../core/job.js';
@@ -270,7 +271,7 @@ const applyCallbackStatement = defineStatement({
   name: 'apply orchestrator callback',
   sql: `
 WITH prior AS (
-  SELECT id, account_id, status, phase FROM provisioning_jobs
+  SELECT id, account_id, status, phase, deployment_id, cell_id FROM provisioning_jobs
   WHERE stripe_session_id = :sessionId
   FOR UPDATE
 ), job AS (
@@ -286,7 +287,7 @@ WITH prior AS (
     updated_at = :now
   FROM prior
   WHERE j.id = prior.id AND prior.status <> 'provisioned'
-  RETURNING j.id, j.account_id, j.status, j.phase
+  RETURNING j.id, j.account_id, j.status, j.phase, j.deployment_id, j.cell_id
 ), account AS (
   UPDATE customer_accounts a SET
     status = 'active',
@@ -306,8 +307,12 @@ WITH prior AS (
   FROM job JOIN prior ON prior.id = job.id
   WHERE prior.status IS DISTINCT FROM job.status OR prior.phase IS DISTINCT FROM job.phase
 )
-SELECT prior.status AS prior_status, coalesce(job.status, prior.status) AS status,
-  job.id IS NOT NULL AS applied, (SELECT count(*) FROM account) AS accounts_activated
+SELECT prior.id AS job_id, prior.account_id, prior.status AS prior_status,
+  coalesce(job.status, prior.status) AS status,
+  job.id IS NOT NULL AS applied, (SELECT count(*) FROM account) AS accounts_activated,
+  -- The coordinates the job holds after this call (frozen once provisioned).
+  CASE WHEN job.id IS NULL THEN prior.deployment_id ELSE job.deployment_id END AS deployment_id,
+  CASE WHEN job.id IS NULL THEN prior.cell_id ELSE job.cell_id END AS cell_id
 FROM prior LEFT JOIN job ON true`,
   params: {
     sessionId: 'text',
@@ -321,10 +326,14 @@ FROM prior LEFT JOIN job ON true`,
     now: 'timestamp',
   },
   row: z.object({
+    job_id: z.string(),
+    account_id: z.string(),
     prior_status: jobStatus,
     status: jobStatus,
     applied: z.boolean(),
     accounts_activated: z.number().int(),
+    deployment_id: z.string().nullable(),
+    cell_id: z.string().nullable(),
   }),
 });
 
@@ -333,9 +342,14 @@ export type CallbackResult =
   /** `applied` is false when the job was already provisioned: it never moves again. */
   | {
       readonly kind: 'known';
+      readonly jobId: string;
+      readonly accountId: string;
       readonly applied: boolean;
-      readonly priorStatus: string;
-      readonly status: string;
+      readonly priorStatus: JobStatus;
+      readonly status: JobStatus;
+      /** The job's coordinates after the call: a provisioned job's are never replaced. */
+      readonly deploymentId: string | null;
+      readonly cellId: string | null;
     };
 
 /**
@@ -361,7 +375,16 @@ export async function applyCallback(
   });
   const row = rows[0];
   if (!row) return { kind: 'unknown_session' };
-  return { kind: 'known', applied: row.applied, priorStatus: row.prior_status, status: row.status };
+  return {
+    kind: 'known',
+    jobId: row.job_id,
+    accountId: row.account_id,
+    applied: row.applied,
+    priorStatus: row.prior_status,
+    status: row.status,
+    deploymentId: row.deployment_id,
+    cellId: row.cell_id,
+  };
 }
 
 // ---------------------------------------------------------------------------------

@@ -34,25 +34,27 @@ export const PACKAGES = [
   { slug: 'scale', tier: 'scale', tokensQuota: 10_000_000 },
 ];
 
+type LogArgs = Parameters<Log['info']>;
+
 export interface LogEntry {
   readonly level: 'debug' | 'info' | 'warn' | 'error';
-  readonly message: string;
-  readonly extra: object[];
+  readonly message: LogArgs[0];
+  readonly extra: unknown[];
 }
 
 /** Keeps what a service logged, so tests can assert on it (and that no secret is in it). */
 export class CapturingLog implements Log {
   readonly entries: LogEntry[] = [];
-  debug(message: string, ...extra: object[]) {
+  debug(...[message, ...extra]: LogArgs) {
     this.entries.push({ level: 'debug', message, extra });
   }
-  info(message: string, ...extra: object[]) {
+  info(...[message, ...extra]: LogArgs) {
     this.entries.push({ level: 'info', message, extra });
   }
-  warn(message: string, ...extra: object[]) {
+  warn(...[message, ...extra]: LogArgs) {
     this.entries.push({ level: 'warn', message, extra });
   }
-  error(message: string, ...extra: object[]) {
+  error(...[message, ...extra]: LogArgs) {
     this.entries.push({ level: 'error', message, extra });
   }
   /** Everything logged, as one string to search. */

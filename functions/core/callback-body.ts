@@ -1,0 +1,122 @@
+import { z } from 'zod';
+import { describeIssues } from './errors.js';
+import type { CallbackReport } from './job.js';
+
+/**
+ * The orchestrator's callback body (SPEC 2.2), validated once the signature has been
+ * checked. Unknown fields are ignored (the orchestrator may add some), and `null` reads
+ * as absent, so a client that serialises empty optionals as null is not refused.
+ */
+
+export const DATABASE_STATUSES = ['provisioning', 'migrating', 'ready', 'failed'] as const;
+export type DatabaseStatus = (typeof DATABASE_STATUSES)[number];
+
+/** The longest orchestrator error kept: it is diagnostic text, and never worth refusing a report over. */
+const MAX_ERROR_LENGTH = 1000;
+
+// A job belongs to a Stripe checkout (`cs_…`) or to an operator's request (`op_` and 32
+// hex digits, see services/operator-jobs.ts); the orchestrator reports on both.
+const sessionId = z
+  .string()
+  .regex(
+    /^(cs_[A-Za-z0-9_]{1,250}|op_[0-9a-f]{32})$/,
+    'must be a checkout session id (cs_…) or an operator session id (op_…)',
+  );
+const identifier = (what: string) =>
+  z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,254}$/, `must be ${what} (1–255 of A–Z a–z 0–9 _ . : -)`);
+
+const callbackBody = z
+  .object({
+    stripe_session_id: sessionId,
+    status: z.enum(['provisioning', 'provisioned', 'failed']),
+    deployment_id: z
+      .string()
+      .regex(/^dpl_[A-Za-z0-9_-]{1,251}$/, 'must be a deployment id (dpl_…)')
+      .nullish(),
+    cell_id: identifier('a cell id').nullish(),
+    tokens_quota: z.int().nonnegative().nullish(),
+    phase: z.string().max(200).nullish(),
+    error: z
+      .string()
+      .transform((text) => text.slice(0, MAX_ERROR_LENGTH))
+      .nullish(),
+    database: z
+      .object({ id: identifier('a database id'), status: z.enum(DATABASE_STATUSES) })
+      .nullish(),
+  })
+  .superRefine((body, ctx) => {
+    if (body.status !== 'provisioned') return;
+    for (const field of ['deployment_id', 'cell_id'] as const) {
+      if (!body[field])
+        ctx.addIssue({
+          code: 'custom',
+          path: [field],
+          message: 'required when status is provisioned',
+        });
+    }
+  });
+
+/** The orchestrator's report on a tenant database, tied to the job's account. */
+export interface DatabaseReport {
+  readonly id: string;
+  readonly status: DatabaseStatus;
+}
+
+export interface ValidCallback {
+  readonly ok: true;
+  readonly report: CallbackReport;
+  readonly database: DatabaseReport | undefined;
+}
+
+export interface InvalidCallback {
+  readonly ok: false;
+  /** Names the offending field(s), e.g. `deployment_id: required when status is provisioned`. */
+  readonly reason: string;
+  /** The session the body claims to be about, when it says so: for the operator's trail. */
+  readonly stripeSessionId: string | undefined;
+}
+
+/** Decodes and validates a (signature-checked) callback body into the job's `CallbackReport`. */
+export function parseCallbackBody(raw: Uint8Array): ValidCallback | InvalidCallback {
+  let text: string;
+  let value: unknown;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(raw);
+  } catch {
+    return invalid('body: not valid UTF-8', undefined);
+  }
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return invalid('body: not valid JSON', undefined);
+  }
+  const parsed = callbackBody.safeParse(value);
+  if (!parsed.success) return invalid(describeIssues(parsed.error.issues), claimedSession(value));
+  const body = parsed.data;
+  return {
+    ok: true,
+    report: {
+      stripeSessionId: body.stripe_session_id,
+      status: body.status,
+      deploymentId: body.deployment_id ?? undefined,
+      cellId: body.cell_id ?? undefined,
+      tokensQuota: body.tokens_quota ?? undefined,
+      // Empty free text says nothing: it neither clears a phase nor replaces the default error.
+      phase: body.phase || undefined,
+      error: body.error || undefined,
+    },
+    database: body.database ?? undefined,
+  };
+}
+
+function invalid(reason: string, stripeSessionId: string | undefined): InvalidCallback {
+  return { ok: false, reason, stripeSessionId };
+}
+
+function claimedSession(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const claimed = (value as Record<string, unknown>).stripe_session_id;
+  return typeof claimed === 'string' && claimed ? claimed.slice(0, 255) : undefined;
+}

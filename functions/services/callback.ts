@@ -1,0 +1,218 @@
+import { type LifecycleEvent, publishQuietly } from '../adapters/lifecycle-events.js';
+import type { SecretSource } from '../adapters/secrets.js';
+import { type DatabaseReport, parseCallbackBody } from '../core/callback-body.js';
+import {
+  InvalidInputError,
+  NotConfiguredError,
+  NotFoundError,
+  SignatureError,
+} from '../core/errors.js';
+import { type CallbackReport, type JobStatus, ORCHESTRATOR_FAILED } from '../core/job.js';
+import { checkProvisioningSignature, type SignatureCheck } from '../core/signatures.js';
+import { applyCallback, type CallbackResult } from '../db/jobs-repository.js';
+import { recordDatabaseReport } from '../db/organization-databases-repository.js';
+import { recordRejectedInput } from '../db/rejected-inputs-repository.js';
+import type { ServiceDependencies } from './dependencies.js';
+
+/**
+ * The orchestrator's callback (SPEC 2.2): verify the signature over the exact bytes,
+ * then validate, then apply the report to the job in one statement, and only after it
+ * commits tell subscribers. Every refusal writes nothing but the operator's trail of a
+ * rejected body.
+ */
+
+export interface CallbackDependencies extends ServiceDependencies {
+  readonly secrets: SecretSource;
+}
+
+export interface SignedCallback {
+  /** The body exactly as received: the signature covers these bytes. */
+  readonly rawBody: Uint8Array;
+  readonly signature: string | undefined;
+  readonly timestamp: string | undefined;
+}
+
+export const NO_JOB_FOR_SESSION = 'no provisioning job for stripe_session_id';
+
+const SIGNATURE_TOLERANCE_SECONDS = 300;
+
+const REFUSED_SIGNATURE: Record<Exclude<SignatureCheck, 'valid'>, string> = {
+  malformed:
+    'X-Provisioning-Signature must be 64 lowercase hex characters, and X-Provisioning-Timestamp (when sent) unix seconds',
+  expired: `X-Provisioning-Timestamp is more than ${SIGNATURE_TOLERANCE_SECONDS} seconds away from now`,
+  mismatch: 'X-Provisioning-Signature does not match the body',
+};
+
+/** Answers the job's status after the callback: `provisioned` for any report on a provisioned job. */
+export async function receiveCallback(
+  deps: CallbackDependencies,
+  request: SignedCallback,
+): Promise<{ readonly status: JobStatus }> {
+  await verifySignature(deps, request);
+  const { report, database } = await validateBody(deps, request.rawBody);
+  return applyReport(deps, report, database);
+}
+
+async function verifySignature(deps: CallbackDependencies, request: SignedCallback): Promise<void> {
+  // The trigger secret signs callbacks only while no dedicated callback secret is set.
+  const secret =
+    (await deps.secrets.get('callbackSecret')) ?? (await deps.secrets.get('triggerSecret'));
+  if (!secret) {
+    deps.log.error('callback refused: neither the callback nor the trigger secret is configured');
+    throw new NotConfiguredError('the callback secret is not configured; retry later');
+  }
+  const check = checkProvisioningSignature({
+    rawBody: request.rawBody,
+    signature: request.signature,
+    timestamp: request.timestamp,
+    secrets: [secret],
+    now: deps.clock(),
+    toleranceSeconds: SIGNATURE_TOLERANCE_SECONDS,
+  });
+  if (check === 'valid') return;
+  deps.telemetry.count('CallbackSignatureRejected');
+  deps.log.warn('callback signature rejected', { reason: check });
+  throw new SignatureError(
+    request.signature ? REFUSED_SIGNATURE[check] : 'X-Provisioning-Signature is missing',
+    401,
+  );
+}
+
+async function validateBody(deps: CallbackDependencies, rawBody: Uint8Array) {
+  const parsed = parseCallbackBody(rawBody);
+  if (parsed.ok) return parsed;
+  deps.telemetry.count('InputRejected');
+  deps.log.warn('callback body rejected', {
+    stripe_session_id: parsed.stripeSessionId,
+    reason: parsed.reason,
+  });
+  // The trail is for the operator; failing to keep it must not turn the caller's
+  // mistake into a 5xx that it would retry forever.
+  await recordRejectedInput(
+    deps.db,
+    { source: 'callback', reference: parsed.stripeSessionId ?? null, reason: parsed.reason },
+    deps.clock(),
+  ).catch((error: unknown) =>
+    deps.log.error('could not record the rejected callback', { error: errorMessage(error) }),
+  );
+  throw new InvalidInputError(parsed.reason);
+}
+
+async function applyReport(
+  deps: CallbackDependencies,
+  report: CallbackReport,
+  database: DatabaseReport | undefined,
+): Promise<{ readonly status: JobStatus }> {
+  const sessionId = report.stripeSessionId;
+  const now = deps.clock();
+  const result = await applyCallback(deps.db, report, now);
+  if (result.kind === 'unknown_session') {
+    deps.log.warn('callback for an unknown session', { stripe_session_id: sessionId });
+    throw new NotFoundError(NO_JOB_FOR_SESSION);
+  }
+  const context = { stripe_session_id: sessionId, job_id: result.jobId };
+  deps.log.info('callback applied', {
+    ...context,
+    reported: report.status,
+    prior_status: result.priorStatus,
+    status: result.status,
+    applied: result.applied,
+  });
+
+  if (result.applied && result.priorStatus !== result.status) {
+    await announce(deps, report, result, now);
+  } else if (!result.applied && report.status === 'provisioned') {
+    warnOnOtherCoordinates(deps, report, result, context);
+  }
+  if (database) await recordDatabase(deps, sessionId, database, context, now);
+  return { status: result.status };
+}
+
+/** Tells subscribers (and the counters) that a job reached provisioned or failed. */
+async function announce(
+  deps: CallbackDependencies,
+  report: CallbackReport,
+  job: AppliedCallback,
+  now: Date,
+): Promise<void> {
+  const { status } = job;
+  let event: LifecycleEvent;
+  if (status === 'provisioned') {
+    deps.telemetry.count('JobProvisioned');
+    event = {
+      type: 'job.provisioned',
+      jobId: job.jobId,
+      stripeSessionId: report.stripeSessionId,
+      occurredAt: now,
+      detail: {
+        deployment_id: report.deploymentId,
+        cell_id: report.cellId,
+        account_id: job.accountId,
+      },
+    };
+  } else if (status === 'failed') {
+    deps.telemetry.count('JobFailed');
+    event = {
+      type: 'job.failed',
+      jobId: job.jobId,
+      stripeSessionId: report.stripeSessionId,
+      occurredAt: now,
+      detail: { error: report.error ?? ORCHESTRATOR_FAILED, account_id: job.accountId },
+    };
+  } else {
+    return;
+  }
+  await publishQuietly(deps.events, [event], (error) => {
+    deps.telemetry.count('LifecycleEventPublishFailed');
+    deps.log.warn('lifecycle event not published', {
+      stripe_session_id: report.stripeSessionId,
+      job_id: job.jobId,
+      event_type: event.type,
+      error: errorMessage(error),
+    });
+  });
+}
+
+/**
+ * A provisioned job is never relinked. A second `provisioned` naming other coordinates
+ * means the orchestrator minted two tenants for one checkout: it is answered 200 (the
+ * job is provisioned; a 4xx would only make the orchestrator retry), and logged for a
+ * human to reconcile.
+ */
+function warnOnOtherCoordinates(
+  deps: CallbackDependencies,
+  report: CallbackReport,
+  linked: AppliedCallback,
+  context: { stripe_session_id: string; job_id: string },
+): void {
+  if (linked.deploymentId === report.deploymentId && linked.cellId === report.cellId) return;
+  deps.log.warn('callback names other coordinates than the provisioned job; not relinked', {
+    ...context,
+    linked_deployment_id: linked.deploymentId,
+    linked_cell_id: linked.cellId,
+    reported_deployment_id: report.deploymentId,
+    reported_cell_id: report.cellId,
+  });
+}
+
+async function recordDatabase(
+  deps: CallbackDependencies,
+  sessionId: string,
+  database: DatabaseReport,
+  context: { stripe_session_id: string; job_id: string },
+  now: Date,
+): Promise<void> {
+  const recorded = await recordDatabaseReport(deps.db, sessionId, database, now);
+  if (recorded.kind === 'other_account') {
+    deps.log.warn('database report names a database of another account; not recorded', {
+      ...context,
+      database_id: database.id,
+    });
+  }
+}
+
+type AppliedCallback = Extract<CallbackResult, { kind: 'known' }>;
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
