@@ -1,0 +1,176 @@
+import { Duration } from 'aws-cdk-lib';
+import {
+  Alarm,
+  ComparisonOperator,
+  Metric,
+  type MetricProps,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import type { ProjectFunction } from './project-function.js';
+
+export const METRICS_NAMESPACE = 'ProvisioningHandoff';
+/** Powertools adds this dimension to every metric the functions publish. */
+export const METRICS_DIMENSIONS = { service: 'provisioning-handoff' };
+
+export function productMetric(metricName: string, props: Partial<MetricProps> = {}): Metric {
+  return new Metric({
+    namespace: METRICS_NAMESPACE,
+    metricName,
+    dimensionsMap: METRICS_DIMENSIONS,
+    ...props,
+  });
+}
+
+export interface AlarmsProps {
+  readonly alarmEmail: string | undefined;
+  readonly runbookBaseUrl: string;
+  readonly handoffQueue: IQueue;
+  readonly handoffDeadLetterQueue: IQueue;
+  readonly scheduleDeadLetterQueue: IQueue;
+  readonly functions: readonly ProjectFunction[];
+  readonly thresholds: {
+    readonly backlogWarning: number;
+    readonly backlogCritical: number;
+    readonly oldestMessageSeconds: number;
+  };
+}
+
+/**
+ * Everything that pages, through one SNS topic. Each alarm's description says what it
+ * means and names the runbook that answers it.
+ */
+export class Alarms extends Construct {
+  readonly topic: Topic;
+  readonly stuck: Alarm;
+  readonly gaugeMissing: Alarm;
+  readonly all: Alarm[] = [];
+
+  constructor(scope: Construct, id: string, props: AlarmsProps) {
+    super(scope, id);
+    this.topic = new Topic(this, 'Page', {
+      displayName: 'Provisioning hand-off on-call',
+      enforceSSL: true,
+    });
+    if (props.alarmEmail) this.topic.addSubscription(new EmailSubscription(props.alarmEmail));
+    const runbook = (name: string) => `Runbook: ${props.runbookBaseUrl}/${name}.md`;
+
+    // The gauge arrives every 10 minutes; a 15-minute period always holds one, so a
+    // late datapoint never leaves a period empty, and two periods make 30 minutes.
+    this.stuck = this.alarm('ProvisioningJobsStuck', {
+      metric: productMetric('ProvisioningJobsStuck', {
+        statistic: 'Minimum',
+        period: Duration.minutes(15),
+      }),
+      threshold: 0,
+      evaluationPeriods: 2,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+      alarmDescription: `A paying customer has not received their tenant: a provisioning job has been STUCK (no progress for 15 min, or past the retry cap) for 30 minutes. ${runbook('provisioning-stuck')}`,
+    });
+    this.gaugeMissing = this.alarm('ProvisioningGaugeMissing', {
+      metric: productMetric('ProvisioningJobsStuck', {
+        statistic: 'SampleCount',
+        period: Duration.minutes(30),
+      }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD,
+      treatMissingData: TreatMissingData.BREACHING,
+      alarmDescription: `The STUCK gauge has not been reported for 30 minutes: the reconciler is not running, so nothing re-drives stalled hand-offs and the stuck alarm is blind. ${runbook('provisioning-stuck')}`,
+    });
+    const visible = (queue: IQueue) =>
+      queue.metricApproximateNumberOfMessagesVisible({
+        period: Duration.minutes(5),
+        statistic: 'Maximum',
+      });
+    const { backlogWarning, backlogCritical, oldestMessageSeconds } = props.thresholds;
+    this.above(
+      'HandoffBacklogWarning',
+      visible(props.handoffQueue),
+      backlogWarning,
+      `More than ${backlogWarning} hand-offs waiting for 5 minutes (warning). ${runbook('handoff-backlog-and-dlq')}`,
+    );
+    this.above(
+      'HandoffBacklogCritical',
+      visible(props.handoffQueue),
+      backlogCritical,
+      `More than ${backlogCritical} hand-offs waiting (critical): the consumer is down or the orchestrator is slow. ${runbook('handoff-backlog-and-dlq')}`,
+    );
+    this.above(
+      'HandoffOldestMessage',
+      props.handoffQueue.metricApproximateAgeOfOldestMessage({
+        period: Duration.minutes(5),
+        statistic: 'Maximum',
+      }),
+      oldestMessageSeconds,
+      `A hand-off has waited over ${oldestMessageSeconds} s in the queue. ${runbook('handoff-backlog-and-dlq')}`,
+    );
+    this.above(
+      'HandoffDeadLetters',
+      visible(props.handoffDeadLetterQueue),
+      0,
+      `A hand-off could not be recorded after every retry and is in the dead-letter queue. ${runbook('handoff-backlog-and-dlq')}`,
+    );
+    this.above(
+      'ScheduleDeadLetters',
+      visible(props.scheduleDeadLetterQueue),
+      0,
+      `EventBridge Scheduler could not invoke the reconciler or the watchdog. ${runbook('provisioning-stuck')}`,
+    );
+    this.above(
+      'TriggerFailureSpike',
+      productMetric('HandoffFailed', { statistic: 'Sum', period: Duration.minutes(15) }),
+      5,
+      `More than 5 hand-offs to the orchestrator failed in 15 minutes (transport down or misconfigured). ${runbook('provisioning-stuck')}`,
+    );
+    this.above(
+      'CallbackSignatureFailures',
+      productMetric('CallbackSignatureRejected', {
+        statistic: 'Sum',
+        period: Duration.minutes(15),
+      }),
+      5,
+      `More than 5 orchestrator callbacks refused for their signature in 15 minutes (a secret mismatch after a rotation?). ${runbook('callback-signature-failures')}`,
+    );
+    for (const fn of props.functions) {
+      const name = fn.node.id;
+      this.above(
+        `${name}Errors`,
+        fn.fn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
+        0,
+        `The ${name} function failed. ${runbook('provisioning-stuck')}`,
+      );
+      this.above(
+        `${name}Throttles`,
+        fn.fn.metricThrottles({ period: Duration.minutes(5), statistic: 'Sum' }),
+        0,
+        `The ${name} function was throttled. ${runbook('handoff-backlog-and-dlq')}`,
+      );
+    }
+  }
+
+  /** An alarm on one period above a threshold; no data means nothing happened. */
+  private above(id: string, metric: Metric, threshold: number, description: string): Alarm {
+    return this.alarm(id, {
+      metric,
+      threshold,
+      evaluationPeriods: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+      alarmDescription: description,
+    });
+  }
+
+  private alarm(id: string, props: ConstructorParameters<typeof Alarm>[2]): Alarm {
+    const alarm = new Alarm(this, id, props);
+    alarm.addAlarmAction(new SnsAction(this.topic));
+    alarm.addOkAction(new SnsAction(this.topic));
+    this.all.push(alarm);
+    return alarm;
+  }
+}

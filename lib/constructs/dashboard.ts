@@ -1,0 +1,109 @@
+import { Duration } from 'aws-cdk-lib';
+import {
+  Dashboard,
+  GraphWidget,
+  type IMetric,
+  SingleValueWidget,
+} from 'aws-cdk-lib/aws-cloudwatch';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { productMetric } from './alarms.js';
+import type { ProjectFunction } from './project-function.js';
+
+export interface OperationsDashboardProps {
+  readonly handoffQueue: IQueue;
+  readonly handoffDeadLetterQueue: IQueue;
+  readonly functions: readonly ProjectFunction[];
+}
+
+const sum = (name: string) =>
+  productMetric(name, { statistic: 'Sum', period: Duration.minutes(5), label: name });
+
+/** One page for the on-call: the funnel, the gauge, the queue, callbacks and durations. */
+export class OperationsDashboard extends Construct {
+  readonly dashboard: Dashboard;
+
+  constructor(scope: Construct, id: string, props: OperationsDashboardProps) {
+    super(scope, id);
+    const graph = (title: string, left: IMetric[]) =>
+      new GraphWidget({ title, left, width: 12, height: 6 });
+    this.dashboard = new Dashboard(this, 'Dashboard', { defaultInterval: Duration.hours(6) });
+    this.dashboard.addWidgets(
+      new SingleValueWidget({
+        title: 'Jobs STUCK now (the gauge that pages)',
+        metrics: [
+          productMetric('ProvisioningJobsStuck', {
+            statistic: 'Maximum',
+            period: Duration.minutes(10),
+          }),
+        ],
+        width: 6,
+        height: 6,
+      }),
+      new GraphWidget({
+        title: 'STUCK gauge',
+        left: [
+          productMetric('ProvisioningJobsStuck', {
+            statistic: 'Maximum',
+            period: Duration.minutes(10),
+          }),
+        ],
+        width: 18,
+        height: 6,
+      }),
+    );
+    this.dashboard.addWidgets(
+      graph('Funnel: recorded → handed off → provisioned / failed', [
+        sum('CheckoutRecorded'),
+        sum('HandoffEnqueued'),
+        sum('HandoffAccepted'),
+        sum('JobProvisioned'),
+        sum('JobFailed'),
+        sum('JobCapped'),
+      ]),
+      graph('Hand-off failures and re-drives', [
+        sum('HandoffFailed'),
+        sum('HandoffEnqueueFailed'),
+        sum('ReconcileRedriven'),
+        sum('ReconcileStillFailing'),
+        sum('ReconcileSkippedNoPayload'),
+      ]),
+    );
+    this.dashboard.addWidgets(
+      graph('Hand-off queue: depth and dead letters', [
+        props.handoffQueue.metricApproximateNumberOfMessagesVisible({ label: 'visible' }),
+        props.handoffQueue.metricApproximateNumberOfMessagesNotVisible({ label: 'in flight' }),
+        props.handoffDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
+          label: 'dead letters',
+        }),
+      ]),
+      graph('Hand-off queue: oldest message age (s)', [
+        props.handoffQueue.metricApproximateAgeOfOldestMessage(),
+      ]),
+    );
+    this.dashboard.addWidgets(
+      graph('Callback answers by class', [
+        sum('CallbackAnswered2xx'),
+        sum('CallbackAnswered4xx'),
+        sum('CallbackAnswered5xx'),
+        sum('CallbackSignatureRejected'),
+      ]),
+      graph('Stripe webhook', [
+        sum('StripeEventDuplicate'),
+        sum('StripeEventIgnored'),
+        sum('StripeSignatureRejected'),
+        sum('InputRejected'),
+      ]),
+    );
+    this.dashboard.addWidgets(
+      graph(
+        'Function duration p99 (ms)',
+        props.functions.map((fn) => fn.fn.metricDuration({ statistic: 'p99', label: fn.node.id })),
+      ),
+      graph(
+        'Function errors',
+        props.functions.map((fn) => fn.fn.metricErrors({ statistic: 'Sum', label: fn.node.id })),
+      ),
+    );
+  }
+}

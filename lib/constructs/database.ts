@@ -1,0 +1,111 @@
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { CustomResource, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { IpAddresses, SubnetType, Vpc } from 'aws-cdk-lib/aws-ec2';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import {
+  AuroraPostgresEngineVersion,
+  ClusterInstance,
+  Credentials,
+  DatabaseCluster,
+  DatabaseClusterEngine,
+} from 'aws-cdk-lib/aws-rds';
+import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import { Provider } from 'aws-cdk-lib/custom-resources';
+import { Construct } from 'constructs';
+import { ProjectFunction } from './project-function.js';
+
+const SCHEMA_DIR = fileURLToPath(new URL('../../schema', import.meta.url));
+
+export interface DatabaseProps {
+  /** Production stages keep deletion protection, snapshots on delete and longer backups. */
+  readonly production: boolean;
+  readonly maxCapacityAcu: number;
+  readonly logRetention: RetentionDays;
+}
+
+/**
+ * Aurora PostgreSQL 16 Serverless v2 with the Data API: no function joins the VPC
+ * (it exists only because a cluster needs subnets: isolated, no NAT), capacity scales
+ * to zero when idle, credentials live in Secrets Manager, storage is encrypted. The
+ * schema is migrated at deploy, before anything that serves traffic.
+ */
+export class Database extends Construct {
+  readonly cluster: DatabaseCluster;
+  readonly credentials: ISecret;
+  readonly databaseName = 'provisioning';
+  /** Depend on this to be created only after the schema is migrated. */
+  readonly migrated: CustomResource;
+
+  constructor(scope: Construct, id: string, props: DatabaseProps) {
+    super(scope, id);
+    if (props.maxCapacityAcu < 0.5 || props.maxCapacityAcu > 256) {
+      throw new Error(
+        `Database maxCapacityAcu must be between 0.5 and 256, got ${props.maxCapacityAcu}`,
+      );
+    }
+    const removalPolicy = props.production ? RemovalPolicy.SNAPSHOT : RemovalPolicy.DESTROY;
+    const vpc = new Vpc(this, 'Network', {
+      ipAddresses: IpAddresses.cidr('10.42.0.0/24'),
+      maxAzs: 2,
+      natGateways: 0,
+      subnetConfiguration: [
+        { name: 'database', subnetType: SubnetType.PRIVATE_ISOLATED, cidrMask: 27 },
+      ],
+      restrictDefaultSecurityGroup: true,
+    });
+    vpc.addFlowLog('FlowLog');
+    this.cluster = new DatabaseCluster(this, 'Cluster', {
+      engine: DatabaseClusterEngine.auroraPostgres({
+        version: AuroraPostgresEngineVersion.VER_16_13,
+      }),
+      vpc,
+      vpcSubnets: { subnetType: SubnetType.PRIVATE_ISOLATED },
+      writer: ClusterInstance.serverlessV2('Writer'),
+      serverlessV2MinCapacity: 0,
+      serverlessV2MaxCapacity: props.maxCapacityAcu,
+      enableDataApi: true,
+      defaultDatabaseName: this.databaseName,
+      credentials: Credentials.fromGeneratedSecret('provisioning_admin'),
+      storageEncrypted: true,
+      iamAuthentication: true,
+      deletionProtection: props.production,
+      backup: { retention: Duration.days(props.production ? 14 : 1) },
+      removalPolicy,
+      cloudwatchLogsExports: ['postgresql'],
+    });
+    const credentials = this.cluster.secret;
+    if (!credentials)
+      throw new Error('Database: the cluster was created without a credentials secret');
+    this.credentials = credentials;
+
+    const migrator = new ProjectFunction(this, 'Migrator', {
+      handler: 'migrate',
+      description: 'Applies schema/ migrations through the Data API at deploy',
+      timeout: Duration.minutes(5),
+      memorySize: 256,
+      logRetention: props.logRetention,
+      removalPolicy,
+      copyIntoBundle: ['schema'],
+    }).bindDatabase(this);
+    const provider = new Provider(this, 'MigrationProvider', { onEventHandler: migrator.fn });
+    this.migrated = new CustomResource(this, 'Schema', {
+      serviceToken: provider.serviceToken,
+      resourceType: 'Custom::ProvisioningSchema',
+      // A new or changed migration changes this hash, so the deploy runs the migrator again.
+      properties: { migrationsHash: migrationsHash() },
+    });
+    this.migrated.node.addDependency(this.cluster);
+  }
+}
+
+function migrationsHash(): string {
+  const hash = createHash('sha256');
+  for (const file of readdirSync(SCHEMA_DIR)
+    .filter((name) => name.endsWith('.sql'))
+    .sort()) {
+    hash.update(file).update(readFileSync(`${SCHEMA_DIR}/${file}`));
+  }
+  return hash.digest('hex');
+}

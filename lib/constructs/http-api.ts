@@ -1,0 +1,70 @@
+import type { RemovalPolicy } from 'aws-cdk-lib';
+import { type CfnStage, HttpApi, type HttpMethod } from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import type { ProjectFunction } from './project-function.js';
+
+export interface HttpApiRoute {
+  readonly method: HttpMethod;
+  readonly path: string;
+  readonly function: ProjectFunction;
+  /** Operator routes: callers sign with their own AWS credentials (SigV4). */
+  readonly iamAuthorized?: boolean;
+}
+
+export interface ProvisioningHttpApiProps {
+  readonly throttle: { readonly rateLimit: number; readonly burstLimit: number };
+  readonly logRetention: RetentionDays;
+  readonly removalPolicy: RemovalPolicy;
+}
+
+/** The HTTP API of SPEC 2.1 (routes added by the stack): public routes for Stripe, the orchestrator and the success page; IAM for operators. */
+export class ProvisioningHttpApi extends Construct {
+  readonly api: HttpApi;
+  readonly url: string;
+  private readonly iam = new HttpIamAuthorizer();
+
+  constructor(scope: Construct, id: string, props: ProvisioningHttpApiProps) {
+    super(scope, id);
+    this.api = new HttpApi(this, 'Api', {
+      description:
+        'Provisioning hand-off: Stripe webhook, orchestrator callback, status and operator routes',
+      createDefaultStage: true,
+    });
+    const accessLogs = new LogGroup(this, 'AccessLogs', {
+      retention: props.logRetention,
+      removalPolicy: props.removalPolicy,
+    });
+    const stage = this.api.defaultStage?.node.defaultChild as CfnStage;
+    stage.defaultRouteSettings = {
+      throttlingRateLimit: props.throttle.rateLimit,
+      throttlingBurstLimit: props.throttle.burstLimit,
+    };
+    stage.accessLogSettings = {
+      destinationArn: accessLogs.logGroupArn,
+      // No query strings, headers or bodies: they can carry session ids and signatures.
+      format: JSON.stringify({
+        requestId: '$context.requestId',
+        ip: '$context.identity.sourceIp',
+        requestTime: '$context.requestTime',
+        routeKey: '$context.routeKey',
+        status: '$context.status',
+        latencyMs: '$context.responseLatency',
+        integrationError: '$context.integrationErrorMessage',
+        caller: '$context.identity.userArn',
+      }),
+    };
+    this.url = this.api.apiEndpoint;
+  }
+
+  addRoute(route: HttpApiRoute): void {
+    this.api.addRoutes({
+      path: route.path,
+      methods: [route.method],
+      integration: new HttpLambdaIntegration(`${route.method}${route.path}`, route.function.fn),
+      ...(route.iamAuthorized ? { authorizer: this.iam } : {}),
+    });
+  }
+}

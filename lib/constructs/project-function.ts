@@ -1,0 +1,138 @@
+import { fileURLToPath } from 'node:url';
+import type { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import type { IEventBus } from 'aws-cdk-lib/aws-events';
+import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import {
+  NodejsFunction,
+  type NodejsFunctionProps,
+  OutputFormat,
+} from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import type { Database } from './database.js';
+
+const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface ProjectFunctionProps {
+  /** The handler module under `functions/handlers/`, without extension (e.g. `stripe-webhook`). */
+  readonly handler: string;
+  /** The exported function the runtime invokes, when a module exports several (default `handler`). */
+  readonly exportName?: string;
+  readonly description: string;
+  readonly timeout: Duration;
+  readonly memorySize: number;
+  readonly logRetention: RetentionDays;
+  readonly removalPolicy: RemovalPolicy;
+  readonly environment?: Record<string, string>;
+  /** Extra files the bundle needs, copied after bundling (paths relative to the project root). */
+  readonly copyIntoBundle?: readonly string[];
+  readonly reservedConcurrentExecutions?: number;
+}
+
+/**
+ * Every Lambda of the project: Node.js 22 on arm64, an esbuild-minified ESM bundle with
+ * source maps and the AWS SDK v3 inside (so the code runs on the SDK it was tested
+ * with), X-Ray tracing, JSON logs in a log group with a set retention, no VPC. The
+ * `bind…` helpers set an environment variable and the matching grant in one call, so
+ * a permission can be neither forgotten nor wider than the variable it serves.
+ */
+export class ProjectFunction extends Construct {
+  readonly fn: NodejsFunction;
+
+  constructor(scope: Construct, id: string, props: ProjectFunctionProps) {
+    super(scope, id);
+    const logGroup = new LogGroup(this, 'Logs', {
+      retention: props.logRetention,
+      removalPolicy: props.removalPolicy,
+    });
+    // Its own role, allowed to write to its own log group only (not the AWS managed
+    // basic execution policy, which can write to any log group).
+    const role = new Role(this, 'Role', {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+    });
+    logGroup.grantWrite(role);
+    const copies = props.copyIntoBundle ?? [];
+    const bundling: NodejsFunctionProps['bundling'] = {
+      minify: true,
+      sourceMap: true,
+      format: OutputFormat.ESM,
+      target: 'node22',
+      mainFields: ['module', 'main'],
+      // Some dependencies still call require(); ESM bundles need it defined.
+      banner:
+        "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
+      externalModules: [],
+      ...(copies.length
+        ? {
+            commandHooks: {
+              beforeBundling: () => [],
+              beforeInstall: () => [],
+              afterBundling: (inputDir: string, outputDir: string) =>
+                copies.map((path) => `cp -r "${inputDir}/${path}" "${outputDir}/${path}"`),
+            },
+          }
+        : {}),
+    };
+    this.fn = new NodejsFunction(this, 'Function', {
+      entry: `${PROJECT_ROOT}/functions/handlers/${props.handler}.ts`,
+      handler: props.exportName ?? 'handler',
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: `${PROJECT_ROOT}/package-lock.json`,
+      description: props.description,
+      runtime: Runtime.NODEJS_22_X,
+      architecture: Architecture.ARM_64,
+      timeout: props.timeout,
+      memorySize: props.memorySize,
+      tracing: Tracing.ACTIVE,
+      role,
+      logGroup,
+      loggingFormat: LoggingFormat.JSON,
+      bundling,
+      ...(props.reservedConcurrentExecutions === undefined
+        ? {}
+        : { reservedConcurrentExecutions: props.reservedConcurrentExecutions }),
+      environment: {
+        NODE_OPTIONS: '--enable-source-maps',
+        POWERTOOLS_SERVICE_NAME: 'provisioning-handoff',
+        POWERTOOLS_METRICS_NAMESPACE: 'ProvisioningHandoff',
+        ...props.environment,
+      },
+    });
+  }
+
+  setEnvironment(name: string, value: string): this {
+    this.fn.addEnvironment(name, value);
+    return this;
+  }
+
+  /** SQL through the Data API: the cluster and credentials ARNs, and Data API access to that cluster only. */
+  bindDatabase(database: Database): this {
+    this.fn.addEnvironment('DATABASE_RESOURCE_ARN', database.cluster.clusterArn);
+    this.fn.addEnvironment('DATABASE_SECRET_ARN', database.credentials.secretArn);
+    this.fn.addEnvironment('DATABASE_NAME', database.databaseName);
+    database.cluster.grantDataApiAccess(this.fn);
+    return this;
+  }
+
+  /** A secret by ARN (never its value), readable by this function only. */
+  bindSecret(variable: string, secret: ISecret): this {
+    this.fn.addEnvironment(variable, secret.secretArn);
+    secret.grantRead(this.fn);
+    return this;
+  }
+
+  bindQueueSend(queue: IQueue): this {
+    this.fn.addEnvironment('HANDOFF_QUEUE_URL', queue.queueUrl);
+    queue.grantSendMessages(this.fn);
+    return this;
+  }
+
+  bindEventBus(bus: IEventBus): this {
+    this.fn.addEnvironment('EVENT_BUS_NAME', bus.eventBusName);
+    bus.grantPutEventsTo(this.fn);
+    return this;
+  }
+}

@@ -1,0 +1,282 @@
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { HttpMethod } from 'aws-cdk-lib/aws-apigatewayv2';
+import { EventBus } from 'aws-cdk-lib/aws-events';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { Construct } from 'constructs';
+import { Alarms } from './constructs/alarms.js';
+import { OperationsDashboard } from './constructs/dashboard.js';
+import { Database } from './constructs/database.js';
+import { HandoffQueue } from './constructs/handoff-queue.js';
+import { ProvisioningHttpApi } from './constructs/http-api.js';
+import { ProjectFunction, type ProjectFunctionProps } from './constructs/project-function.js';
+import { Schedules } from './constructs/schedules.js';
+import { suppressFindings } from './nag-suppressions.js';
+import type { StackSettings } from './settings.js';
+
+export interface ProvisioningStackProps extends StackProps {
+  readonly settings: StackSettings;
+}
+
+/** SPEC section 1 in one stack: database, hand-off queue, HTTP API, schedules, alarms, dashboard. */
+export class ProvisioningStack extends Stack {
+  constructor(scope: Construct, id: string, props: ProvisioningStackProps) {
+    super(scope, id, props);
+    const s = props.settings;
+    const removalPolicy = s.production ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+    const logRetention = s.production ? RetentionDays.THREE_MONTHS : RetentionDays.TWO_WEEKS;
+
+    const database = new Database(this, 'Database', {
+      production: s.production,
+      maxCapacityAcu: s.databaseMaxCapacityAcu,
+      logRetention,
+    });
+    const secret = (id: string, description: string) =>
+      new Secret(this, id, {
+        description,
+        removalPolicy,
+        generateSecretString: { excludePunctuation: true, passwordLength: 48 },
+      });
+    const secrets = {
+      stripeWebhook: secret(
+        'StripeWebhookSecret',
+        'Stripe webhook signing secret(s), whsec_…; several comma-separated during a rotation',
+      ),
+      stripeApiKey: secret(
+        'StripeApiKey',
+        'Stripe API key (restricted, read checkout sessions): used only by the operator CLI',
+      ),
+      trigger: secret(
+        'TriggerSecret',
+        'HMAC secret signing triggers to the orchestrator (shared with it)',
+      ),
+      callback: secret('CallbackSecret', 'HMAC secret the orchestrator signs callbacks with'),
+    };
+    const bus = new EventBus(this, 'LifecycleBus', {
+      description: 'Provisioning job lifecycle: recorded, provisioned, failed, capped',
+    });
+    const api = new ProvisioningHttpApi(this, 'HttpApi', {
+      throttle: { rateLimit: s.apiRateLimit, burstLimit: s.apiBurstLimit },
+      logRetention,
+      removalPolicy,
+    });
+    const rules = {
+      STALE_AFTER_SECONDS: String(s.staleAfterSeconds),
+      STUCK_AFTER_SECONDS: String(s.stuckAfterSeconds),
+      MAX_ATTEMPTS: String(s.maxAttempts),
+      STALL_AFTER_SECONDS: String(s.stallAfterSeconds),
+      RENOTIFY_AFTER_SECONDS: String(s.renotifyAfterSeconds),
+    };
+    const fn = (
+      id: string,
+      props: Omit<ProjectFunctionProps, 'logRetention' | 'removalPolicy'>,
+    ) => {
+      const created = new ProjectFunction(this, id, {
+        logRetention,
+        removalPolicy,
+        ...props,
+        environment: { ...rules, ...props.environment },
+      });
+      // Nothing serves before the schema is migrated.
+      created.node.addDependency(database.migrated);
+      return created.bindDatabase(database);
+    };
+
+    const webhook = fn('StripeWebhook', {
+      handler: 'stripe-webhook',
+      description: 'Stripe webhook: record the job, hand it off',
+      timeout: Duration.seconds(29),
+      memorySize: 512,
+    })
+      .bindSecret('STRIPE_WEBHOOK_SECRET_ARN', secrets.stripeWebhook)
+      .bindEventBus(bus)
+      .setEnvironment('PUBLIC_BASE_URL', api.url);
+    const handoff = fn('HandoffConsumer', {
+      handler: 'handoff-consumer',
+      description: 'Hand-off consumer: POST the trigger to the orchestrator, record the outcome',
+      timeout: Duration.seconds(60),
+      memorySize: 256,
+      environment: {
+        TRIGGER_TIMEOUT_MS: String(s.triggerTimeoutMs),
+        ...(s.triggerUrl ? { PROVISIONING_TRIGGER_URL: s.triggerUrl } : {}),
+      },
+    })
+      .bindSecret('PROVISIONING_TRIGGER_SECRET_ARN', secrets.trigger)
+      .bindEventBus(bus);
+    const callback = fn('Callback', {
+      handler: 'callback',
+      description: 'Orchestrator callback: verify, apply, answer',
+      timeout: Duration.seconds(29),
+      memorySize: 512,
+    })
+      .bindSecret('PROVISIONING_CALLBACK_SECRET_ARN', secrets.callback)
+      .bindSecret('PROVISIONING_TRIGGER_SECRET_ARN', secrets.trigger)
+      .bindEventBus(bus);
+    const reconciler = fn('Reconciler', {
+      handler: 'reconcile',
+      description: 'Reconciler: re-drive stale jobs, publish the STUCK gauge',
+      timeout: Duration.minutes(5),
+      memorySize: 512,
+      environment: {
+        RECONCILE_BATCH_SIZE: String(s.reconcileBatchSize),
+        RECONCILE_MAX_REDRIVES_PER_SECOND: String(s.reconcileMaxRedrivesPerSecond),
+      },
+    });
+    const watchdog = fn('Watchdog', {
+      handler: 'watchdog',
+      description: 'Watchdog: notify admins of stalls and capped jobs',
+      timeout: Duration.seconds(60),
+      memorySize: 256,
+    });
+    const status = fn('Status', {
+      handler: 'status',
+      description: 'Checkout success page: coarse provisioning state',
+      timeout: Duration.seconds(29),
+      memorySize: 256,
+    });
+    const jobRead = fn('OperatorJobRead', {
+      handler: 'operator-jobs',
+      exportName: 'readHandler',
+      description: 'Operator: a job with its account and history',
+      timeout: Duration.seconds(29),
+      memorySize: 256,
+    });
+    const jobCreate = fn('OperatorJobCreate', {
+      handler: 'operator-jobs',
+      exportName: 'createHandler',
+      description: 'Operator: create a comped or manual job',
+      timeout: Duration.seconds(29),
+      memorySize: 256,
+    })
+      .bindEventBus(bus)
+      .setEnvironment('PUBLIC_BASE_URL', api.url);
+
+    const queue = new HandoffQueue(this, 'HandoffQueue', {
+      consumer: handoff,
+      maxReceiveCount: s.handoffMaxReceiveCount,
+      maxConcurrency: s.handoffMaxConcurrency,
+    });
+    for (const sender of [webhook, reconciler, jobCreate]) sender.bindQueueSend(queue.queue);
+
+    api.addRoute({ method: HttpMethod.POST, path: '/api/webhooks/stripe', function: webhook });
+    api.addRoute({
+      method: HttpMethod.POST,
+      path: '/api/internal/provisioning/callback',
+      function: callback,
+    });
+    api.addRoute({ method: HttpMethod.GET, path: '/api/provisioning/status', function: status });
+    api.addRoute({
+      method: HttpMethod.GET,
+      path: '/api/internal/provisioning/jobs/{stripe_session_id}',
+      function: jobRead,
+      iamAuthorized: true,
+    });
+    api.addRoute({
+      method: HttpMethod.POST,
+      path: '/api/internal/provisioning/jobs',
+      function: jobCreate,
+      iamAuthorized: true,
+    });
+
+    const schedules = new Schedules(this, 'Schedules', {
+      reconciler,
+      watchdog,
+      reconcileEnabled: s.reconcileEnabled,
+      watchdogEnabled: s.watchdogEnabled,
+    });
+    const functions = [
+      webhook,
+      handoff,
+      callback,
+      reconciler,
+      watchdog,
+      status,
+      jobRead,
+      jobCreate,
+    ];
+    const alarms = new Alarms(this, 'Alarms', {
+      alarmEmail: s.alarmEmail,
+      runbookBaseUrl: s.runbookBaseUrl,
+      handoffQueue: queue.queue,
+      handoffDeadLetterQueue: queue.deadLetterQueue,
+      scheduleDeadLetterQueue: schedules.deadLetterQueue,
+      functions,
+      thresholds: {
+        backlogWarning: s.backlogWarning,
+        backlogCritical: s.backlogCritical,
+        oldestMessageSeconds: s.oldestMessageSeconds,
+      },
+    });
+    const dashboard = new OperationsDashboard(this, 'Dashboard', {
+      handoffQueue: queue.queue,
+      handoffDeadLetterQueue: queue.deadLetterQueue,
+      functions,
+    });
+
+    const output = (id: string, value: string, description: string) =>
+      new CfnOutput(this, id, { value, description });
+    output(
+      'WebhookUrl',
+      `${api.url}/api/webhooks/stripe`,
+      'Paste into Stripe: Developers → Webhooks → Add endpoint',
+    );
+    output(
+      'CallbackUrl',
+      `${api.url}/api/internal/provisioning/callback`,
+      'Give to the orchestrator team: where it reports back',
+    );
+    output(
+      'StatusUrl',
+      `${api.url}/api/provisioning/status`,
+      'Poll from the checkout success page with ?session_id=',
+    );
+    output(
+      'OperatorJobsUrl',
+      `${api.url}/api/internal/provisioning/jobs`,
+      'Operator routes (IAM-signed requests)',
+    );
+    output(
+      'StripeWebhookSecretArn',
+      secrets.stripeWebhook.secretArn,
+      'Fill with the whsec_… signing secret Stripe shows',
+    );
+    output(
+      'StripeApiKeySecretArn',
+      secrets.stripeApiKey.secretArn,
+      'Optional: a restricted Stripe key for the operator CLI',
+    );
+    output(
+      'TriggerSecretArn',
+      secrets.trigger.secretArn,
+      'Share with the orchestrator: it verifies triggers with it',
+    );
+    output(
+      'CallbackSecretArn',
+      secrets.callback.secretArn,
+      'Share with the orchestrator: it signs callbacks with it',
+    );
+    output(
+      'DatabaseClusterArn',
+      database.cluster.clusterArn,
+      'Aurora cluster (Data API) for the operator CLI',
+    );
+    output(
+      'DatabaseSecretArn',
+      database.credentials.secretArn,
+      'Database credentials for the Data API',
+    );
+    output('HandoffQueueUrl', queue.queue.queueUrl, 'The hand-off FIFO queue');
+    output(
+      'HandoffDeadLetterQueueUrl',
+      queue.deadLetterQueue.queueUrl,
+      'Hand-offs that could not be recorded',
+    );
+    output('AlarmTopicArn', alarms.topic.topicArn, 'Subscribe the on-call pager here');
+    output(
+      'DashboardUrl',
+      `https://${this.region}.console.aws.amazon.com/cloudwatch/home?region=${this.region}#dashboards:name=${dashboard.dashboard.dashboardName}`,
+      'The operations dashboard',
+    );
+    suppressFindings(this, s.production);
+  }
+}

@@ -1,0 +1,147 @@
+import { randomUUID } from 'node:crypto';
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { Clock } from '../functions/adapters/clock.js';
+import {
+  deduplicationId,
+  type HandoffMessage,
+  type HandoffQueue,
+} from '../functions/adapters/handoff-queue.js';
+
+export interface LocalFifoQueueOptions {
+  readonly clock: Clock;
+  /** How long a received message stays hidden before it is delivered again (SQS: VisibilityTimeout). */
+  readonly visibilityTimeoutSeconds: number;
+  /** Receives after which a message moves to the dead-letter queue (SQS: maxReceiveCount). */
+  readonly maxReceiveCount: number;
+  readonly queueArn?: string;
+}
+
+interface StoredMessage {
+  readonly messageId: string;
+  readonly groupId: string;
+  readonly dedupId: string;
+  readonly body: string;
+  readonly sentAt: number;
+  readonly sequenceNumber: string;
+  receiveCount: number;
+  /** Epoch ms until which the message is in flight (hidden); 0 when visible. */
+  invisibleUntil: number;
+  receiptHandle: string | undefined;
+}
+
+/** SQS FIFO's deduplication window. */
+const DEDUP_WINDOW_MS = 5 * 60 * 1000;
+const MAX_BATCH = 10;
+
+/**
+ * An in-memory queue with SQS FIFO's semantics, for the local runtime: a duplicate
+ * dedup id within five minutes is accepted and dropped, messages of one group are
+ * delivered in order and never while an earlier one of the group is in flight, a
+ * received message is hidden for the visibility timeout and comes back if not
+ * deleted, and moves to the dead-letter queue after `maxReceiveCount` receives.
+ * Messages live in memory only: after a restart the reconciler re-drives their jobs.
+ */
+export class LocalFifoQueue implements HandoffQueue {
+  private readonly messages: StoredMessage[] = [];
+  readonly deadLetters: StoredMessage[] = [];
+  private readonly recentDedupIds = new Map<string, number>();
+  private sequence = 0;
+
+  constructor(private readonly options: LocalFifoQueueOptions) {}
+
+  async send(message: HandoffMessage): Promise<void> {
+    const now = this.options.clock().getTime();
+    const dedupId = deduplicationId(message);
+    for (const [id, at] of this.recentDedupIds)
+      if (now - at >= DEDUP_WINDOW_MS) this.recentDedupIds.delete(id);
+    if (this.recentDedupIds.has(dedupId)) return;
+    this.recentDedupIds.set(dedupId, now);
+    this.sequence += 1;
+    this.messages.push({
+      messageId: randomUUID(),
+      groupId: message.jobId,
+      dedupId,
+      body: JSON.stringify(message),
+      sentAt: now,
+      sequenceNumber: String(this.sequence).padStart(20, '0'),
+      receiveCount: 0,
+      invisibleUntil: 0,
+      receiptHandle: undefined,
+    });
+  }
+
+  /** Visible messages, in order, at most one run per group and none behind an in-flight one. */
+  receive(): SQSEvent {
+    const now = this.options.clock().getTime();
+    this.moveExhaustedToDeadLetters(now);
+    const blockedGroups = new Set(
+      this.messages.filter((m) => m.invisibleUntil > now).map((m) => m.groupId),
+    );
+    const batch: StoredMessage[] = [];
+    for (const message of this.messages) {
+      if (batch.length >= MAX_BATCH) break;
+      if (blockedGroups.has(message.groupId)) continue;
+      message.receiveCount += 1;
+      message.invisibleUntil = now + this.options.visibilityTimeoutSeconds * 1000;
+      message.receiptHandle = randomUUID();
+      batch.push(message);
+    }
+    return { Records: batch.map((message) => this.toRecord(message)) };
+  }
+
+  /** Deletes what the consumer processed: everything but its reported `batchItemFailures`. */
+  acknowledge(event: SQSEvent, response: SQSBatchResponse | undefined | void): void {
+    const failed = new Set(
+      (response?.batchItemFailures ?? []).map((failure) => failure.itemIdentifier),
+    );
+    for (const record of event.Records) {
+      if (failed.has(record.messageId)) continue;
+      const index = this.messages.findIndex((m) => m.receiptHandle === record.receiptHandle);
+      if (index >= 0) this.messages.splice(index, 1);
+    }
+  }
+
+  depth(): { visible: number; inFlight: number; deadLetters: number } {
+    const now = this.options.clock().getTime();
+    const inFlight = this.messages.filter((m) => m.invisibleUntil > now).length;
+    return {
+      visible: this.messages.length - inFlight,
+      inFlight,
+      deadLetters: this.deadLetters.length,
+    };
+  }
+
+  private moveExhaustedToDeadLetters(now: number): void {
+    for (let i = this.messages.length - 1; i >= 0; i -= 1) {
+      const message = this.messages[i];
+      if (!message || message.invisibleUntil > now) continue;
+      if (message.receiveCount >= this.options.maxReceiveCount) {
+        this.messages.splice(i, 1);
+        this.deadLetters.push(message);
+      }
+    }
+  }
+
+  private toRecord(message: StoredMessage): SQSRecord {
+    return {
+      messageId: message.messageId,
+      receiptHandle: message.receiptHandle ?? '',
+      body: message.body,
+      attributes: {
+        ApproximateReceiveCount: String(message.receiveCount),
+        SentTimestamp: String(message.sentAt),
+        SenderId: 'local',
+        ApproximateFirstReceiveTimestamp: String(message.sentAt),
+        SequenceNumber: message.sequenceNumber,
+        MessageGroupId: message.groupId,
+        MessageDeduplicationId: message.dedupId,
+      },
+      messageAttributes: {},
+      md5OfBody: '',
+      eventSource: 'aws:sqs',
+      eventSourceARN:
+        this.options.queueArn ?? 'arn:aws:sqs:local:000000000000:provisioning-handoff.fifo',
+      awsRegion: 'local',
+    };
+  }
+}
