@@ -90,7 +90,7 @@ export class LocalFifoQueue implements HandoffQueue {
   }
 
   /** Deletes what the consumer processed: everything but its reported `batchItemFailures`. */
-  acknowledge(event: SQSEvent, response: SQSBatchResponse | undefined | void): void {
+  acknowledge(event: SQSEvent, response: SQSBatchResponse | undefined): void {
     const failed = new Set(
       (response?.batchItemFailures ?? []).map((failure) => failure.itemIdentifier),
     );
