@@ -171,13 +171,16 @@ RETURNING a.id`,
   row: z.object({ id: z.string() }),
 });
 
-/** A completed checkout whose delayed payment has not settled: the account waits, no job yet. */
-export async function recordAwaitingPayment(
+type UnsettledCheckout = Omit<SettledCheckout, 'callbackUrl'>;
+
+/** Runs one of the delayed-payment account upserts; `recorded` is false when it changed nothing. */
+async function upsertUnsettledAccount(
   db: SqlExecutor,
-  checkout: Omit<SettledCheckout, 'callbackUrl'>,
+  statement: typeof recordAwaitingPaymentStatement,
+  checkout: UnsettledCheckout,
   now: Date,
 ): Promise<{ recorded: boolean }> {
-  const rows = await runStatement(db, recordAwaitingPaymentStatement, {
+  const rows = await runStatement(db, statement, {
     accountId: randomUUID(),
     sessionId: checkout.stripeSessionId,
     customerId: checkout.stripeCustomerId,
@@ -186,6 +189,11 @@ export async function recordAwaitingPayment(
     now,
   });
   return { recorded: rows.length > 0 };
+}
+
+/** A completed checkout whose delayed payment has not settled: the account waits, no job yet. */
+export function recordAwaitingPayment(db: SqlExecutor, checkout: UnsettledCheckout, now: Date) {
+  return upsertUnsettledAccount(db, recordAwaitingPaymentStatement, checkout, now);
 }
 
 const recordPaymentFailedStatement = defineStatement({
@@ -202,20 +210,8 @@ RETURNING a.id`,
 });
 
 /** The delayed payment failed: the waiting account is marked failed (a settled one is left alone). */
-export async function recordPaymentFailed(
-  db: SqlExecutor,
-  checkout: Omit<SettledCheckout, 'callbackUrl'>,
-  now: Date,
-): Promise<{ recorded: boolean }> {
-  const rows = await runStatement(db, recordPaymentFailedStatement, {
-    accountId: randomUUID(),
-    sessionId: checkout.stripeSessionId,
-    customerId: checkout.stripeCustomerId,
-    email: checkout.customerEmail,
-    packageSlug: checkout.packageSlug,
-    now,
-  });
-  return { recorded: rows.length > 0 };
+export function recordPaymentFailed(db: SqlExecutor, checkout: UnsettledCheckout, now: Date) {
+  return upsertUnsettledAccount(db, recordPaymentFailedStatement, checkout, now);
 }
 
 // ---------------------------------------------------------------------------------
