@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { describeIssues } from './errors.js';
 import type { CallbackReport } from './job.js';
+import { jobSessionId } from './session-id.js';
 
 /**
  * The orchestrator's callback body (SPEC 2.2), validated once the signature has been
@@ -14,14 +15,8 @@ export type DatabaseStatus = (typeof DATABASE_STATUSES)[number];
 /** The longest orchestrator error kept: it is diagnostic text, and never worth refusing a report over. */
 const MAX_ERROR_LENGTH = 1000;
 
-// A job belongs to a Stripe checkout (`cs_…`) or to an operator's request (`op_` and 32
-// hex digits, see services/operator-jobs.ts); the orchestrator reports on both.
-const sessionId = z
-  .string()
-  .regex(
-    /^(cs_[A-Za-z0-9_]{1,250}|op_[0-9a-f]{32})$/,
-    'must be a checkout session id (cs_…) or an operator session id (op_…)',
-  );
+// The orchestrator reports on checkout and operator jobs alike.
+const sessionId = jobSessionId;
 const identifier = (what: string) =>
   z
     .string()

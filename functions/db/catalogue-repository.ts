@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { SqlExecutor } from './executor.js';
-import { defineStatement, runStatementForOne } from './statement.js';
+import { defineStatement, runStatement, runStatementForOne } from './statement.js';
 
 const upsertPackageStatement = defineStatement({
   name: 'upsert package',
@@ -41,4 +41,17 @@ export async function upsertUser(
 ): Promise<string> {
   const { id } = await runStatementForOne(db, upsertUserStatement, { id: randomUUID(), ...user });
   return id;
+}
+
+const findPackageStatement = defineStatement({
+  name: 'find package',
+  sql: 'SELECT slug FROM packages WHERE slug = :slug',
+  params: { slug: 'text' },
+  row: z.object({ slug: z.string() }),
+});
+
+/** Whether the catalogue sells this package (an operator's typo is refused, not recorded). */
+export async function isPackageInCatalogue(db: SqlExecutor, slug: string): Promise<boolean> {
+  const rows = await runStatement(db, findPackageStatement, { slug });
+  return rows.length > 0;
 }

@@ -2,15 +2,14 @@ import { z } from 'zod';
 import { awsExecutor, lazyHandler } from '../aws.js';
 import { coarseState } from '../core/coarse-state.js';
 import { describeIssues, InvalidInputError } from '../core/errors.js';
+import { jobSessionId } from '../core/session-id.js';
 import type { SqlExecutor } from '../db/executor.js';
 import { readSessionStatus } from '../db/status-repository.js';
 import { type HttpEvent, type HttpResult, json } from '../http.js';
 import { type HandlerOptions, httpHandler } from './middleware.js';
 
 const statusQuery = z.object({
-  session_id: z
-    .string()
-    .regex(/^cs_[A-Za-z0-9_]{1,250}$/, 'must be a Stripe checkout session id (cs_…)'),
+  session_id: jobSessionId,
 });
 
 /**

@@ -95,6 +95,16 @@ describe('the checkout success page status', () => {
     expect((await stateOf('cs_test_waiting')).body.state).toBe('queued');
   });
 
+  it('answers for an operator-created job, whose status URL carries an op_ session', async () => {
+    const operatorSession = `op_${'0'.repeat(32)}`;
+    await recordSettledCheckout(h.deps.db, checkout(operatorSession), h.now());
+
+    expect(await stateOf(operatorSession)).toEqual({
+      statusCode: 200,
+      body: { session_id: operatorSession, state: 'queued' },
+    });
+  });
+
   it('answers 200 unknown for a session it never saw', async () => {
     expect(await stateOf('cs_test_nobody')).toEqual({
       statusCode: 200,

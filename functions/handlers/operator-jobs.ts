@@ -1,0 +1,90 @@
+import { z } from 'zod';
+import {
+  awsConfig,
+  awsExecutor,
+  awsHandoffQueue,
+  awsServiceDependencies,
+  lazyHandler,
+} from '../aws.js';
+import { required } from '../config.js';
+import { InvalidInputError, NotFoundError } from '../core/errors.js';
+import type { Actor } from '../core/job.js';
+import { isJobSessionId } from '../core/session-id.js';
+import type { SqlExecutor } from '../db/executor.js';
+import { readJob } from '../db/jobs-repository.js';
+import { type HttpEvent, type HttpResult, header, json, rawBody } from '../http.js';
+import { tagLogs } from '../observability.js';
+import { type CheckoutHandoffDependencies, callbackUrlFor } from '../services/checkout-handoff.js';
+import { submitOperatorJob } from '../services/operator-jobs.js';
+import { type HandlerOptions, httpHandler } from './middleware.js';
+
+/**
+ * The operators' routes (IAM-authorised by API Gateway in AWS):
+ * `GET /api/internal/provisioning/jobs/{stripe_session_id}` reads a job with its
+ * account and history; `POST /api/internal/provisioning/jobs` asks for a job.
+ */
+
+export async function answerJobRead(
+  deps: { readonly db: SqlExecutor },
+  event: HttpEvent,
+): Promise<HttpResult> {
+  const sessionId = event.pathParameters?.stripe_session_id;
+  if (!sessionId || !isJobSessionId(sessionId)) {
+    throw new InvalidInputError(
+      'stripe_session_id: must be a checkout (cs_…) or operator (op_…) session id',
+    );
+  }
+  const report = await readJob(deps.db, sessionId);
+  if (!report) throw new NotFoundError('no provisioning job for stripe_session_id');
+  return json(200, report, { 'cache-control': 'no-store' });
+}
+
+export async function answerJobCreate(
+  deps: CheckoutHandoffDependencies,
+  event: HttpEvent,
+): Promise<HttpResult> {
+  const job = await submitOperatorJob(deps, {
+    idempotencyKey: header(event, 'Idempotency-Key'),
+    body: rawBody(event).toString('utf8'),
+    actor: operatorOf(event),
+  });
+  tagLogs({ stripeSessionId: job.stripeSessionId, jobId: job.jobId });
+  return json(202, { jobId: job.jobId, statusUrl: job.statusUrl });
+}
+
+const iamCaller = z.object({
+  authorizer: z.object({ iam: z.object({ userArn: z.string().min(1) }) }),
+});
+
+/** Who asked, from API Gateway's IAM authorizer, for the job's history. */
+function operatorOf(event: HttpEvent): Actor {
+  const caller = iamCaller.safeParse(event.requestContext);
+  return `operator:${caller.success ? caller.data.authorizer.iam.userArn : 'unknown'}`;
+}
+
+export function createJobReadHandler(deps: { readonly db: SqlExecutor }, options?: HandlerOptions) {
+  return httpHandler((event) => answerJobRead(deps, event), options);
+}
+
+export function createJobCreateHandler(
+  deps: CheckoutHandoffDependencies,
+  options?: HandlerOptions,
+) {
+  return httpHandler((event) => answerJobCreate(deps, event), options);
+}
+
+export const readHandler = lazyHandler(() =>
+  createJobReadHandler({ db: awsExecutor() }, { flushMetrics: true }),
+);
+
+export const createHandler = lazyHandler(() => {
+  const config = awsConfig();
+  return createJobCreateHandler(
+    {
+      ...awsServiceDependencies(config),
+      queue: awsHandoffQueue(config),
+      callbackUrl: callbackUrlFor(required(config.publicBaseUrl, 'PUBLIC_BASE_URL')),
+    },
+    { flushMetrics: true },
+  );
+});

@@ -1,0 +1,76 @@
+import { splitSecretList } from '../adapters/secrets.js';
+import {
+  awsConfig,
+  awsHandoffQueue,
+  awsSecrets,
+  awsServiceDependencies,
+  lazyHandler,
+} from '../aws.js';
+import { required } from '../config.js';
+import { NotConfiguredError, SignatureError } from '../core/errors.js';
+import { readStripeDelivery, type StripeCheckoutEvent } from '../core/stripe-checkout.js';
+import { type HttpEvent, type HttpResult, header, json, rawBody } from '../http.js';
+import { tagLogs } from '../observability.js';
+import {
+  callbackUrlFor,
+  handleStripeEvent,
+  type StripeWebhookDependencies,
+} from '../services/checkout-handoff.js';
+import { type HandlerOptions, httpHandler } from './middleware.js';
+
+/**
+ * `POST /api/webhooks/stripe`: 200 for every verified event (ignored types too), 400
+ * for a bad signature or an event it cannot read, 503 without a webhook secret, 500
+ * for a transient fault so Stripe retries.
+ */
+export async function answerStripeWebhook(
+  deps: StripeWebhookDependencies,
+  event: HttpEvent,
+): Promise<HttpResult> {
+  const stripeEvent = await verify(deps, event);
+  tagLogs({
+    stripeEventId: stripeEvent.eventId ?? undefined,
+    stripeSessionId: 'checkout' in stripeEvent ? stripeEvent.checkout.stripeSessionId : undefined,
+  });
+  const result = await handleStripeEvent(deps, stripeEvent);
+  if ('jobId' in result) tagLogs({ jobId: result.jobId });
+  return json(200, { received: true, outcome: result.outcome });
+}
+
+/** Verifies the delivery with every live webhook secret (several during a rotation). */
+async function verify(
+  deps: StripeWebhookDependencies,
+  event: HttpEvent,
+): Promise<StripeCheckoutEvent> {
+  const secrets = splitSecretList(await deps.secrets.get('stripeWebhookSecrets'));
+  if (secrets.length === 0) {
+    throw new NotConfiguredError('the Stripe webhook secret is not configured');
+  }
+  try {
+    const delivery = { rawBody: rawBody(event), signature: header(event, 'Stripe-Signature') };
+    return readStripeDelivery(delivery, secrets, deps.clock());
+  } catch (error) {
+    if (error instanceof SignatureError) deps.telemetry.count('StripeSignatureRejected');
+    throw error;
+  }
+}
+
+export function createStripeWebhookHandler(
+  deps: StripeWebhookDependencies,
+  options?: HandlerOptions,
+) {
+  return httpHandler((event) => answerStripeWebhook(deps, event), options);
+}
+
+export const handler = lazyHandler(() => {
+  const config = awsConfig();
+  return createStripeWebhookHandler(
+    {
+      ...awsServiceDependencies(config),
+      queue: awsHandoffQueue(config),
+      secrets: awsSecrets(config),
+      callbackUrl: callbackUrlFor(required(config.publicBaseUrl, 'PUBLIC_BASE_URL')),
+    },
+    { flushMetrics: true },
+  );
+});

@@ -1,0 +1,222 @@
+import type { HandoffQueue } from '../adapters/handoff-queue.js';
+import { publishQuietly } from '../adapters/lifecycle-events.js';
+import type { SecretSource } from '../adapters/secrets.js';
+import { InvalidInputError } from '../core/errors.js';
+import type { Actor } from '../core/job.js';
+// Types only: the Stripe library stays out of the operator route's bundle.
+import type { CheckoutFacts, StripeCheckoutEvent } from '../core/stripe-checkout.js';
+import {
+  type JobRow,
+  recordAwaitingPayment,
+  recordPaymentFailed,
+  recordSettledCheckout,
+} from '../db/jobs-repository.js';
+import { recordRejectedInput } from '../db/rejected-inputs-repository.js';
+import {
+  isStripeEventProcessed,
+  markStripeEventProcessed,
+} from '../db/stripe-events-repository.js';
+import type { ServiceDependencies } from './dependencies.js';
+
+/**
+ * A settled checkout becomes a durable job and is handed off to the queue; the
+ * Stripe webhook and the operator route both go through `recordAndHandOff`.
+ */
+
+export const CALLBACK_PATH = '/api/internal/provisioning/callback';
+
+/** The callback URL stored in every trigger payload, from `PUBLIC_BASE_URL`. */
+export function callbackUrlFor(publicBaseUrl: string): string {
+  return `${publicBaseUrl.replace(/\/+$/, '')}${CALLBACK_PATH}`;
+}
+
+export interface CheckoutHandoffDependencies extends ServiceDependencies {
+  readonly queue: HandoffQueue;
+  /** Where the orchestrator reports back; see `callbackUrlFor`. */
+  readonly callbackUrl: string;
+}
+
+export interface HandedOffJob {
+  readonly jobId: string;
+  readonly stripeSessionId: string;
+  /** False when this session's job existed already: nothing was recorded or sent. */
+  readonly created: boolean;
+  /** Whether attempt 1 is on the queue; when not, the reconciler re-drives a job with a payload. */
+  readonly enqueued: boolean;
+}
+
+/**
+ * Records the job of a settled checkout (exactly one per session) and, when this call
+ * created it, sends its first attempt and publishes `job.recorded`. A failed send is
+ * counted and left to the reconciler: the job is durable and re-driven once STALE.
+ */
+export async function recordAndHandOff(
+  deps: CheckoutHandoffDependencies,
+  checkout: CheckoutFacts,
+  actor: Actor,
+  correlation: Readonly<Record<string, string>> = {},
+): Promise<HandedOffJob> {
+  const { job, created } = await recordSettledCheckout(
+    deps.db,
+    { ...checkout, callbackUrl: deps.callbackUrl },
+    deps.clock(),
+    actor,
+  );
+  const ids = { ...correlation, stripeSessionId: job.stripe_session_id, jobId: job.id };
+  if (!created) {
+    deps.log.info('checkout already recorded', { ...ids, status: job.status });
+    return { jobId: job.id, stripeSessionId: job.stripe_session_id, created, enqueued: false };
+  }
+  deps.telemetry.count('CheckoutRecorded');
+  if (job.trigger_payload) {
+    deps.log.info('checkout recorded', { ...ids, packageSlug: job.package_slug, actor });
+  } else {
+    deps.log.warn('checkout recorded without a payload; an operator must resolve it', {
+      ...ids,
+      packageSlug: job.package_slug,
+      lastError: job.last_error,
+      actor,
+    });
+  }
+  // Both after the commit and side by side: the answer waits for the slower one only.
+  const [enqueued] = await Promise.all([
+    enqueueFirstAttempt(deps, job, ids),
+    publishQuietly(
+      deps.events,
+      [
+        {
+          type: 'job.recorded',
+          jobId: job.id,
+          stripeSessionId: job.stripe_session_id,
+          occurredAt: job.created_at,
+          detail: { package_slug: job.package_slug, actor },
+        },
+      ],
+      (error) => {
+        deps.telemetry.count('LifecycleEventPublishFailed');
+        deps.log.warn('lifecycle event not published', { ...ids, type: 'job.recorded', error });
+      },
+    ),
+  ]);
+  return { jobId: job.id, stripeSessionId: job.stripe_session_id, created, enqueued };
+}
+
+async function enqueueFirstAttempt(
+  deps: CheckoutHandoffDependencies,
+  job: JobRow,
+  ids: Readonly<Record<string, string>>,
+): Promise<boolean> {
+  // No payload (unknown package): never handed off with a guess.
+  if (!job.trigger_payload || job.attempts !== 1) return false;
+  try {
+    await deps.queue.send({
+      jobId: job.id,
+      attempt: job.attempts,
+      stripeSessionId: job.stripe_session_id,
+      triggerPayload: job.trigger_payload,
+    });
+  } catch (error) {
+    deps.telemetry.count('HandoffEnqueueFailed');
+    deps.log.error('hand-off not enqueued; the reconciler re-drives the job once stale', {
+      ...ids,
+      error,
+    });
+    return false;
+  }
+  deps.telemetry.count('HandoffEnqueued');
+  return true;
+}
+
+// ---------------------------------------------------------------------------------
+// The Stripe webhook
+
+export interface StripeWebhookDependencies extends CheckoutHandoffDependencies {
+  readonly secrets: SecretSource;
+}
+
+export type StripeEventOutcome =
+  | { readonly outcome: 'ignored' | 'duplicate' | 'awaiting_payment' | 'payment_failed' }
+  | ({ readonly outcome: 'recorded' } & HandedOffJob);
+
+/**
+ * Acts on a verified Stripe event once: a repeat of a processed event is answered
+ * without work, and an event is remembered only after its work committed. Concurrent
+ * deliveries may both do the work; each step is idempotent and the job's `created`
+ * flag lets exactly one of them send the hand-off.
+ */
+export async function handleStripeEvent(
+  deps: CheckoutHandoffDependencies,
+  event: StripeCheckoutEvent,
+): Promise<StripeEventOutcome> {
+  if (event.kind === 'ignored') {
+    deps.telemetry.count('StripeEventIgnored');
+    deps.log.info('Stripe event ignored', { stripeEventId: event.eventId, type: event.type });
+    return { outcome: 'ignored' };
+  }
+  if (event.kind === 'rejected') return refuse(deps, event);
+
+  const ids = { stripeEventId: event.eventId, stripeSessionId: event.checkout.stripeSessionId };
+  if (await isStripeEventProcessed(deps.db, event.eventId)) {
+    deps.telemetry.count('StripeEventDuplicate');
+    deps.log.info('Stripe event already processed', { ...ids, type: event.type });
+    return { outcome: 'duplicate' };
+  }
+  const outcome = await applyCheckoutEvent(deps, event, ids);
+  const { marked } = await markStripeEventProcessed(
+    deps.db,
+    { id: event.eventId, type: event.type, stripeSessionId: event.checkout.stripeSessionId },
+    deps.clock(),
+  );
+  if (!marked) deps.telemetry.count('StripeEventDuplicate');
+  return outcome;
+}
+
+async function applyCheckoutEvent(
+  deps: CheckoutHandoffDependencies,
+  event: Extract<StripeCheckoutEvent, { checkout: CheckoutFacts }>,
+  ids: Readonly<Record<string, string>>,
+): Promise<StripeEventOutcome> {
+  switch (event.kind) {
+    case 'settled':
+      return {
+        outcome: 'recorded',
+        ...(await recordAndHandOff(deps, event.checkout, 'stripe', ids)),
+      };
+    case 'awaiting_payment': {
+      const { recorded } = await recordAwaitingPayment(deps.db, event.checkout, deps.clock());
+      deps.log.info('checkout awaiting a delayed payment', { ...ids, recorded });
+      return { outcome: 'awaiting_payment' };
+    }
+    case 'payment_failed': {
+      const { recorded } = await recordPaymentFailed(deps.db, event.checkout, deps.clock());
+      deps.log.warn('delayed payment failed', { ...ids, recorded });
+      return { outcome: 'payment_failed' };
+    }
+  }
+}
+
+/**
+ * An authenticated event this product cannot read is answered 400, not 200: Stripe
+ * then keeps retrying it for three days, so once the reader is fixed the event is
+ * processed instead of lost, and the endpoint's failures show in Stripe's dashboard.
+ * Each refusal is recorded where an operator sees it, and counted.
+ */
+async function refuse(
+  deps: CheckoutHandoffDependencies,
+  event: Extract<StripeCheckoutEvent, { kind: 'rejected' }>,
+): Promise<never> {
+  await recordRejectedInput(
+    deps.db,
+    { source: 'stripe_webhook', reference: event.eventId, reason: event.reason },
+    deps.clock(),
+  );
+  deps.telemetry.count('InputRejected');
+  deps.log.warn('Stripe event refused', {
+    stripeEventId: event.eventId,
+    type: event.type,
+    reason: event.reason,
+  });
+  throw new InvalidInputError(
+    event.eventId ? `event ${event.eventId}: ${event.reason}` : event.reason,
+  );
+}
