@@ -89,7 +89,7 @@ WITH package AS (
   RETURNING j.*
 ), history AS (
   INSERT INTO provisioning_job_events (job_id, occurred_at, kind, to_status, actor, reason, detail)
-  SELECT job.id, :now, 'recorded', job.status, :actor, job.last_error,
+  SELECT job.id, :now, 'recorded', job.status, :actor, coalesce(job.last_error, CAST(:reason AS text)),
     jsonb_build_object('package_slug', CAST(:packageSlug AS text), 'attempt', job.attempts)
   FROM job WHERE job.id = CAST(:jobId AS uuid)
 )
@@ -103,6 +103,7 @@ SELECT job.*, job.id = CAST(:jobId AS uuid) AS created FROM job`,
     packageSlug: 'text',
     callbackUrl: 'text',
     actor: 'text',
+    reason: 'text',
     now: 'timestamp',
   },
   row: jobRow.extend({ created: z.boolean() }),
@@ -115,6 +116,8 @@ export interface SettledCheckout {
   readonly packageSlug: string | null;
   /** Where the orchestrator reports back; stored in the trigger payload. */
   readonly callbackUrl: string;
+  /** Why it was recorded, when someone said (an operator's note); kept in the history. */
+  readonly reason?: string | undefined;
 }
 
 export interface RecordedJob {
@@ -143,6 +146,7 @@ export async function recordSettledCheckout(
     packageSlug: checkout.packageSlug,
     callbackUrl: checkout.callbackUrl,
     actor,
+    reason: checkout.reason ?? null,
     now,
   });
   return { job, created };

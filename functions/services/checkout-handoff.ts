@@ -52,7 +52,7 @@ export interface HandedOffJob {
  */
 export async function recordAndHandOff(
   deps: CheckoutHandoffDependencies,
-  checkout: CheckoutFacts,
+  checkout: CheckoutFacts & { readonly reason?: string | undefined },
   actor: Actor,
   correlation: Readonly<Record<string, string>> = {},
 ): Promise<HandedOffJob> {

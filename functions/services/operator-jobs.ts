@@ -91,6 +91,7 @@ export async function submitOperatorJob(
       stripeCustomerId: null,
       customerEmail: request.customer_email,
       packageSlug: request.package_slug,
+      reason: request.reason,
     },
     actor,
     { idempotencyKey },

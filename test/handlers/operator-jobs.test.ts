@@ -205,7 +205,11 @@ describe('asking for a job', () => {
     });
     const read = await get(job.stripe_session_id);
     expect(read.body.history).toEqual([
-      expect.objectContaining({ kind: 'recorded', actor: `operator:${OPERATOR_ARN}` }),
+      expect.objectContaining({
+        kind: 'recorded',
+        actor: `operator:${OPERATOR_ARN}`,
+        reason: 'partner programme',
+      }),
     ]);
   });
 

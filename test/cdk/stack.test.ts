@@ -1,0 +1,320 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { App, type Stack, Validations } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ProvisioningStack } from '../../lib/provisioning-stack.js';
+import { parseSettings } from '../../lib/settings.js';
+
+type Resource = {
+  Type: string;
+  Properties?: Record<string, unknown>;
+  DependsOn?: string[];
+  Metadata?: Record<string, unknown>;
+};
+
+let outdir: string;
+let stack: Stack;
+let template: Template;
+let resources: Record<string, Resource>;
+let synthError: unknown;
+
+/** Our functions (not CDK's own custom-resource helpers) carry the Powertools service name. */
+function productFunctions(): [string, Resource][] {
+  return Object.entries(resources).filter(
+    ([, r]) =>
+      r.Type === 'AWS::Lambda::Function' &&
+      JSON.stringify(r.Properties?.Environment ?? {}).includes('POWERTOOLS_SERVICE_NAME'),
+  );
+}
+
+function byType(type: string): [string, Resource][] {
+  return Object.entries(resources).filter(([, r]) => r.Type === type);
+}
+
+beforeAll(() => {
+  outdir = mkdtempSync(join(tmpdir(), 'provisioning-cdk-'));
+  // One real synth, bundling included: what `cdk deploy` would upload.
+  const app = new App({ outdir });
+  stack = new ProvisioningStack(app, 'Provisioning-test', {
+    settings: parseSettings({
+      stage: 'test',
+      alarmEmail: 'oncall@example.com',
+      triggerUrl: 'https://orchestrator.example.com/trigger/onboarding',
+    }),
+    env: { account: '123456789012', region: 'eu-west-1' },
+  });
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  try {
+    app.synth();
+  } catch (error) {
+    synthError = error;
+  }
+  template = Template.fromStack(stack);
+  resources = template.toJSON().Resources;
+}, 120_000);
+
+afterAll(() => {
+  rmSync(outdir, { recursive: true, force: true });
+});
+
+describe('the hand-off queue', () => {
+  it('is FIFO with explicit dedup ids and a FIFO dead-letter queue', () => {
+    const queues = byType('AWS::SQS::Queue').map(([, r]) => r.Properties ?? {});
+    const handoff = queues.find((q) => q.RedrivePolicy !== undefined);
+    const dlqs = queues.filter((q) => q.FifoQueue === true && q.RedrivePolicy === undefined);
+
+    expect(handoff).toMatchObject({
+      FifoQueue: true,
+      ContentBasedDeduplication: false,
+      SqsManagedSseEnabled: true,
+    });
+    expect(handoff?.RedrivePolicy).toMatchObject({ maxReceiveCount: 5 });
+    expect(dlqs).toHaveLength(1);
+    expect(dlqs[0]).toMatchObject({ ContentBasedDeduplication: false });
+  });
+
+  it('hides a message for at least six times the consumer timeout', () => {
+    const [, consumer] = productFunctions().find(([id]) => id.startsWith('HandoffConsumer')) ?? [];
+    const handoff = byType('AWS::SQS::Queue').find(([, r]) => r.Properties?.RedrivePolicy)?.[1];
+
+    expect(Number(handoff?.Properties?.VisibilityTimeout)).toBeGreaterThanOrEqual(
+      6 * Number(consumer?.Properties?.Timeout),
+    );
+  });
+
+  it('feeds the consumer with partial batch responses and a concurrency cap', () => {
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      ScalingConfig: { MaximumConcurrency: 5 },
+    });
+  });
+
+  it('refuses plain-text access', () => {
+    const policies = byType('AWS::SQS::QueuePolicy').map(([, r]) => JSON.stringify(r.Properties));
+    expect(policies.length).toBeGreaterThanOrEqual(3);
+    for (const policy of policies) expect(policy).toContain('"aws:SecureTransport":"false"');
+  });
+});
+
+describe('the schedules', () => {
+  it('run the reconciler every 10 minutes and the watchdog hourly, with retries and a dead-letter queue', () => {
+    const schedules = byType('AWS::Scheduler::Schedule').map(([, r]) => r.Properties ?? {});
+
+    expect(schedules.map((s) => s.ScheduleExpression).sort()).toEqual([
+      'cron(0 * * * ? *)',
+      'rate(10 minutes)',
+    ]);
+    for (const schedule of schedules) {
+      expect(schedule.Target).toMatchObject({
+        RetryPolicy: { MaximumRetryAttempts: 3 },
+        DeadLetterConfig: { Arn: expect.anything() },
+      });
+    }
+  });
+});
+
+describe('the alarms', () => {
+  it('page when jobs stay STUCK for 30 minutes, in periods that always hold a gauge datapoint', () => {
+    const [, stuck] =
+      byType('AWS::CloudWatch::Alarm').find(([id]) => id.includes('ProvisioningJobsStuck')) ?? [];
+    const p = stuck?.Properties ?? {};
+
+    expect(Number(p.Period) * Number(p.EvaluationPeriods)).toBe(1800);
+    expect(Number(p.Period)).toBeGreaterThan(600); // the reconciler reports every 10 minutes
+    expect(p).toMatchObject({
+      ComparisonOperator: 'GreaterThanThreshold',
+      Threshold: 0,
+      MetricName: 'ProvisioningJobsStuck',
+    });
+    expect(String(p.AlarmDescription)).toContain('provisioning-stuck.md');
+    expect(p.AlarmActions).toHaveLength(1);
+  });
+
+  it('page when the gauge stops being reported', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ProvisioningJobsStuck',
+      Statistic: 'SampleCount',
+      TreatMissingData: 'breaching',
+    });
+  });
+
+  it('watch the backlog, its age, both dead-letter queues, failure spikes, and every function', () => {
+    const descriptions = byType('AWS::CloudWatch::Alarm').map(([, r]) =>
+      String(r.Properties?.AlarmDescription),
+    );
+    const thresholds = byType('AWS::CloudWatch::Alarm').map(([, r]) => r.Properties?.Threshold);
+
+    expect(thresholds).toEqual(expect.arrayContaining([10, 50]));
+    for (const phrase of [
+      'waited over',
+      'dead-letter queue',
+      'could not invoke',
+      'hand-offs to the orchestrator failed',
+      'refused for their signature',
+    ]) {
+      expect(descriptions.some((d) => d.includes(phrase))).toBe(true);
+    }
+    expect(descriptions.filter((d) => d.includes('function failed'))).toHaveLength(
+      productFunctions().length - 1,
+    );
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'oncall@example.com',
+    });
+  });
+});
+
+describe('the functions', () => {
+  it('run Node.js 22 on arm64, traced, outside any VPC', () => {
+    expect(productFunctions().length).toBe(9);
+    for (const [, fn] of productFunctions()) {
+      expect(fn.Properties).toMatchObject({
+        Runtime: 'nodejs22.x',
+        Architectures: ['arm64'],
+        TracingConfig: { Mode: 'Active' },
+      });
+      expect(fn.Properties?.VpcConfig).toBeUndefined();
+    }
+  });
+
+  it('receive secrets as ARNs, never as values', () => {
+    for (const [, fn] of productFunctions()) {
+      const variables = (fn.Properties?.Environment as { Variables: Record<string, unknown> })
+        .Variables;
+      for (const [name, value] of Object.entries(variables)) {
+        if (/SECRET|API_KEY|PASSWORD/.test(name)) {
+          expect(name).toMatch(/_ARN$/);
+          expect(typeof value).not.toBe('string');
+        }
+      }
+    }
+  });
+
+  it('start only after the schema is migrated', () => {
+    const [schemaId] = byType('Custom::ProvisioningSchema')[0] ?? [];
+    const migrator = productFunctions().find(([id]) => id.includes('Migrator'))?.[0];
+
+    for (const [id, fn] of productFunctions()) {
+      if (id === migrator) continue;
+      expect(fn.DependsOn ?? []).toContain(schemaId);
+    }
+  });
+
+  it('bundle into modules that load in Node.js', async () => {
+    for (const [, fn] of productFunctions()) {
+      const assetPath = String(fn.Metadata?.['aws:asset:path']);
+      const entry = join(outdir, assetPath, 'index.mjs');
+      expect(existsSync(entry)).toBe(true);
+      const module = await import(pathToFileURL(entry).href);
+      const exportName = String(fn.Properties?.Handler).replace(/^index\./, '');
+      expect(typeof module[exportName]).toBe('function');
+    }
+  }, 60_000);
+});
+
+describe('the database', () => {
+  it('is Aurora PostgreSQL 16 Serverless v2 with the Data API, scaling to zero, encrypted', () => {
+    template.hasResourceProperties('AWS::RDS::DBCluster', {
+      Engine: 'aurora-postgresql',
+      EngineVersion: Match.stringLikeRegexp('^16\\.'),
+      EnableHttpEndpoint: true,
+      StorageEncrypted: true,
+      ServerlessV2ScalingConfiguration: { MinCapacity: 0, MaxCapacity: 4 },
+    });
+  });
+
+  it('sits in isolated subnets with no NAT', () => {
+    expect(byType('AWS::EC2::NatGateway')).toHaveLength(0);
+    expect(byType('AWS::EC2::InternetGateway')).toHaveLength(0);
+  });
+
+  it('keeps data on delete and refuses deletion in production', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const prod = new ProvisioningStack(app, 'Provisioning-prod', {
+      settings: parseSettings({ stage: 'prod' }),
+    });
+    const cluster = Object.values(
+      Template.fromStack(prod).toJSON().Resources as Record<
+        string,
+        Resource & { DeletionPolicy?: string }
+      >,
+    ).find((r) => r.Type === 'AWS::RDS::DBCluster');
+
+    expect(cluster?.Properties).toMatchObject({
+      DeletionProtection: true,
+      BackupRetentionPeriod: 14,
+    });
+    expect(cluster?.DeletionPolicy).toBe('Snapshot');
+  });
+});
+
+describe('least privilege', () => {
+  // Actions that have no resource-level permissions in IAM: '*' is the only choice.
+  const NO_RESOURCE_LEVEL = new Set(['xray:PutTraceSegments', 'xray:PutTelemetryRecords']);
+
+  it('grants no wildcard resource where a resource can be named', () => {
+    const offending: string[] = [];
+    for (const [id, policy] of byType('AWS::IAM::Policy')) {
+      const statements = (
+        policy.Properties?.PolicyDocument as {
+          Statement: { Action: string | string[]; Resource: unknown }[];
+        }
+      ).Statement;
+      for (const statement of statements) {
+        const resources = [statement.Resource].flat();
+        if (!resources.includes('*')) continue;
+        const actions = [statement.Action].flat();
+        const named = actions.filter((action) => !NO_RESOURCE_LEVEL.has(action));
+        if (named.length) offending.push(`${id}: ${named.join(', ')}`);
+      }
+    }
+    expect(offending).toEqual([]);
+  });
+
+  it('lets each function read only its own secrets', () => {
+    const reads = (prefix: string) => {
+      const policy = byType('AWS::IAM::Policy').find(([id]) => id.startsWith(prefix))?.[1];
+      return (
+        JSON.stringify(policy?.Properties?.PolicyDocument ?? {}).match(
+          /(StripeWebhookSecret|StripeApiKey|TriggerSecret|CallbackSecret)[A-Z0-9]{8}/g,
+        ) ?? []
+      );
+    };
+
+    expect(new Set(reads('StripeWebhook').map((s) => s.replace(/[A-Z0-9]{8}$/, '')))).toEqual(
+      new Set(['StripeWebhookSecret']),
+    );
+    expect(new Set(reads('Callback').map((s) => s.replace(/[A-Z0-9]{8}$/, '')))).toEqual(
+      new Set(['CallbackSecret', 'TriggerSecret']),
+    );
+    expect(new Set(reads('HandoffConsumer').map((s) => s.replace(/[A-Z0-9]{8}$/, '')))).toEqual(
+      new Set(['TriggerSecret']),
+    );
+    expect(reads('Status')).toEqual([]);
+  });
+});
+
+describe('cdk-nag AwsSolutions', () => {
+  it('has no unsuppressed error or warning', () => {
+    const findings = [
+      ...Annotations.fromStack(stack).findError('*', Match.stringLikeRegexp('AwsSolutions-.*')),
+      ...Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*')),
+    ].map((finding) => `${finding.id}: ${String(finding.entry.data).split('\n')[0]}`);
+
+    expect(findings).toEqual([]);
+  });
+});
+
+describe('the template', () => {
+  it('matches the reviewed snapshot (asset hashes masked)', () => {
+    const masked = JSON.stringify(template.toJSON(), null, 2)
+      .replace(/[a-f0-9]{64}(\.zip)?/g, '<hash>')
+      .replace(/"aws:asset:path": "[^"]+"/g, '"aws:asset:path": "<asset>"');
+
+    expect(masked).toMatchSnapshot();
+  });
+});
