@@ -4,6 +4,7 @@ import { EventBus } from 'aws-cdk-lib/aws-events';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
+import { consumerTimeoutSeconds } from '../functions/core/handoff-timing.js';
 import { Alarms } from './constructs/alarms.js';
 import { OperationsDashboard } from './constructs/dashboard.js';
 import { Database } from './constructs/database.js';
@@ -94,7 +95,7 @@ export class ProvisioningStack extends Stack {
     const handoff = fn('HandoffConsumer', {
       handler: 'handoff-consumer',
       description: 'Hand-off consumer: POST the trigger to the orchestrator, record the outcome',
-      timeout: Duration.seconds(60),
+      timeout: Duration.seconds(consumerTimeoutSeconds(s.triggerTimeoutMs)),
       memorySize: 256,
       environment: {
         TRIGGER_TIMEOUT_MS: String(s.triggerTimeoutMs),

@@ -46,6 +46,7 @@ export class HttpOrchestratorTrigger implements OrchestratorTrigger {
     }
     await response.body?.cancel().catch(() => undefined);
     if (response.status >= 200 && response.status < 300) return 'accepted';
+    // A redirect (3xx) lands in http_4xx: like a refusal, it means the configured URL is wrong.
     return response.status >= 500 ? 'http_5xx' : 'http_4xx';
   }
 }

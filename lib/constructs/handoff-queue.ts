@@ -7,6 +7,7 @@ import {
   QueueEncryption,
 } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { HANDOFF_BATCH_SIZE } from '../../functions/core/handoff-timing.js';
 import type { ProjectFunction } from './project-function.js';
 
 export interface HandoffQueueProps {
@@ -57,7 +58,7 @@ export class HandoffQueue extends Construct {
     });
     props.consumer.fn.addEventSource(
       new SqsEventSource(this.queue, {
-        batchSize: 10,
+        batchSize: HANDOFF_BATCH_SIZE,
         reportBatchItemFailures: true,
         maxConcurrency: props.maxConcurrency,
       }),

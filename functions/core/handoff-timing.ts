@@ -1,0 +1,18 @@
+/**
+ * How long one hand-off may take: the trigger's own timeout and the recording after
+ * it. The consumer returns a message it has less time for to the queue untouched; the
+ * stack sizes the consumer's timeout (and so the queue's visibility) from it.
+ */
+const RECORDING_MS = 2_000;
+
+/** Messages per consumer invocation (the SQS FIFO maximum). */
+export const HANDOFF_BATCH_SIZE = 10;
+
+export function reserveFor(triggerTimeoutMs: number): number {
+  return triggerTimeoutMs + RECORDING_MS;
+}
+
+/** A consumer timeout that lets a whole batch wait out its triggers. */
+export function consumerTimeoutSeconds(triggerTimeoutMs: number): number {
+  return Math.ceil((HANDOFF_BATCH_SIZE * reserveFor(triggerTimeoutMs)) / 1000) + 10;
+}
