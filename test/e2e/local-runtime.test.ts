@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Stripe from 'stripe';
 import { afterEach, describe, expect, it } from 'vitest';
 import { signTrigger } from '../../functions/core/signatures.js';
+import { freePort } from '../support/free-port.js';
 import { type RuntimeProcess, startRuntimeProcess } from '../support/local-runtime-process.js';
 import { freshDatabase, type TestDatabase } from '../support/postgres.js';
 
@@ -31,7 +32,8 @@ let db: TestDatabase | undefined;
 const dirs: string[] = [];
 
 afterEach(async () => {
-  await runtime?.stop('SIGKILL');
+  // A clean stop: SIGKILL would orphan an embedded PostgreSQL.
+  await runtime?.stop('SIGTERM');
   runtime = undefined;
   await db?.close();
   db = undefined;
@@ -247,8 +249,15 @@ describe('the local runtime', () => {
 
   it('keeps every job across a clean restart on its embedded database', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'provisioning-e2e-'));
+    // Run as root (CI), PostgreSQL runs as another user, who must reach the directory.
+    chmodSync(dataDir, 0o755);
     dirs.push(dataDir);
-    const env = { ...FAST, DATA_DIR: dataDir, DATABASE_URL: '' };
+    const env = {
+      ...FAST,
+      DATA_DIR: dataDir,
+      DATABASE_URL: '',
+      EMBEDDED_DATABASE_PORT: String(await freePort()),
+    };
     runtime = await startRuntimeProcess(env);
     const id = session();
     await deliver(runtime.url, checkoutEvent(id));
@@ -258,9 +267,10 @@ describe('the local runtime', () => {
     );
 
     const exitCode = await runtime.stop('SIGTERM');
+    const firstRun = runtime.output();
     runtime = await startRuntimeProcess(env);
 
-    expect(exitCode).toBe(0);
+    expect(exitCode, firstRun).toBe(0);
     expect((await stateOf(runtime.url, id)).state).toBe('ready');
     expect(runtime.output()).not.toContain('seeded:');
   }, 90_000);

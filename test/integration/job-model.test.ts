@@ -330,7 +330,12 @@ async function runCommand(
       }
       const priorStatus = job.status;
       if (priorStatus === 'provisioned') {
-        expect(result).toEqual({ kind: 'known', applied: false, priorStatus, status: priorStatus });
+        expect(result).toMatchObject({
+          kind: 'known',
+          applied: false,
+          priorStatus,
+          status: priorStatus,
+        });
         return session;
       }
       const priorPhase = job.phase;
@@ -355,7 +360,12 @@ async function runCommand(
       }
       // A heartbeat that changes nothing is not history.
       if (job.status !== priorStatus || job.phase !== priorPhase) addEvent(job, 'callback');
-      expect(result).toEqual({ kind: 'known', applied: true, priorStatus, status: job.status });
+      expect(result).toMatchObject({
+        kind: 'known',
+        applied: true,
+        priorStatus,
+        status: job.status,
+      });
       return session;
     }
     case 'claim': {

@@ -48,7 +48,10 @@ export async function startRuntimeProcess(env: Record<string, string>): Promise<
     output: () => output,
     stop: async (signal = 'SIGTERM') => {
       if (child.exitCode === null) child.kill(signal);
-      return exited;
+      const forced = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      const code = await exited;
+      clearTimeout(forced);
+      return code;
     },
   };
 }

@@ -1,0 +1,285 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { Context, ScheduledEvent, SQSBatchResponse } from 'aws-lambda';
+import { systemClock } from '../functions/adapters/clock.js';
+import { HttpOrchestratorTrigger } from '../functions/adapters/http-orchestrator.js';
+import { EnvironmentSecretSource } from '../functions/adapters/secrets.js';
+import { TelemetryRegistry } from '../functions/adapters/telemetry.js';
+import { loadConfig } from '../functions/config.js';
+import { consumerTimeoutSeconds, reserveFor } from '../functions/core/handoff-timing.js';
+import { upsertPackage, upsertUser } from '../functions/db/catalogue-repository.js';
+import { countStuckJobs } from '../functions/db/jobs-repository.js';
+import { loadMigrations, migrate } from '../functions/db/migrator.js';
+import { createPool, PgExecutor } from '../functions/db/pg-executor.js';
+import { createCallbackHandler } from '../functions/handlers/callback.js';
+import { createHandoffConsumerHandler } from '../functions/handlers/handoff-consumer.js';
+import {
+  createJobCreateHandler,
+  createJobReadHandler,
+} from '../functions/handlers/operator-jobs.js';
+import { createReconcileHandler } from '../functions/handlers/reconcile.js';
+import { createStatusHandler } from '../functions/handlers/status.js';
+import { createStripeWebhookHandler } from '../functions/handlers/stripe-webhook.js';
+import { createWatchdogHandler } from '../functions/handlers/watchdog.js';
+import { callbackUrlFor } from '../functions/services/checkout-handoff.js';
+import type { Log, ServiceDependencies } from '../functions/services/dependencies.js';
+import { apiGateway, type LocalRoute } from './api-gateway.js';
+import { openEmbeddedDatabase } from './embedded-database.js';
+import { LocalFifoQueue } from './fifo-queue.js';
+import { LoggedLifecycleEvents } from './logged-lifecycle-events.js';
+import { renderPrometheus } from './prometheus.js';
+import { SandboxOrchestrator } from './sandbox-orchestrator.js';
+import { type LocalSettings, parseLocalSettings } from './settings.js';
+
+const SCHEMA_DIR = fileURLToPath(new URL('../schema', import.meta.url));
+
+/** A fresh local database gets this catalogue and one admin, so every flow can be tried at once. */
+export const DEMO_PACKAGES = [
+  { slug: 'starter', tier: 'starter', tokensQuota: 100_000 },
+  { slug: 'growth', tier: 'growth', tokensQuota: 1_100_000 },
+  { slug: 'scale', tier: 'scale', tokensQuota: 10_000_000 },
+];
+export const DEMO_ADMIN = 'admin@localhost';
+
+export interface LocalRuntime {
+  readonly url: string;
+  readonly settings: LocalSettings;
+  readonly databaseUrl: string;
+  readonly sandbox: SandboxOrchestrator | undefined;
+  readonly seeded: boolean;
+  stop(): Promise<void>;
+}
+
+/**
+ * The whole pipeline on one machine: the Lambda handlers behind the routes of SPEC 2.1,
+ * a local FIFO queue driving the hand-off consumer, the two schedules, and a sandbox
+ * orchestrator. Migrations are applied before the listener opens.
+ */
+export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promise<LocalRuntime> {
+  const settings = parseLocalSettings(env);
+  const config = loadConfig(env);
+  const database = settings.DATABASE_URL
+    ? { connectionString: settings.DATABASE_URL, stop: async () => {} }
+    : await openEmbeddedDatabase({
+        dataDir: `${settings.DATA_DIR}/postgres`,
+        port: settings.EMBEDDED_DATABASE_PORT,
+      });
+  const pool = createPool(database.connectionString, 10);
+  const db = new PgExecutor(pool);
+  const report = await migrate(db, await loadMigrations(SCHEMA_DIR));
+  if (report.applied.length) log.info('schema migrated', { applied: report.applied });
+  const seeded = await seedIfEmpty(db);
+
+  const telemetry = new TelemetryRegistry();
+  const inFlight = new Set<Promise<unknown>>();
+  const track = <T>(work: Promise<T>): Promise<T> => {
+    inFlight.add(work);
+    return work.finally(() => inFlight.delete(work));
+  };
+
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(settings.PORT, '127.0.0.1', resolve));
+  const url = `http://localhost:${(server.address() as AddressInfo).port}`;
+
+  const secrets = new EnvironmentSecretSource({
+    STRIPE_WEBHOOK_SECRET: settings.STRIPE_WEBHOOK_SECRET,
+    PROVISIONING_TRIGGER_SECRET: settings.PROVISIONING_TRIGGER_SECRET,
+    PROVISIONING_CALLBACK_SECRET: settings.PROVISIONING_CALLBACK_SECRET,
+    STRIPE_API_KEY: env.STRIPE_API_KEY,
+  });
+  const sandbox =
+    settings.SANDBOX_ORCHESTRATOR === 'off'
+      ? undefined
+      : new SandboxOrchestrator({
+          mode: settings.SANDBOX_ORCHESTRATOR,
+          triggerSecret: settings.PROVISIONING_TRIGGER_SECRET,
+          callbackSecret: settings.PROVISIONING_CALLBACK_SECRET,
+          delayMs: settings.SANDBOX_DELAY_MS,
+          log: (message, extra) => log.info(message, { ...extra }),
+        });
+  const triggerUrl = sandbox ? `${await sandbox.start()}/trigger/onboarding` : config.triggerUrl;
+
+  const queue = new LocalFifoQueue({
+    clock: systemClock,
+    visibilityTimeoutSeconds: settings.QUEUE_VISIBILITY_TIMEOUT_SECONDS,
+    maxReceiveCount: settings.QUEUE_MAX_RECEIVE_COUNT,
+  });
+  const deps: ServiceDependencies = {
+    db,
+    clock: systemClock,
+    rules: config.rules,
+    telemetry,
+    events: new LoggedLifecycleEvents(log),
+    log,
+  };
+  const callbackUrl = callbackUrlFor(config.publicBaseUrl ?? url);
+  const orchestrator = new HttpOrchestratorTrigger({
+    url: triggerUrl,
+    secrets,
+    timeoutMs: config.triggerTimeoutMs,
+    clock: systemClock,
+  });
+  const reserveMs = reserveFor(config.triggerTimeoutMs);
+  const handoffConsumer = createHandoffConsumerHandler({ ...deps, orchestrator }, { reserveMs });
+  const reconcile = createReconcileHandler({ ...deps, queue, settings: config.reconcile });
+  const watchdog = createWatchdogHandler(deps);
+
+  const routes: LocalRoute[] = [
+    {
+      method: 'POST',
+      path: '/api/webhooks/stripe',
+      handler: createStripeWebhookHandler({ ...deps, queue, secrets, callbackUrl }),
+      timeoutMs: 29_000,
+    },
+    {
+      method: 'POST',
+      path: '/api/internal/provisioning/callback',
+      handler: createCallbackHandler({ ...deps, secrets }),
+      timeoutMs: 29_000,
+    },
+    {
+      method: 'GET',
+      path: '/api/provisioning/status',
+      handler: createStatusHandler(deps),
+      timeoutMs: 29_000,
+    },
+    {
+      method: 'GET',
+      path: '/api/internal/provisioning/jobs/{stripe_session_id}',
+      handler: createJobReadHandler(deps),
+      timeoutMs: 29_000,
+    },
+    {
+      method: 'POST',
+      path: '/api/internal/provisioning/jobs',
+      handler: createJobCreateHandler({ ...deps, queue, callbackUrl }),
+      timeoutMs: 29_000,
+    },
+  ];
+  const lambdas = apiGateway(routes, (route, event) =>
+    track(route.handler(event, lambdaContext(route.path, route.timeoutMs))),
+  );
+  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    const serve =
+      request.method === 'GET' && request.url === '/api/metrics'
+        ? countStuckJobs(db, systemClock(), config.rules).then((stuck) => {
+            response
+              .writeHead(200, { 'content-type': 'text/plain; version=0.0.4' })
+              .end(renderPrometheus(telemetry, stuck));
+          })
+        : lambdas(request, response);
+    serve.catch((error: unknown) => {
+      log.error('local request failed', { error: String(error) });
+      if (!response.headersSent)
+        response
+          .writeHead(500, { 'content-type': 'application/json' })
+          .end('{"error":"internal error"}');
+    });
+  });
+
+  // The hand-off consumer, fed with SQS event shapes; a batch at a time, as Lambda's poller does.
+  let polling = true;
+  const poller = (async () => {
+    while (polling) {
+      const batch = queue.receive();
+      if (batch.Records.length) {
+        try {
+          const response = (await track(
+            handoffConsumer(
+              batch,
+              lambdaContext(
+                'handoff-consumer',
+                consumerTimeoutSeconds(config.triggerTimeoutMs) * 1000,
+              ),
+            ),
+          )) as SQSBatchResponse | undefined;
+          queue.acknowledge(batch, response);
+        } catch (error) {
+          // As in Lambda: the whole batch returns after its visibility timeout.
+          log.error('hand-off consumer failed its batch', { error: String(error) });
+        }
+      } else {
+        await sleep(100);
+      }
+    }
+  })();
+
+  const every = (seconds: number, name: string, run: () => Promise<unknown>) =>
+    setInterval(() => {
+      track(run()).catch((error: unknown) =>
+        log.error(`${name} run failed`, { error: String(error) }),
+      );
+    }, seconds * 1000);
+  const timers = [
+    every(settings.RECONCILE_EVERY_SECONDS, 'reconcile', () =>
+      reconcile(scheduledEvent('reconcile'), lambdaContext('reconcile', 300_000)),
+    ),
+    every(settings.WATCHDOG_EVERY_SECONDS, 'watchdog', () =>
+      watchdog(scheduledEvent('watchdog'), lambdaContext('watchdog', 60_000)),
+    ),
+  ];
+
+  let stopped: Promise<void> | undefined;
+  const stop = () => {
+    stopped ??= (async () => {
+      for (const timer of timers) clearInterval(timer);
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      polling = false;
+      await poller;
+      await sandbox?.stop();
+      await Promise.allSettled([...inFlight]);
+      await pool.end();
+      await database.stop();
+    })();
+    return stopped;
+  };
+  return { url, settings, databaseUrl: database.connectionString, sandbox, seeded, stop };
+}
+
+/** Demo catalogue and an admin for a database that has none; production seeds nothing. */
+async function seedIfEmpty(db: PgExecutor): Promise<boolean> {
+  const [row] = await db.execute('SELECT count(*) AS packages FROM packages');
+  if (Number(row?.packages) > 0) return false;
+  for (const pkg of DEMO_PACKAGES) await upsertPackage(db, pkg);
+  await upsertUser(db, { email: DEMO_ADMIN, role: 'admin' });
+  return true;
+}
+
+function lambdaContext(name: string, timeoutMs: number): Context {
+  const deadline = Date.now() + timeoutMs;
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: `local-${name}`,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:local-${name}`,
+    memoryLimitInMB: '512',
+    awsRequestId: crypto.randomUUID(),
+    logGroupName: `/local/${name}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => {},
+    fail: () => {},
+    succeed: () => {},
+  };
+}
+
+/** The event EventBridge Scheduler delivers to a Lambda target. */
+function scheduledEvent(name: string): ScheduledEvent {
+  return {
+    version: '0',
+    id: crypto.randomUUID(),
+    'detail-type': 'Scheduled Event',
+    source: 'aws.scheduler',
+    account: '000000000000',
+    time: new Date().toISOString(),
+    region: 'local',
+    resources: [`arn:aws:scheduler:local:000000000000:schedule/default/${name}`],
+    detail: {},
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
