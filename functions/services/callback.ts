@@ -11,8 +11,8 @@ import { type CallbackReport, type JobStatus, ORCHESTRATOR_FAILED } from '../cor
 import { checkProvisioningSignature, type SignatureCheck } from '../core/signatures.js';
 import { applyCallback, type CallbackResult } from '../db/jobs-repository.js';
 import { recordDatabaseReport } from '../db/organization-databases-repository.js';
-import { recordRejectedInput } from '../db/rejected-inputs-repository.js';
 import type { ServiceDependencies } from './dependencies.js';
+import { keepRejection } from './rejections.js';
 
 /**
  * The orchestrator's callback (SPEC 2.2): verify the signature over the exact bytes,
@@ -81,18 +81,13 @@ async function verifySignature(deps: CallbackDependencies, request: SignedCallba
 async function validateBody(deps: CallbackDependencies, rawBody: Uint8Array) {
   const parsed = parseCallbackBody(rawBody);
   if (parsed.ok) return parsed;
-  deps.telemetry.count('InputRejected');
-  deps.log.warn('callback body rejected', {
-    stripe_session_id: parsed.stripeSessionId,
-    reason: parsed.reason,
-  });
   // The trail is for the operator; failing to keep it must not turn the caller's
   // mistake into a 5xx that it would retry forever.
-  await recordRejectedInput(
-    deps.db,
-    { source: 'callback', reference: parsed.stripeSessionId ?? null, reason: parsed.reason },
-    deps.clock(),
-  ).catch((error: unknown) =>
+  await keepRejection(deps, {
+    source: 'callback',
+    reference: parsed.stripeSessionId ?? null,
+    reason: parsed.reason,
+  }).catch((error: unknown) =>
     deps.log.error('could not record the rejected callback', { error: errorMessage(error) }),
   );
   throw new InvalidInputError(parsed.reason);

@@ -11,12 +11,12 @@ import {
   recordPaymentFailed,
   recordSettledCheckout,
 } from '../db/jobs-repository.js';
-import { recordRejectedInput } from '../db/rejected-inputs-repository.js';
 import {
   isStripeEventProcessed,
   markStripeEventProcessed,
 } from '../db/stripe-events-repository.js';
 import type { ServiceDependencies } from './dependencies.js';
+import { keepRejection } from './rejections.js';
 
 /**
  * A settled checkout becomes a durable job and is handed off to the queue; the
@@ -205,17 +205,11 @@ async function refuse(
   deps: CheckoutHandoffDependencies,
   event: Extract<StripeCheckoutEvent, { kind: 'rejected' }>,
 ): Promise<never> {
-  await recordRejectedInput(
-    deps.db,
+  await keepRejection(
+    deps,
     { source: 'stripe_webhook', reference: event.eventId, reason: event.reason },
-    deps.clock(),
+    { stripeEventId: event.eventId, type: event.type },
   );
-  deps.telemetry.count('InputRejected');
-  deps.log.warn('Stripe event refused', {
-    stripeEventId: event.eventId,
-    type: event.type,
-    reason: event.reason,
-  });
   throw new InvalidInputError(
     event.eventId ? `event ${event.eventId}: ${event.reason}` : event.reason,
   );

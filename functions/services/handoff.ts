@@ -4,8 +4,8 @@ import type { OrchestratorTrigger } from '../adapters/orchestrator.js';
 import { describeIssues } from '../core/errors.js';
 import type { HandoffOutcome } from '../core/job.js';
 import { recordHandoffOutcome } from '../db/jobs-repository.js';
-import { recordRejectedInput } from '../db/rejected-inputs-repository.js';
 import type { ServiceDependencies } from './dependencies.js';
+import { keepRejection } from './rejections.js';
 
 /**
  * The hand-off consumer's work on one queue message (SPEC 2.3): POST the job's stored
@@ -166,11 +166,7 @@ async function reject(
   reason: string,
 ): Promise<HandoffResult> {
   try {
-    await recordRejectedInput(
-      deps.db,
-      { source: 'handoff_queue', reference: messageId, reason },
-      deps.clock(),
-    );
+    await keepRejection(deps, { source: 'handoff_queue', reference: messageId, reason });
   } catch (error) {
     deps.log.error('malformed hand-off message not recorded; it returns to the queue', {
       messageId,
@@ -179,7 +175,6 @@ async function reject(
     });
     throw error;
   }
-  deps.telemetry.count('InputRejected');
   deps.log.error('hand-off message rejected: malformed, dropped', { messageId, reason });
   return { kind: 'rejected', reason };
 }

@@ -4,8 +4,8 @@ import { ConflictError, describeIssues, InvalidInputError } from '../core/errors
 import type { Actor } from '../core/job.js';
 import { isPackageInCatalogue } from '../db/catalogue-repository.js';
 import { claimOperatorRequest } from '../db/operator-requests-repository.js';
-import { recordRejectedInput } from '../db/rejected-inputs-repository.js';
 import { type CheckoutHandoffDependencies, recordAndHandOff } from './checkout-handoff.js';
+import { keepRejection } from './rejections.js';
 
 /**
  * Jobs an operator asks for (comped or manual tenants): the same path as a paid
@@ -134,12 +134,10 @@ async function refuse(
   deps: CheckoutHandoffDependencies,
   rejection: { reference: string | null; reason: string; actor: Actor },
 ): Promise<never> {
-  await recordRejectedInput(
-    deps.db,
+  await keepRejection(
+    deps,
     { source: 'operator_api', reference: rejection.reference, reason: rejection.reason },
-    deps.clock(),
+    { actor: rejection.actor },
   );
-  deps.telemetry.count('InputRejected');
-  deps.log.warn('operator job request refused', rejection);
   throw new InvalidInputError(rejection.reason);
 }
