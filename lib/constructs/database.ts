@@ -86,7 +86,8 @@ export class Database extends Construct {
       timeout: Duration.minutes(5),
       memorySize: 256,
       logRetention: props.logRetention,
-      removalPolicy,
+      // Log groups cannot be snapshotted: kept in production, like every other log.
+      removalPolicy: props.production ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
       copyIntoBundle: ['schema'],
     }).bindDatabase(this);
     const provider = new Provider(this, 'MigrationProvider', { onEventHandler: migrator.fn });

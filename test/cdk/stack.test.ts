@@ -253,6 +253,16 @@ describe('the database', () => {
       BackupRetentionPeriod: 14,
     });
     expect(cluster?.DeletionPolicy).toBe('Snapshot');
+    const snapshotted = Object.values(
+      Template.fromStack(prod).toJSON().Resources as Record<
+        string,
+        Resource & { DeletionPolicy?: string }
+      >,
+    )
+      .filter((r) => r.DeletionPolicy === 'Snapshot')
+      .map((r) => r.Type);
+    // Only resources CloudFormation can snapshot may carry the policy.
+    expect(snapshotted).toEqual(['AWS::RDS::DBCluster']);
   });
 });
 
