@@ -102,10 +102,10 @@ async function applyReport(
   const now = deps.clock();
   const result = await applyCallback(deps.db, report, now);
   if (result.kind === 'unknown_session') {
-    deps.log.warn('callback for an unknown session', { stripe_session_id: sessionId });
+    deps.log.warn('callback for an unknown session', { stripeSessionId: sessionId });
     throw new NotFoundError(NO_JOB_FOR_SESSION);
   }
-  const context = { stripe_session_id: sessionId, job_id: result.jobId };
+  const context = { stripeSessionId: sessionId, jobId: result.jobId };
   deps.log.info('callback applied', {
     ...context,
     reported: report.status,
@@ -178,7 +178,7 @@ function warnOnOtherCoordinates(
   deps: CallbackDependencies,
   report: CallbackReport,
   linked: AppliedCallback,
-  context: { stripe_session_id: string; job_id: string },
+  context: { stripeSessionId: string; jobId: string },
 ): void {
   if (linked.deploymentId === report.deploymentId && linked.cellId === report.cellId) return;
   deps.log.warn('callback names other coordinates than the provisioned job; not relinked', {
@@ -194,7 +194,7 @@ async function recordDatabase(
   deps: CallbackDependencies,
   sessionId: string,
   database: DatabaseReport,
-  context: { stripe_session_id: string; job_id: string },
+  context: { stripeSessionId: string; jobId: string },
   now: Date,
 ): Promise<void> {
   const recorded = await recordDatabaseReport(deps.db, sessionId, database, now);

@@ -177,7 +177,7 @@ describe('the orchestrator callback applies reports', () => {
     expect(job).toMatchObject({ status: 'provisioning', phase: 'database', heartbeat_at: h.now() });
     expect(publishedEvents()).toEqual([]);
     const applied = route.log.entries.find((entry) => entry.message === 'callback applied');
-    expect(applied?.extra[0]).toMatchObject({ stripe_session_id: sessionId, job_id: jobId });
+    expect(applied?.extra[0]).toMatchObject({ stripeSessionId: sessionId, jobId });
   });
 
   it('links a provisioned tenant: job and account flip together, with coordinates and quota', async () => {
@@ -308,8 +308,8 @@ describe('the orchestrator callback applies reports', () => {
       (entry) => entry.level === 'warn' && /not relinked/.test(String(entry.message)),
     );
     expect(warning?.extra[0]).toMatchObject({
-      stripe_session_id: sessionId,
-      job_id: jobId,
+      stripeSessionId: sessionId,
+      jobId,
       linked_deployment_id: 'dpl_7Qk2mX',
       reported_deployment_id: 'dpl_other',
     });
