@@ -79,7 +79,15 @@ export async function migrate(
         }
         return 'already' as const;
       }
-      for (const statement of splitStatements(migration.sql)) await tx.execute(statement);
+      for (const statement of splitStatements(migration.sql)) {
+        await tx.execute(statement).catch((error: unknown) => {
+          // The deploy (or npm start) reports this message: name the file at fault.
+          const reason = error instanceof Error ? error.message : String(error);
+          throw new Error(`migration ${migration.version}_${migration.name} failed: ${reason}`, {
+            cause: error,
+          });
+        });
+      }
       await tx.execute(RECORD, {
         version: { type: 'text', value: migration.version },
         name: { type: 'text', value: migration.name },

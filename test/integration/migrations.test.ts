@@ -73,7 +73,9 @@ describe('schema migrations', () => {
       { version: '0001', name: 'broken', sql: 'CREATE TABLE a (id int); CREATE TABLE a (id int);' },
     ];
 
-    await expect(migrate(db.executor, broken)).rejects.toThrow(/already exists/);
+    await expect(migrate(db.executor, broken)).rejects.toThrow(
+      /migration 0001_broken failed: .*already exists/,
+    );
 
     const { rows } = await db.pool.query(
       `SELECT (SELECT count(*)::int FROM schema_migrations) AS recorded, to_regclass('a') IS NULL AS absent`,
