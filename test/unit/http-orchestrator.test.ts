@@ -10,7 +10,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { HttpOrchestratorTrigger } from '../../functions/adapters/http-orchestrator.js';
 import { EnvironmentSecretSource } from '../../functions/adapters/secrets.js';
 import { checkProvisioningSignature } from '../../functions/core/signatures.js';
-import { freePort } from '../support/free-port.js';
+import { freePort } from '../../local/free-port.js';
 
 /**
  * The trigger client (SPEC 2.3) against a real HTTP server on loopback: what the
