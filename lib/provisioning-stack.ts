@@ -272,6 +272,17 @@ export class ProvisioningStack extends Stack {
       queue.deadLetterQueue.queueUrl,
       'Hand-offs that could not be recorded',
     );
+    output(
+      'ProvisioningRules',
+      JSON.stringify({
+        staleAfterSeconds: s.staleAfterSeconds,
+        stuckAfterSeconds: s.stuckAfterSeconds,
+        maxAttempts: s.maxAttempts,
+        stallAfterSeconds: s.stallAfterSeconds,
+        renotifyAfterSeconds: s.renotifyAfterSeconds,
+      }),
+      'The thresholds the functions run with: the operator CLI reproduces the gauge with them',
+    );
     output('AlarmTopicArn', alarms.topic.topicArn, 'Subscribe the on-call pager here');
     output(
       'DashboardUrl',

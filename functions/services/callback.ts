@@ -1,5 +1,5 @@
 import { type LifecycleEvent, publishQuietly } from '../adapters/lifecycle-events.js';
-import type { SecretSource } from '../adapters/secrets.js';
+import { type SecretSource, splitSecretList } from '../adapters/secrets.js';
 import { type DatabaseReport, parseCallbackBody } from '../core/callback-body.js';
 import {
   InvalidInputError,
@@ -55,9 +55,11 @@ export async function receiveCallback(
 
 async function verifySignature(deps: CallbackDependencies, request: SignedCallback): Promise<void> {
   // The trigger secret signs callbacks only while no dedicated callback secret is set.
-  const secret =
-    (await deps.secrets.get('callbackSecret')) ?? (await deps.secrets.get('triggerSecret'));
-  if (!secret) {
+  // During a rotation the secret holds the new and the old value, comma-separated.
+  const secrets = splitSecretList(
+    (await deps.secrets.get('callbackSecret')) ?? (await deps.secrets.get('triggerSecret')),
+  );
+  if (secrets.length === 0) {
     deps.log.error('callback refused: neither the callback nor the trigger secret is configured');
     throw new NotConfiguredError('the callback secret is not configured; retry later');
   }
@@ -65,7 +67,7 @@ async function verifySignature(deps: CallbackDependencies, request: SignedCallba
     rawBody: request.rawBody,
     signature: request.signature,
     timestamp: request.timestamp,
-    secrets: [secret],
+    secrets,
     now: deps.clock(),
     toleranceSeconds: SIGNATURE_TOLERANCE_SECONDS,
   });

@@ -421,6 +421,25 @@ describe('the orchestrator callback checks who signed it', () => {
     expect(withTrigger.body).toEqual({ ok: true, status: 'provisioned' });
   });
 
+  it('accepts the new and the old callback secret while both are live during a rotation', async () => {
+    const first = await recordedJob();
+    const second = await recordedJob();
+    h.setSecret('callbackSecret', `whnew_rotated_secret,${CALLBACK_SECRET}`);
+
+    const withNew = await callbackRoute().send(
+      callback(provisioned(first.sessionId), { secret: 'whnew_rotated_secret' }),
+    );
+    const withOld = await callbackRoute().send(callback(provisioned(second.sessionId)));
+    const withOther = await callbackRoute().send(
+      callback(provisioned(second.sessionId), { secret: 'not-a-live-secret' }),
+    );
+    h.setSecret('callbackSecret', CALLBACK_SECRET);
+
+    expect(withNew.body).toEqual({ ok: true, status: 'provisioned' });
+    expect(withOld.body).toEqual({ ok: true, status: 'provisioned' });
+    expect(withOther.statusCode).toBe(401);
+  });
+
   it('answers 503 when neither secret is set, and writes nothing', async () => {
     const { sessionId } = await recordedJob();
     h.setSecret('callbackSecret', '');

@@ -1,0 +1,298 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { z } from 'zod';
+import {
+  EnvironmentSecretSource,
+  type SecretSource,
+  SecretsManagerSource,
+} from '../functions/adapters/secrets.js';
+import { loadConfig } from '../functions/config.js';
+import type { ProvisioningRules } from '../functions/core/rules.js';
+import { DataApiExecutor } from '../functions/db/data-api-executor.js';
+import type { SqlExecutor } from '../functions/db/executor.js';
+import { createPool, PgExecutor } from '../functions/db/pg-executor.js';
+import { callbackUrlFor } from '../functions/services/checkout-handoff.js';
+import type { ReconcileSettings } from '../functions/services/reconcile.js';
+import { parseLocalSettings } from '../local/settings.js';
+import type { OpsCollaborators } from './collaborators.js';
+import { TransportError } from './errors.js';
+import type { OpsIo, Output } from './io.js';
+
+/** The stack outputs the CLI reads (see lib/provisioning-stack.ts). */
+export const STACK_OUTPUTS = [
+  'DatabaseClusterArn',
+  'DatabaseSecretArn',
+  'HandoffQueueUrl',
+  'HandoffDeadLetterQueueUrl',
+  'CallbackUrl',
+  'StripeApiKeySecretArn',
+  'CallbackSecretArn',
+  'TriggerSecretArn',
+] as const;
+export type StackOutput = (typeof STACK_OUTPUTS)[number];
+
+/** The deployed stack's resources, for the commands that need more than its database. */
+export interface StackResources {
+  readonly name: string;
+  readonly region: string | undefined;
+  readonly sqs: SQSClient;
+  /** An output's value; a missing one fails naming it (an older or foreign stack). */
+  output(name: StackOutput): string;
+}
+
+/** Where a command acts: the local database, or a deployed stack through the operator's credentials. */
+export interface OpsTarget {
+  readonly kind: 'local' | 'stack';
+  /** For plans and messages: `local database (.data/postgres)`, `stack Provisioning-prod (eu-west-1)`. */
+  readonly description: string;
+  /** The same executor class the functions use there: `PgExecutor` locally, `DataApiExecutor` in AWS. */
+  readonly db: SqlExecutor;
+  readonly secrets: SecretSource;
+  readonly reconcile: ReconcileSettings & { readonly triggerTimeoutMs: number };
+  /** Set for `--stack` only. */
+  readonly stack: StackResources | undefined;
+  /** Locally: the orchestrator's trigger URL from `PROVISIONING_TRIGGER_URL`, when set. */
+  readonly triggerUrl: string | undefined;
+  /** The STUCK/STALE thresholds the target's functions use. */
+  rules(): ProvisioningRules;
+  /** The callback route: where `link` replays, and the URL stored in trigger payloads. */
+  callbackUrl(): string;
+  /** Who the operator is: the caller's ARN on a stack, the OS user locally. */
+  identity(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface TargetOptions {
+  readonly stack: string | undefined;
+  readonly region: string | undefined;
+}
+
+export async function openTarget(
+  options: TargetOptions,
+  io: OpsIo,
+  out: Output,
+  collaborators: OpsCollaborators,
+): Promise<OpsTarget> {
+  return options.stack
+    ? openStack(options.stack, options.region ?? regionFrom(io.env), io, out, collaborators)
+    : openLocal(io, collaborators);
+}
+
+function regionFrom(env: OpsIo['env']): string | undefined {
+  return env.AWS_REGION || env.AWS_DEFAULT_REGION || undefined;
+}
+
+// ---------------------------------------------------------------------------------
+// Local
+
+async function openLocal(io: OpsIo, collaborators: OpsCollaborators): Promise<OpsTarget> {
+  // The local runtime's own settings and defaults, so the CLI signs with the same secrets.
+  let settings: ReturnType<typeof parseLocalSettings>;
+  try {
+    settings = parseLocalSettings(io.env);
+  } catch (error) {
+    throw new TransportError(messageOf(error));
+  }
+  const config = loadConfig(io.env);
+  let connectionString: string;
+  let stopDatabase = async () => {};
+  let description: string;
+  if (settings.DATABASE_URL) {
+    connectionString = settings.DATABASE_URL;
+    description = 'local database (DATABASE_URL)';
+  } else {
+    const dataDir = resolve(settings.DATA_DIR, 'postgres');
+    if (!existsSync(resolve(dataDir, 'PG_VERSION'))) {
+      throw new TransportError(`no local database in ${dataDir}`, [
+        'Start the local runtime once (npm start), set DATABASE_URL, or use --stack NAME.',
+      ]);
+    }
+    const database = await collaborators.openLocalDatabase(dataDir);
+    connectionString = database.connectionString;
+    stopDatabase = () => database.stop();
+    description = `local database (${settings.DATA_DIR}/postgres)`;
+  }
+  const pool = createPool(connectionString, 2);
+  const secrets = new EnvironmentSecretSource({
+    STRIPE_WEBHOOK_SECRET: settings.STRIPE_WEBHOOK_SECRET,
+    PROVISIONING_TRIGGER_SECRET: settings.PROVISIONING_TRIGGER_SECRET,
+    PROVISIONING_CALLBACK_SECRET: settings.PROVISIONING_CALLBACK_SECRET,
+    STRIPE_API_KEY: io.env.STRIPE_API_KEY,
+  });
+  const callbackUrl = callbackUrlFor(config.publicBaseUrl ?? `http://localhost:${settings.PORT}`);
+  return {
+    kind: 'local',
+    description,
+    db: new PgExecutor(pool),
+    secrets,
+    reconcile: { ...config.reconcile, triggerTimeoutMs: config.triggerTimeoutMs },
+    stack: undefined,
+    triggerUrl: config.triggerUrl,
+    rules: () => config.rules,
+    callbackUrl: () => callbackUrl,
+    identity: async () => collaborators.osUser(),
+    close: async () => {
+      await pool.end();
+      await stopDatabase();
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------
+// A deployed stack
+
+const ruleValues = z.object({
+  staleAfterSeconds: z.number().int().positive(),
+  stuckAfterSeconds: z.number().int().positive(),
+  maxAttempts: z.number().int().positive(),
+  stallAfterSeconds: z.number().int().positive(),
+  renotifyAfterSeconds: z.number().int().positive(),
+});
+
+async function openStack(
+  name: string,
+  region: string | undefined,
+  io: OpsIo,
+  out: Output,
+  collaborators: OpsCollaborators,
+): Promise<OpsTarget> {
+  const clientConfig = region ? { region } : {};
+  const cloudFormation = new CloudFormationClient(clientConfig);
+  const outputs = await readOutputs(cloudFormation, name, region).finally(() =>
+    cloudFormation.destroy(),
+  );
+  const output = (key: StackOutput) => {
+    const value = outputs.get(key);
+    if (!value) {
+      throw new TransportError(`stack ${name} has no output ${key}`, [
+        'Is it a provisioning hand-off stack, deployed from this version (npx cdk deploy)?',
+      ]);
+    }
+    return value;
+  };
+  const config = loadConfig(io.env);
+  const rds = collaborators.rdsDataClient(region);
+  let warnedResume = false;
+  const db = new DataApiExecutor(
+    rds,
+    {
+      resourceArn: output('DatabaseClusterArn'),
+      secretArn: output('DatabaseSecretArn'),
+      // The Database construct's name; an output can override it for a renamed database.
+      database: outputs.get('DatabaseName') ?? 'provisioning',
+    },
+    {
+      ...(collaborators.dataApiRetry ? { retry: collaborators.dataApiRetry } : {}),
+      onRetry: (error) => {
+        if (warnedResume) return;
+        warnedResume = true;
+        const resuming = error instanceof Error && error.name === 'DatabaseResumingException';
+        out.note(
+          resuming
+            ? 'The database is resuming from zero capacity (up to ~15 s); retrying…'
+            : 'The Data API answered a transient error; retrying…',
+        );
+      },
+    },
+  );
+  const secretsManager = new SecretsManagerClient(clientConfig);
+  const secrets = new SecretsManagerSource(
+    {
+      stripeApiKey: outputs.get('StripeApiKeySecretArn'),
+      triggerSecret: outputs.get('TriggerSecretArn'),
+      callbackSecret: outputs.get('CallbackSecretArn'),
+    },
+    secretsManager,
+    0,
+  );
+  const sqs = new SQSClient(clientConfig);
+  const sts = new STSClient(clientConfig);
+  let rules: ProvisioningRules | undefined;
+  let identity: Promise<string> | undefined;
+  return {
+    kind: 'stack',
+    description: `stack ${name}${region ? ` (${region})` : ''}`,
+    db,
+    secrets,
+    reconcile: { ...config.reconcile, triggerTimeoutMs: config.triggerTimeoutMs },
+    stack: { name, region, sqs, output },
+    triggerUrl: undefined,
+    rules: () => {
+      rules ??= stackRules(outputs.get('ProvisioningRules'), config.rules, name, out);
+      return rules;
+    },
+    callbackUrl: () => output('CallbackUrl'),
+    identity: () => {
+      identity ??= callerArn(sts);
+      return identity;
+    },
+    close: async () => {
+      for (const client of [rds, secretsManager, sqs, sts]) client.destroy();
+    },
+  };
+}
+
+async function readOutputs(
+  client: CloudFormationClient,
+  name: string,
+  region: string | undefined,
+): Promise<Map<string, string>> {
+  try {
+    const { Stacks } = await client.send(new DescribeStacksCommand({ StackName: name }));
+    const stack = Stacks?.[0];
+    if (!stack) throw new TransportError(`no stack named ${name}`);
+    return new Map(
+      (stack.Outputs ?? []).flatMap((o) =>
+        o.OutputKey && o.OutputValue ? [[o.OutputKey, o.OutputValue] as const] : [],
+      ),
+    );
+  } catch (error) {
+    if (error instanceof TransportError) throw error;
+    throw new TransportError(
+      `cannot read the outputs of stack ${name}${region ? ` in ${region}` : ''}: ${messageOf(error)}`,
+      ['Check the stack name, --region (or AWS_REGION) and your AWS credentials (AWS_PROFILE).'],
+    );
+  }
+}
+
+/** The thresholds the stack's functions run with, when it publishes them; else this machine's. */
+function stackRules(
+  published: string | undefined,
+  fallback: ProvisioningRules,
+  name: string,
+  out: Output,
+): ProvisioningRules {
+  if (published) {
+    try {
+      return ruleValues.parse(JSON.parse(published));
+    } catch {
+      out.warn(`stack ${name} publishes unreadable thresholds (output ProvisioningRules)`);
+    }
+  }
+  out.warn(
+    `stack ${name} does not publish its thresholds (output ProvisioningRules): using ` +
+      `STUCK ${fallback.stuckAfterSeconds}s, STALE ${fallback.staleAfterSeconds}s, cap ${fallback.maxAttempts} ` +
+      '(the defaults, or STUCK_AFTER_SECONDS, STALE_AFTER_SECONDS, MAX_ATTEMPTS from your environment)',
+  );
+  return fallback;
+}
+
+async function callerArn(sts: STSClient): Promise<string> {
+  try {
+    const { Arn } = await sts.send(new GetCallerIdentityCommand({}));
+    if (!Arn) throw new Error('STS answered no ARN');
+    return Arn;
+  } catch (error) {
+    throw new TransportError(
+      `cannot tell who you are (STS GetCallerIdentity): ${messageOf(error)}`,
+    );
+  }
+}
+
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
