@@ -27,23 +27,23 @@ WHERE status <> 'provisioned'
 ORDER BY updated_at ASC, id ASC
 LIMIT :limit`,
   params: { limit: 'int' },
-  row: z.object({
-    id: z.string(),
-    account_id: z.string(),
-    stripe_session_id: z.string(),
-    status: jobStatus,
-    phase: z.string().nullable(),
-    attempts: z.number().int(),
-    last_error: z.string().nullable(),
-    deployment_id: z.string().nullable(),
-    cell_id: z.string().nullable(),
-    package_slug: z.string().nullable(),
-    payload_missing: z.boolean(),
-    last_attempt_at: z.date().nullable(),
-    updated_at: z.date(),
-    created_at: z.date(),
-    total: z.number().int(),
-  }),
+  row: jobRow
+    .pick({
+      id: true,
+      account_id: true,
+      stripe_session_id: true,
+      status: true,
+      phase: true,
+      attempts: true,
+      last_error: true,
+      deployment_id: true,
+      cell_id: true,
+      package_slug: true,
+      last_attempt_at: true,
+      updated_at: true,
+      created_at: true,
+    })
+    .extend({ payload_missing: z.boolean(), total: z.number().int() }),
 });
 
 export type UnprovisionedJob = Omit<z.infer<typeof listUnprovisionedJobsStatement.row>, 'total'>;
