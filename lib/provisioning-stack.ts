@@ -1,10 +1,10 @@
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
-import { HttpMethod } from 'aws-cdk-lib/aws-apigatewayv2';
 import { EventBus } from 'aws-cdk-lib/aws-events';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { consumerTimeoutSeconds } from '../functions/core/handoff-timing.js';
+import { ROUTES, type RouteName } from '../functions/routes.js';
 import { Alarms } from './constructs/alarms.js';
 import { OperationsDashboard } from './constructs/dashboard.js';
 import { Database } from './constructs/database.js';
@@ -159,25 +159,16 @@ export class ProvisioningStack extends Stack {
     });
     for (const sender of [webhook, reconciler, jobCreate]) sender.bindQueueSend(queue.queue);
 
-    api.addRoute({ method: HttpMethod.POST, path: '/api/webhooks/stripe', function: webhook });
-    api.addRoute({
-      method: HttpMethod.POST,
-      path: '/api/internal/provisioning/callback',
-      function: callback,
-    });
-    api.addRoute({ method: HttpMethod.GET, path: '/api/provisioning/status', function: status });
-    api.addRoute({
-      method: HttpMethod.GET,
-      path: '/api/internal/provisioning/jobs/{stripe_session_id}',
-      function: jobRead,
-      iamAuthorized: true,
-    });
-    api.addRoute({
-      method: HttpMethod.POST,
-      path: '/api/internal/provisioning/jobs',
-      function: jobCreate,
-      iamAuthorized: true,
-    });
+    const served: Record<RouteName, ProjectFunction> = {
+      stripeWebhook: webhook,
+      callback,
+      status,
+      jobRead,
+      jobCreate,
+    };
+    for (const [name, fn] of Object.entries(served) as [RouteName, ProjectFunction][]) {
+      api.addRoute(ROUTES[name], fn);
+    }
 
     const schedules = new Schedules(this, 'Schedules', {
       reconciler,
@@ -218,22 +209,22 @@ export class ProvisioningStack extends Stack {
       new CfnOutput(this, id, { value, description });
     output(
       'WebhookUrl',
-      `${api.url}/api/webhooks/stripe`,
+      `${api.url}${ROUTES.stripeWebhook.path}`,
       'Paste into Stripe: Developers → Webhooks → Add endpoint',
     );
     output(
       'CallbackUrl',
-      `${api.url}/api/internal/provisioning/callback`,
+      `${api.url}${ROUTES.callback.path}`,
       'Give to the orchestrator team: where it reports back',
     );
     output(
       'StatusUrl',
-      `${api.url}/api/provisioning/status`,
+      `${api.url}${ROUTES.status.path}`,
       'Poll from the checkout success page with ?session_id=',
     );
     output(
       'OperatorJobsUrl',
-      `${api.url}/api/internal/provisioning/jobs`,
+      `${api.url}${ROUTES.jobCreate.path}`,
       'Operator routes (IAM-signed requests)',
     );
     output(

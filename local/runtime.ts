@@ -22,6 +22,7 @@ import { createReconcileHandler } from '../functions/handlers/reconcile.js';
 import { createStatusHandler } from '../functions/handlers/status.js';
 import { createStripeWebhookHandler } from '../functions/handlers/stripe-webhook.js';
 import { createWatchdogHandler } from '../functions/handlers/watchdog.js';
+import { ROUTES, type RouteName } from '../functions/routes.js';
 import { callbackUrlFor } from '../functions/services/checkout-handoff.js';
 import type { Log, ServiceDependencies } from '../functions/services/dependencies.js';
 import { apiGateway, type LocalRoute } from './api-gateway.js';
@@ -125,38 +126,16 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
   const reconcile = createReconcileHandler({ ...deps, queue, settings: config.reconcile });
   const watchdog = createWatchdogHandler(deps);
 
-  const routes: LocalRoute[] = [
-    {
-      method: 'POST',
-      path: '/api/webhooks/stripe',
-      handler: createStripeWebhookHandler({ ...deps, queue, secrets, callbackUrl }),
-      timeoutMs: 29_000,
-    },
-    {
-      method: 'POST',
-      path: '/api/internal/provisioning/callback',
-      handler: createCallbackHandler({ ...deps, secrets }),
-      timeoutMs: 29_000,
-    },
-    {
-      method: 'GET',
-      path: '/api/provisioning/status',
-      handler: createStatusHandler(deps),
-      timeoutMs: 29_000,
-    },
-    {
-      method: 'GET',
-      path: '/api/internal/provisioning/jobs/{stripe_session_id}',
-      handler: createJobReadHandler(deps),
-      timeoutMs: 29_000,
-    },
-    {
-      method: 'POST',
-      path: '/api/internal/provisioning/jobs',
-      handler: createJobCreateHandler({ ...deps, queue, callbackUrl }),
-      timeoutMs: 29_000,
-    },
-  ];
+  const handlers: Record<RouteName, LocalRoute['handler']> = {
+    stripeWebhook: createStripeWebhookHandler({ ...deps, queue, secrets, callbackUrl }),
+    callback: createCallbackHandler({ ...deps, secrets }),
+    status: createStatusHandler(deps),
+    jobRead: createJobReadHandler(deps),
+    jobCreate: createJobCreateHandler({ ...deps, queue, callbackUrl }),
+  };
+  const routes: LocalRoute[] = (
+    Object.entries(handlers) as [RouteName, LocalRoute['handler']][]
+  ).map(([name, handler]) => ({ ...ROUTES[name], handler, timeoutMs: 29_000 }));
   const lambdas = apiGateway(routes, (route, event) =>
     track(route.handler(event, lambdaContext(route.path, route.timeoutMs))),
   );

@@ -15,6 +15,7 @@ import {
   isStripeEventProcessed,
   markStripeEventProcessed,
 } from '../db/stripe-events-repository.js';
+import { ROUTES } from '../routes.js';
 import type { ServiceDependencies } from './dependencies.js';
 import { keepRejection } from './rejections.js';
 
@@ -23,11 +24,9 @@ import { keepRejection } from './rejections.js';
  * Stripe webhook and the operator route both go through `recordAndHandOff`.
  */
 
-export const CALLBACK_PATH = '/api/internal/provisioning/callback';
-
 /** The callback URL stored in every trigger payload, from `PUBLIC_BASE_URL`. */
 export function callbackUrlFor(publicBaseUrl: string): string {
-  return `${publicBaseUrl.replace(/\/+$/, '')}${CALLBACK_PATH}`;
+  return `${publicBaseUrl.replace(/\/+$/, '')}${ROUTES.callback.path}`;
 }
 
 export interface CheckoutHandoffDependencies extends ServiceDependencies {

@@ -4,6 +4,7 @@ import { ConflictError, describeIssues, InvalidInputError } from '../core/errors
 import type { Actor } from '../core/job.js';
 import { isPackageInCatalogue } from '../db/catalogue-repository.js';
 import { claimOperatorRequest } from '../db/operator-requests-repository.js';
+import { ROUTES } from '../routes.js';
 import { type CheckoutHandoffDependencies, recordAndHandOff } from './checkout-handoff.js';
 import { keepRejection } from './rejections.js';
 
@@ -13,7 +14,7 @@ import { keepRejection } from './rejections.js';
  */
 
 export function statusUrlFor(stripeSessionId: string): string {
-  return `/api/provisioning/status?session_id=${encodeURIComponent(stripeSessionId)}`;
+  return `${ROUTES.status.path}?session_id=${encodeURIComponent(stripeSessionId)}`;
 }
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;

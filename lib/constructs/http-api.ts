@@ -1,18 +1,11 @@
 import type { RemovalPolicy } from 'aws-cdk-lib';
-import { type CfnStage, HttpApi, type HttpMethod } from 'aws-cdk-lib/aws-apigatewayv2';
+import { type CfnStage, HttpApi, HttpMethod } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import type { Route } from '../../functions/routes.js';
 import type { ProjectFunction } from './project-function.js';
-
-export interface HttpApiRoute {
-  readonly method: HttpMethod;
-  readonly path: string;
-  readonly function: ProjectFunction;
-  /** Operator routes: callers sign with their own AWS credentials (SigV4). */
-  readonly iamAuthorized?: boolean;
-}
 
 export interface ProvisioningHttpApiProps {
   readonly throttle: { readonly rateLimit: number; readonly burstLimit: number };
@@ -59,12 +52,13 @@ export class ProvisioningHttpApi extends Construct {
     this.url = this.api.apiEndpoint;
   }
 
-  addRoute(route: HttpApiRoute): void {
+  /** Serves a route of SPEC 2.1 with a function; operator routes require IAM-signed requests. */
+  addRoute(route: Route, fn: ProjectFunction): void {
     this.api.addRoutes({
       path: route.path,
-      methods: [route.method],
-      integration: new HttpLambdaIntegration(`${route.method}${route.path}`, route.function.fn),
-      ...(route.iamAuthorized ? { authorizer: this.iam } : {}),
+      methods: [HttpMethod[route.method]],
+      integration: new HttpLambdaIntegration(`${route.method}${route.path}`, fn.fn),
+      ...(route.operator ? { authorizer: this.iam } : {}),
     });
   }
 }

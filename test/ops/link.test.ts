@@ -4,7 +4,10 @@ import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { applyCallback, readJob } from '../../functions/db/jobs-repository.js';
 import { createCallbackHandler } from '../../functions/handlers/callback.js';
-import { CALLBACK_PATH } from '../../functions/services/checkout-handoff.js';
+import { ROUTES } from '../../functions/routes.js';
+
+const CALLBACK_PATH = ROUTES.callback.path;
+
 import { apiGateway } from '../../local/api-gateway.js';
 import { type Harness, handlerHarness, lambdaContext } from '../support/handler-harness.js';
 import {

@@ -1,0 +1,24 @@
+/**
+ * The HTTP routes of SPEC 2.1, the same in AWS (API Gateway) and in the local runtime:
+ * one list, so the two can never drift apart.
+ */
+export interface Route {
+  readonly method: 'GET' | 'POST';
+  readonly path: string;
+  /** Operators only: IAM-signed requests in AWS. */
+  readonly operator: boolean;
+}
+
+export const ROUTES = {
+  stripeWebhook: { method: 'POST', path: '/api/webhooks/stripe', operator: false },
+  callback: { method: 'POST', path: '/api/internal/provisioning/callback', operator: false },
+  status: { method: 'GET', path: '/api/provisioning/status', operator: false },
+  jobRead: {
+    method: 'GET',
+    path: '/api/internal/provisioning/jobs/{stripe_session_id}',
+    operator: true,
+  },
+  jobCreate: { method: 'POST', path: '/api/internal/provisioning/jobs', operator: true },
+} as const satisfies Record<string, Route>;
+
+export type RouteName = keyof typeof ROUTES;
