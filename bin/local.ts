@@ -45,7 +45,11 @@ try {
     '',
   ];
   process.stdout.write(`${banner.join('\n')}\n`);
+  let shuttingDown = false;
   const shutdown = (signal: string) => {
+    // Ctrl-C reaches the whole process group, and tsx relays it once more: one is enough.
+    if (shuttingDown) return;
+    shuttingDown = true;
     log.info('shutting down', { signal });
     runtime
       .stop()
@@ -62,7 +66,7 @@ try {
   // on SIGTERM, racing this shutdown; this process owns its shutdown, database included.
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.removeAllListeners(signal);
-    process.once(signal, () => shutdown(signal));
+    process.on(signal, () => shutdown(signal));
   }
 } catch (error) {
   log.error('the local runtime could not start', {

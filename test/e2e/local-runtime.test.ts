@@ -247,7 +247,7 @@ describe('the local runtime', () => {
     expect(rows[0].rows).toBe(0);
   });
 
-  it('keeps every job across a clean restart on its embedded database', async () => {
+  it('stops cleanly on Ctrl-C and keeps every job across a restart on its embedded database', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'provisioning-e2e-'));
     // Run as root (CI), PostgreSQL runs as another user, who must reach the directory.
     chmodSync(dataDir, 0o755);
@@ -266,11 +266,12 @@ describe('the local runtime', () => {
       (s) => s.state === 'ready',
     );
 
-    const exitCode = await runtime.stop('SIGTERM');
+    const exitCode = await runtime.stop('ctrlC');
     const firstRun = runtime.output();
     runtime = await startRuntimeProcess(env);
 
     expect(exitCode, firstRun).toBe(0);
+    expect(firstRun).toContain('stopped cleanly');
     expect((await stateOf(runtime.url, id)).state).toBe('ready');
     expect(runtime.output()).not.toContain('seeded:');
   }, 90_000);

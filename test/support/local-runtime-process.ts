@@ -10,8 +10,11 @@ export interface RuntimeProcess {
   readonly child: ChildProcess;
   /** Everything it printed so far. */
   output(): string;
-  /** Sends the signal and waits for the exit code. */
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /**
+   * Sends the signal and waits for the exit code. `ctrlC` sends SIGINT to the whole
+   * process group, embedded PostgreSQL included, as a terminal's Ctrl-C does.
+   */
+  stop(signal?: NodeJS.Signals | 'ctrlC'): Promise<number | null>;
 }
 
 /** Starts `npm start`'s entry point as a user would, on a free port, and waits until it serves. */
@@ -21,6 +24,8 @@ export async function startRuntimeProcess(env: Record<string, string>): Promise<
     cwd: ROOT,
     env: { ...process.env, LOG_FORMAT: 'json', PORT: String(port), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group, like a program started from a terminal.
+    detached: true,
   });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => {
@@ -47,7 +52,10 @@ export async function startRuntimeProcess(env: Record<string, string>): Promise<
     child,
     output: () => output,
     stop: async (signal = 'SIGTERM') => {
-      if (child.exitCode === null) child.kill(signal);
+      if (child.exitCode === null) {
+        if (signal === 'ctrlC') process.kill(-(child.pid as number), 'SIGINT');
+        else child.kill(signal);
+      }
       const forced = setTimeout(() => child.kill('SIGKILL'), 15_000);
       const code = await exited;
       clearTimeout(forced);
