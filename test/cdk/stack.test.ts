@@ -1,7 +1,7 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { App, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
@@ -206,6 +206,18 @@ describe('the functions', () => {
       if (id === migrator) continue;
       expect(fn.DependsOn ?? []).toContain(schemaId);
     }
+  });
+
+  it('ship every migration inside the migrator bundle, where the deploy-time migrator reads them', () => {
+    const [, migrator] = productFunctions().find(([id]) => id.includes('Migrator')) ?? [];
+    const bundled = readdirSync(
+      join(outdir, String(migrator?.Metadata?.['aws:asset:path']), 'schema'),
+    ).sort();
+    const schema = readdirSync(fileURLToPath(new URL('../../schema', import.meta.url)))
+      .filter((file) => file.endsWith('.sql'))
+      .sort();
+
+    expect(bundled).toEqual(schema);
   });
 
   it('bundle into modules that load in Node.js', async () => {
