@@ -1,3 +1,5 @@
+import { secondsBefore } from '../core/rules.js';
+import { pruneExpiredBookkeeping } from '../db/retention-repository.js';
 import { notifyStalls } from '../db/watchdog-repository.js';
 import type { ServiceDependencies } from './dependencies.js';
 
@@ -7,7 +9,16 @@ export type WatchdogSummary = {
   readonly stalled_databases: number;
   readonly capped_jobs: number;
   readonly notifications_sent: number;
+  /** Housekeeping: processed Stripe event ids and refused inputs past their retention. */
+  readonly pruned_stripe_events: number;
+  readonly pruned_rejected_inputs: number;
 };
+
+/** Stripe retries an event for three days; a month of ids covers it many times over. */
+export const STRIPE_EVENT_RETENTION_SECONDS = 30 * 24 * 3600;
+/** Refused inputs stay a quarter for an operator to look into. */
+export const REJECTED_INPUT_RETENTION_SECONDS = 90 * 24 * 3600;
+const PRUNE_LIMIT = 5_000;
 
 export type WatchdogDependencies = Pick<
   ServiceDependencies,
@@ -18,10 +29,20 @@ export type WatchdogDependencies = Pick<
  * The hourly watchdog: stalled organisation databases and jobs past the retry cap
  * become error notifications for every admin (one statement, no repeat within the
  * re-notify interval, safe when two runs overlap). It alerts only: nothing it reports
- * on is changed, because a human decides what a stall needs.
+ * on is changed, because a human decides what a stall needs. The same hourly run keeps
+ * the bookkeeping tables from growing forever.
  */
 export async function runWatchdog(deps: WatchdogDependencies): Promise<WatchdogSummary> {
-  const sweep = await notifyStalls(deps.db, deps.clock(), deps.rules);
+  const now = deps.clock();
+  const sweep = await notifyStalls(deps.db, now, deps.rules);
+  const pruned = await pruneExpiredBookkeeping(
+    deps.db,
+    {
+      stripeEventsBefore: secondsBefore(now, STRIPE_EVENT_RETENTION_SECONDS),
+      rejectedInputsBefore: secondsBefore(now, REJECTED_INPUT_RETENTION_SECONDS),
+    },
+    PRUNE_LIMIT,
+  );
   // Stalls and capped jobs are levels seen at this run; notifications are new events.
   deps.telemetry.gauge('WatchdogStalledDatabases', sweep.stalledDatabases);
   deps.telemetry.gauge('WatchdogCappedJobs', sweep.cappedJobs);
@@ -31,6 +52,8 @@ export async function runWatchdog(deps: WatchdogDependencies): Promise<WatchdogS
     stalled_databases: sweep.stalledDatabases,
     capped_jobs: sweep.cappedJobs,
     notifications_sent: sweep.notificationsSent,
+    pruned_stripe_events: pruned.stripeEvents,
+    pruned_rejected_inputs: pruned.rejectedInputs,
   };
   deps.log.info(summary.event, summary);
   return summary;

@@ -103,6 +103,8 @@ describe('the hourly watchdog', () => {
       stalled_databases: 2,
       capped_jobs: 0,
       notifications_sent: 4,
+      pruned_stripe_events: 0,
+      pruned_rejected_inputs: 0,
     });
     const expected = ['db_stalled_migrating', 'db_stalled_provisioning'].flatMap((database) =>
       [...admins].sort().map((admin) => ({
@@ -208,6 +210,8 @@ describe('the hourly watchdog', () => {
             stalled_databases: 2,
             capped_jobs: 1,
             notifications_sent: 6,
+            pruned_stripe_events: 0,
+            pruned_rejected_inputs: 0,
           },
         ],
       },
@@ -233,5 +237,27 @@ describe('the hourly watchdog', () => {
     await expect(run).rejects.toThrow();
     expect(await notifications()).toEqual([]);
     expect(h.telemetry.counters.size + h.telemetry.gauges.size).toBe(0);
+  });
+});
+
+describe('housekeeping in the hourly run', () => {
+  it('prunes processed Stripe event ids after 30 days and refused inputs after 90, and nothing younger', async () => {
+    const daysAgo = (days: number) => new Date(h.now().getTime() - days * 24 * 3600 * 1000);
+    await h.db.pool.query(
+      `INSERT INTO stripe_events (id, type, processed_at) VALUES ('evt_old', 'checkout.session.completed', $1), ('evt_recent', 'checkout.session.completed', $2)`,
+      [daysAgo(31), daysAgo(29)],
+    );
+    await h.db.pool.query(
+      `INSERT INTO rejected_inputs (source, reference, reason, received_at) VALUES ('callback', 'old', 'bad', $1), ('callback', 'recent', 'bad', $2)`,
+      [daysAgo(91), daysAgo(89)],
+    );
+
+    const summary = await runWatchdog();
+
+    expect(summary).toMatchObject({ pruned_stripe_events: 1, pruned_rejected_inputs: 1 });
+    const kept = await h.db.pool.query(
+      `SELECT (SELECT array_agg(id) FROM stripe_events) AS events, (SELECT array_agg(reference) FROM rejected_inputs) AS refused`,
+    );
+    expect(kept.rows[0]).toEqual({ events: ['evt_recent'], refused: ['recent'] });
   });
 });
