@@ -1,14 +1,17 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import type { MetricName, Telemetry } from './adapters/telemetry.js';
+import {
+  METRICS_NAMESPACE,
+  type MetricName,
+  SERVICE_NAME,
+  type Telemetry,
+} from './adapters/telemetry.js';
 
 /**
  * The one place observability is configured: every handler logs through this logger
  * (JSON, with the Lambda context and the ids appended per request) and reports
  * through these metrics (CloudWatch EMF, flushed by the `logMetrics` middleware).
  */
-export const SERVICE_NAME = 'provisioning-handoff';
-export const METRICS_NAMESPACE = 'ProvisioningHandoff';
 
 export const logger = new Logger({ serviceName: SERVICE_NAME });
 

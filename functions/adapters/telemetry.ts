@@ -3,6 +3,10 @@
  * (EMF, through Powertools); in the local runtime a registry that `/api/metrics`
  * renders as Prometheus text. Names are CamelCase CloudWatch metric names.
  */
+/** Powertools' service name (also the `service` dimension of every metric) and namespace. */
+export const SERVICE_NAME = 'provisioning-handoff';
+export const METRICS_NAMESPACE = 'ProvisioningHandoff';
+
 export interface Telemetry {
   count(name: MetricName, value?: number): void;
   gauge(name: MetricName, value: number): void;

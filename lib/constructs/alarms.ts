@@ -11,17 +11,19 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import {
+  METRICS_NAMESPACE,
+  type MetricName,
+  SERVICE_NAME,
+} from '../../functions/adapters/telemetry.js';
 import type { ProjectFunction } from './project-function.js';
 
-export const METRICS_NAMESPACE = 'ProvisioningHandoff';
-/** Powertools adds this dimension to every metric the functions publish. */
-export const METRICS_DIMENSIONS = { service: 'provisioning-handoff' };
-
-export function productMetric(metricName: string, props: Partial<MetricProps> = {}): Metric {
+/** A metric the functions publish; Powertools adds the `service` dimension to each. */
+export function productMetric(metricName: MetricName, props: Partial<MetricProps> = {}): Metric {
   return new Metric({
     namespace: METRICS_NAMESPACE,
     metricName,
-    dimensionsMap: METRICS_DIMENSIONS,
+    dimensionsMap: { service: SERVICE_NAME },
     ...props,
   });
 }

@@ -7,6 +7,7 @@ import {
 } from 'aws-cdk-lib/aws-cloudwatch';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import type { MetricName } from '../../functions/adapters/telemetry.js';
 import { productMetric } from './alarms.js';
 import type { ProjectFunction } from './project-function.js';
 
@@ -16,7 +17,7 @@ export interface OperationsDashboardProps {
   readonly functions: readonly ProjectFunction[];
 }
 
-const sum = (name: string) =>
+const sum = (name: MetricName) =>
   productMetric(name, { statistic: 'Sum', period: Duration.minutes(5), label: name });
 
 /** One page for the on-call: the funnel, the gauge, the queue, callbacks and durations. */
