@@ -13,6 +13,7 @@ import { DataApiExecutor } from './db/data-api-executor.js';
 import type { SqlExecutor } from './db/executor.js';
 import { createPool, PgExecutor } from './db/pg-executor.js';
 import { logger, PowertoolsTelemetry } from './observability.js';
+import { callbackUrlFor } from './routes.js';
 import type { ServiceDependencies } from './services/dependencies.js';
 
 /**
@@ -72,16 +73,30 @@ export function awsOrchestrator(
   });
 }
 
-/** The collaborators every service takes, as they are in Lambda. */
-export function awsServiceDependencies(settings: Config = awsConfig()): ServiceDependencies {
+/**
+ * The collaborators of a function that publishes no lifecycle events (the scheduled
+ * ones have no event bus bound, so they must not require EVENT_BUS_NAME).
+ */
+export function awsScheduledDependencies(
+  settings: Config = awsConfig(),
+): Omit<ServiceDependencies, 'events'> {
   return {
     db: awsExecutor(settings),
     clock: systemClock,
     rules: settings.rules,
     telemetry: new PowertoolsTelemetry(),
-    events: awsLifecycleEvents(settings),
     log: logger,
   };
+}
+
+/** The collaborators every service takes, as they are in Lambda. */
+export function awsServiceDependencies(settings: Config = awsConfig()): ServiceDependencies {
+  return { ...awsScheduledDependencies(settings), events: awsLifecycleEvents(settings) };
+}
+
+/** Where the orchestrator reports back: stored in every trigger payload. */
+export function awsCallbackUrl(settings: Config = awsConfig()): string {
+  return callbackUrlFor(required(settings.publicBaseUrl, 'PUBLIC_BASE_URL'));
 }
 
 /**

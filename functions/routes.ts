@@ -22,3 +22,8 @@ export const ROUTES = {
 } as const satisfies Record<string, Route>;
 
 export type RouteName = keyof typeof ROUTES;
+
+/** The callback URL stored in every trigger payload, from the API's public base URL. */
+export function callbackUrlFor(publicBaseUrl: string): string {
+  return `${publicBaseUrl.replace(/\/+$/, '')}${ROUTES.callback.path}`;
+}

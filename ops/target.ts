@@ -15,7 +15,7 @@ import type { ProvisioningRules } from '../functions/core/rules.js';
 import { DataApiExecutor } from '../functions/db/data-api-executor.js';
 import type { SqlExecutor } from '../functions/db/executor.js';
 import { createPool, PgExecutor } from '../functions/db/pg-executor.js';
-import { callbackUrlFor } from '../functions/services/checkout-handoff.js';
+import { callbackUrlFor } from '../functions/routes.js';
 import type { ReconcileSettings } from '../functions/services/reconcile.js';
 import { parseLocalSettings } from '../local/settings.js';
 import type { OpsCollaborators } from './collaborators.js';

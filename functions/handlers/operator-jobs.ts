@@ -1,12 +1,12 @@
 import { z } from 'zod';
 import {
+  awsCallbackUrl,
   awsConfig,
   awsExecutor,
   awsHandoffQueue,
   awsServiceDependencies,
   lazyHandler,
 } from '../aws.js';
-import { required } from '../config.js';
 import { InvalidInputError, NotFoundError } from '../core/errors.js';
 import type { Actor } from '../core/job.js';
 import { isJobSessionId } from '../core/session-id.js';
@@ -14,7 +14,7 @@ import type { SqlExecutor } from '../db/executor.js';
 import { readJob } from '../db/jobs-repository.js';
 import { type HttpEvent, type HttpResult, header, json, rawBody } from '../http.js';
 import { tagLogs } from '../observability.js';
-import { type CheckoutHandoffDependencies, callbackUrlFor } from '../services/checkout-handoff.js';
+import type { CheckoutHandoffDependencies } from '../services/checkout-handoff.js';
 import { submitOperatorJob } from '../services/operator-jobs.js';
 import { type HandlerOptions, httpHandler } from './middleware.js';
 
@@ -73,9 +73,7 @@ export function createJobCreateHandler(
   return httpHandler((event) => answerJobCreate(deps, event), options);
 }
 
-export const readHandler = lazyHandler(() =>
-  createJobReadHandler({ db: awsExecutor() }, { flushMetrics: true }),
-);
+export const readHandler = lazyHandler(() => createJobReadHandler({ db: awsExecutor() }));
 
 export const createHandler = lazyHandler(() => {
   const config = awsConfig();
@@ -83,7 +81,7 @@ export const createHandler = lazyHandler(() => {
     {
       ...awsServiceDependencies(config),
       queue: awsHandoffQueue(config),
-      callbackUrl: callbackUrlFor(required(config.publicBaseUrl, 'PUBLIC_BASE_URL')),
+      callbackUrl: awsCallbackUrl(config),
     },
     { flushMetrics: true },
   );

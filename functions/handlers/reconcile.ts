@@ -1,6 +1,4 @@
-import { systemClock } from '../adapters/clock.js';
-import { awsConfig, awsExecutor, awsHandoffQueue, lazyHandler } from '../aws.js';
-import { logger, PowertoolsTelemetry } from '../observability.js';
+import { awsConfig, awsHandoffQueue, awsScheduledDependencies, lazyHandler } from '../aws.js';
 import {
   type ReconcileDependencies,
   type ReconcileSettings,
@@ -43,16 +41,11 @@ export function createReconcileHandler(
   );
 }
 
-// Not awsServiceDependencies(): the reconciler publishes no lifecycle events and has no bus bound.
 export const handler = lazyHandler(() => {
   const config = awsConfig();
   return createReconcileHandler(
     {
-      db: awsExecutor(config),
-      clock: systemClock,
-      rules: config.rules,
-      telemetry: new PowertoolsTelemetry(),
-      log: logger,
+      ...awsScheduledDependencies(config),
       queue: awsHandoffQueue(config),
       settings: config.reconcile,
     },

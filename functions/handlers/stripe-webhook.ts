@@ -1,21 +1,17 @@
 import { splitSecretList } from '../adapters/secrets.js';
 import {
+  awsCallbackUrl,
   awsConfig,
   awsHandoffQueue,
   awsSecrets,
   awsServiceDependencies,
   lazyHandler,
 } from '../aws.js';
-import { required } from '../config.js';
 import { NotConfiguredError, SignatureError } from '../core/errors.js';
 import { readStripeDelivery, type StripeCheckoutEvent } from '../core/stripe-checkout.js';
 import { type HttpEvent, type HttpResult, header, json, rawBody } from '../http.js';
 import { tagLogs } from '../observability.js';
-import {
-  callbackUrlFor,
-  handleStripeEvent,
-  type StripeWebhookDependencies,
-} from '../services/checkout-handoff.js';
+import { handleStripeEvent, type StripeWebhookDependencies } from '../services/checkout-handoff.js';
 import { type HandlerOptions, httpHandler } from './middleware.js';
 
 /**
@@ -69,7 +65,7 @@ export const handler = lazyHandler(() => {
       ...awsServiceDependencies(config),
       queue: awsHandoffQueue(config),
       secrets: awsSecrets(config),
-      callbackUrl: callbackUrlFor(required(config.publicBaseUrl, 'PUBLIC_BASE_URL')),
+      callbackUrl: awsCallbackUrl(config),
     },
     { flushMetrics: true },
   );

@@ -1,6 +1,4 @@
-import { systemClock } from '../adapters/clock.js';
-import { awsConfig, awsExecutor, lazyHandler } from '../aws.js';
-import { logger, PowertoolsTelemetry } from '../observability.js';
+import { awsConfig, awsScheduledDependencies, lazyHandler } from '../aws.js';
 import {
   runWatchdog,
   type WatchdogDependencies,
@@ -17,17 +15,7 @@ export function createWatchdogHandler(deps: WatchdogDependencies, options?: Hand
   return lambdaHandler<unknown, WatchdogSummary>(() => runWatchdog(deps), options);
 }
 
-// Not awsServiceDependencies(): the watchdog publishes no lifecycle events and has no bus bound.
 export const handler = lazyHandler(() => {
   const config = awsConfig();
-  return createWatchdogHandler(
-    {
-      db: awsExecutor(config),
-      clock: systemClock,
-      rules: config.rules,
-      telemetry: new PowertoolsTelemetry(),
-      log: logger,
-    },
-    { flushMetrics: true },
-  );
+  return createWatchdogHandler(awsScheduledDependencies(config), { flushMetrics: true });
 });

@@ -15,7 +15,6 @@ import {
   isStripeEventProcessed,
   markStripeEventProcessed,
 } from '../db/stripe-events-repository.js';
-import { ROUTES } from '../routes.js';
 import type { ServiceDependencies } from './dependencies.js';
 import { keepRejection } from './rejections.js';
 
@@ -23,11 +22,6 @@ import { keepRejection } from './rejections.js';
  * A settled checkout becomes a durable job and is handed off to the queue; the
  * Stripe webhook and the operator route both go through `recordAndHandOff`.
  */
-
-/** The callback URL stored in every trigger payload, from `PUBLIC_BASE_URL`. */
-export function callbackUrlFor(publicBaseUrl: string): string {
-  return `${publicBaseUrl.replace(/\/+$/, '')}${ROUTES.callback.path}`;
-}
 
 export interface CheckoutHandoffDependencies extends ServiceDependencies {
   readonly queue: HandoffQueue;
