@@ -40,3 +40,21 @@ export class SqsHandoffQueue implements HandoffQueue {
     );
   }
 }
+
+/**
+ * Sends one attempt and says whether it is on the queue. A failure is logged, not
+ * thrown: the job is durable, and the reconciler re-drives it once it is STALE.
+ */
+export async function sendAttempt(
+  queue: HandoffQueue,
+  message: HandoffMessage,
+  onFailure: (error: unknown) => void,
+): Promise<boolean> {
+  try {
+    await queue.send(message);
+    return true;
+  } catch (error) {
+    onFailure(error);
+    return false;
+  }
+}

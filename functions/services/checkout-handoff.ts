@@ -1,4 +1,4 @@
-import type { HandoffQueue } from '../adapters/handoff-queue.js';
+import { type HandoffQueue, sendAttempt } from '../adapters/handoff-queue.js';
 import { publishQuietly } from '../adapters/lifecycle-events.js';
 import type { SecretSource } from '../adapters/secrets.js';
 import { InvalidInputError } from '../core/errors.js';
@@ -101,23 +101,20 @@ async function enqueueFirstAttempt(
 ): Promise<boolean> {
   // No payload (unknown package): never handed off with a guess.
   if (!job.trigger_payload || job.attempts !== 1) return false;
-  try {
-    await deps.queue.send({
-      jobId: job.id,
-      attempt: job.attempts,
-      stripeSessionId: job.stripe_session_id,
-      triggerPayload: job.trigger_payload,
-    });
-  } catch (error) {
-    deps.telemetry.count('HandoffEnqueueFailed');
+  const message = {
+    jobId: job.id,
+    attempt: job.attempts,
+    stripeSessionId: job.stripe_session_id,
+    triggerPayload: job.trigger_payload,
+  };
+  const sent = await sendAttempt(deps.queue, message, (error) =>
     deps.log.error('hand-off not enqueued; the reconciler re-drives the job once stale', {
       ...ids,
       error,
-    });
-    return false;
-  }
-  deps.telemetry.count('HandoffEnqueued');
-  return true;
+    }),
+  );
+  deps.telemetry.count(sent ? 'HandoffEnqueued' : 'HandoffEnqueueFailed');
+  return sent;
 }
 
 // ---------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-import type { HandoffQueue } from '../adapters/handoff-queue.js';
+import { type HandoffQueue, sendAttempt } from '../adapters/handoff-queue.js';
 import { TRIGGER_FAILURES } from '../core/job.js';
 import { type ClaimedJob, claimStaleJobs, countStuckJobs } from '../db/jobs-repository.js';
 import type { ServiceDependencies } from './dependencies.js';
@@ -124,23 +124,20 @@ export async function reconcile(
 }
 
 async function redrive(deps: ReconcileDependencies, job: ClaimedJob): Promise<boolean> {
-  try {
-    await deps.queue.send({
-      jobId: job.id,
-      attempt: job.attempt,
-      stripeSessionId: job.stripeSessionId,
-      triggerPayload: job.triggerPayload,
-    });
-    return true;
-  } catch (error) {
+  const message = {
+    jobId: job.id,
+    attempt: job.attempt,
+    stripeSessionId: job.stripeSessionId,
+    triggerPayload: job.triggerPayload,
+  };
+  return sendAttempt(deps.queue, message, (error) =>
     deps.log.error('re-drive not sent; a later run retries the job once stale', {
       jobId: job.id,
       stripeSessionId: job.stripeSessionId,
       attempt: job.attempt,
       error,
-    });
-    return false;
-  }
+    }),
+  );
 }
 
 function isTriggerFailure(lastError: string | null): boolean {
