@@ -42,6 +42,8 @@ try {
     'Or forward real test-mode events with the Stripe CLI, then restart with the secret it prints:',
     `  stripe listen --forward-to ${runtime.url.replace('http://', '')}/api/webhooks/stripe`,
     `  STRIPE_WEBHOOK_SECRET=whsec_… npm start`,
+    'Operate it as on-call would (every runbook step; --help lists them):',
+    '  npm run ops -- stuck        npm run ops -- show <session id>        npm run ops -- gauge',
     '',
   ];
   process.stdout.write(`${banner.join('\n')}\n`);

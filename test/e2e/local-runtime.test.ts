@@ -270,6 +270,8 @@ describe('the local runtime', () => {
     const firstRun = runtime.output();
     runtime = await startRuntimeProcess(env);
 
+    expect(firstRun).toContain('stripe listen --forward-to');
+    expect(firstRun).toContain('npm run ops -- stuck');
     expect(exitCode, firstRun).toBe(0);
     expect(firstRun).toContain('stopped cleanly');
     expect((await stateOf(runtime.url, id)).state).toBe('ready');
