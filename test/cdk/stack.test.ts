@@ -170,6 +170,39 @@ describe('the alarms', () => {
   });
 });
 
+describe('the HTTP API', () => {
+  it('serves the routes of SPEC 2.1, operator routes only to IAM-signed callers', () => {
+    const routes = Object.fromEntries(
+      byType('AWS::ApiGatewayV2::Route').map(([, r]) => [
+        r.Properties?.RouteKey,
+        r.Properties?.AuthorizationType ?? 'NONE',
+      ]),
+    );
+
+    expect(routes).toEqual({
+      'POST /api/webhooks/stripe': 'NONE',
+      'POST /api/internal/provisioning/callback': 'NONE',
+      'GET /api/provisioning/status': 'NONE',
+      'GET /api/internal/provisioning/jobs/{stripe_session_id}': 'AWS_IAM',
+      'POST /api/internal/provisioning/jobs': 'AWS_IAM',
+    });
+  });
+
+  it('is throttled and writes access logs without bodies or query strings', () => {
+    const [, stage] = byType('AWS::ApiGatewayV2::Stage')[0] ?? [];
+    const format = String(
+      (stage?.Properties?.AccessLogSettings as { Format?: string } | undefined)?.Format,
+    );
+
+    expect(stage?.Properties?.DefaultRouteSettings).toEqual({
+      ThrottlingRateLimit: 50,
+      ThrottlingBurstLimit: 100,
+    });
+    expect(format).toContain('$context.status');
+    expect(format).not.toMatch(/querystring|requestBody|\$input/i);
+  });
+});
+
 describe('the functions', () => {
   it('run Node.js 22 on arm64, traced, outside any VPC', () => {
     expect(productFunctions().length).toBe(9);
