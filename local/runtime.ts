@@ -9,7 +9,7 @@ import { TelemetryRegistry } from '../functions/adapters/telemetry.js';
 import { loadConfig } from '../functions/config.js';
 import { consumerTimeoutSeconds, reserveFor } from '../functions/core/handoff-timing.js';
 import { upsertPackage, upsertUser } from '../functions/db/catalogue-repository.js';
-import { countStuckJobs } from '../functions/db/jobs-repository.js';
+import { countStuckJobs } from '../functions/db/jobs/reconcile-claims.js';
 import { loadMigrations, migrate } from '../functions/db/migrator.js';
 import { createPool, PgExecutor } from '../functions/db/pg-executor.js';
 import { createCallbackHandler } from '../functions/handlers/callback.js';

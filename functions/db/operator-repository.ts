@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { type Actor, JOB_STATUSES, UNKNOWN_PACKAGE } from '../core/job.js';
 import type { SqlExecutor } from './executor.js';
-import { type JobRow, jobRow } from './jobs-repository.js';
+import { type JobRow, jobRow } from './jobs/job-row.js';
 import { defineStatement, runStatement, runStatementForOne } from './statement.js';
 
 /**

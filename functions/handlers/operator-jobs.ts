@@ -11,7 +11,7 @@ import { InvalidInputError, NotFoundError } from '../core/errors.js';
 import type { Actor } from '../core/job.js';
 import { isJobSessionId } from '../core/session-id.js';
 import type { SqlExecutor } from '../db/executor.js';
-import { readJob } from '../db/jobs-repository.js';
+import { readJob } from '../db/jobs/operator-actions.js';
 import { type HttpEvent, type HttpResult, header, json, rawBody } from '../http.js';
 import { tagLogs } from '../observability.js';
 import type { CheckoutHandoffDependencies } from '../services/checkout-handoff.js';

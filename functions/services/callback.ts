@@ -9,7 +9,7 @@ import {
 } from '../core/errors.js';
 import { type CallbackReport, type JobStatus, ORCHESTRATOR_FAILED } from '../core/job.js';
 import { checkProvisioningSignature, type SignatureCheck } from '../core/signatures.js';
-import { applyCallback, type CallbackResult } from '../db/jobs-repository.js';
+import { applyCallback, type CallbackResult } from '../db/jobs/callbacks.js';
 import { recordDatabaseReport } from '../db/organization-databases-repository.js';
 import type { ServiceDependencies } from './dependencies.js';
 import { keepRejection } from './rejections.js';

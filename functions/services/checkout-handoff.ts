@@ -6,11 +6,11 @@ import type { Actor } from '../core/job.js';
 // Types only: the Stripe library stays out of the operator route's bundle.
 import type { CheckoutFacts, StripeCheckoutEvent } from '../core/stripe-checkout.js';
 import {
-  type JobRow,
   recordAwaitingPayment,
   recordPaymentFailed,
   recordSettledCheckout,
-} from '../db/jobs-repository.js';
+} from '../db/jobs/checkout-records.js';
+import type { JobRow } from '../db/jobs/job-row.js';
 import {
   isStripeEventProcessed,
   markStripeEventProcessed,

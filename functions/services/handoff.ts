@@ -3,7 +3,7 @@ import { publishQuietly } from '../adapters/lifecycle-events.js';
 import type { OrchestratorTrigger } from '../adapters/orchestrator.js';
 import { describeIssues } from '../core/errors.js';
 import type { HandoffOutcome } from '../core/job.js';
-import { recordHandoffOutcome } from '../db/jobs-repository.js';
+import { recordHandoffOutcome } from '../db/jobs/handoff-outcomes.js';
 import type { ServiceDependencies } from './dependencies.js';
 import { keepRejection } from './rejections.js';
 

@@ -1,6 +1,6 @@
 import { type HandoffQueue, sendAttempt } from '../adapters/handoff-queue.js';
 import { TRIGGER_FAILURES } from '../core/job.js';
-import { type ClaimedJob, claimStaleJobs, countStuckJobs } from '../db/jobs-repository.js';
+import { type ClaimedJob, claimStaleJobs, countStuckJobs } from '../db/jobs/reconcile-claims.js';
 import type { ServiceDependencies } from './dependencies.js';
 
 /**

@@ -1,4 +1,4 @@
-import { countStuckJobs } from '../../functions/db/jobs-repository.js';
+import { countStuckJobs } from '../../functions/db/jobs/reconcile-claims.js';
 import type { Command } from '../command.js';
 import { positionals } from '../options.js';
 import { duration } from '../render.js';

@@ -1,6 +1,7 @@
 import { parseCallbackBody } from '../../functions/core/callback-body.js';
 import type { Actor, CallbackReport } from '../../functions/core/job.js';
-import { applyCallback, readJob } from '../../functions/db/jobs-repository.js';
+import { applyCallback } from '../../functions/db/jobs/callbacks.js';
+import { readJob } from '../../functions/db/jobs/operator-actions.js';
 import { findJob, recordOperatorNote } from '../../functions/db/operator-repository.js';
 import { NO_JOB_FOR_SESSION } from '../../functions/services/callback.js';
 import { postSignedCallback, routeNotConfigured, wrongSignatureSecret } from '../callback-route.js';

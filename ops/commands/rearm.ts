@@ -1,5 +1,5 @@
 import { isJobSessionId } from '../../functions/core/session-id.js';
-import { rearmJob } from '../../functions/db/jobs-repository.js';
+import { rearmJob } from '../../functions/db/jobs/operator-actions.js';
 import { findJob, isJobId } from '../../functions/db/operator-repository.js';
 import { TRANSPORT_BROKEN } from '../advice.js';
 import type { Command } from '../command.js';

@@ -1,5 +1,5 @@
 import { isJobSessionId } from '../../functions/core/session-id.js';
-import { readJob } from '../../functions/db/jobs-repository.js';
+import { readJob } from '../../functions/db/jobs/operator-actions.js';
 import { findJob } from '../../functions/db/operator-repository.js';
 import { advise } from '../advice.js';
 import type { Command } from '../command.js';

@@ -3,7 +3,7 @@ import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { TelemetryRegistry } from '../../functions/adapters/telemetry.js';
 import type { SqlExecutor } from '../../functions/db/executor.js';
-import { recordSettledCheckout } from '../../functions/db/jobs-repository.js';
+import { recordSettledCheckout } from '../../functions/db/jobs/checkout-records.js';
 import { createCallbackHandler } from '../../functions/handlers/callback.js';
 import type { CallbackDependencies } from '../../functions/services/callback.js';
 import {

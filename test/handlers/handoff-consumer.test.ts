@@ -9,11 +9,9 @@ import { HttpOrchestratorTrigger } from '../../functions/adapters/http-orchestra
 import type { OrchestratorTrigger } from '../../functions/adapters/orchestrator.js';
 import type { HandoffOutcome } from '../../functions/core/job.js';
 import type { SqlExecutor } from '../../functions/db/executor.js';
-import {
-  claimStaleJobs,
-  type JobRow,
-  recordSettledCheckout,
-} from '../../functions/db/jobs-repository.js';
+import { recordSettledCheckout } from '../../functions/db/jobs/checkout-records.js';
+import type { JobRow } from '../../functions/db/jobs/job-row.js';
+import { claimStaleJobs } from '../../functions/db/jobs/reconcile-claims.js';
 import { createHandoffConsumerHandler } from '../../functions/handlers/handoff-consumer.js';
 import {
   CALLBACK_URL,

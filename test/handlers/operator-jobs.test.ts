@@ -1,7 +1,7 @@
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyEventV2WithIAMAuthorizer } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { recordSettledCheckout } from '../../functions/db/jobs-repository.js';
+import { recordSettledCheckout } from '../../functions/db/jobs/checkout-records.js';
 import {
   createJobCreateHandler,
   createJobReadHandler,

@@ -1,7 +1,7 @@
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { HandoffMessage, HandoffQueue } from '../../functions/adapters/handoff-queue.js';
-import { countStuckJobs } from '../../functions/db/jobs-repository.js';
+import { countStuckJobs } from '../../functions/db/jobs/reconcile-claims.js';
 import { createReconcileHandler } from '../../functions/handlers/reconcile.js';
 import type { ReconcileSettings, Timer } from '../../functions/services/reconcile.js';
 import {

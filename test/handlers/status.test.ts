@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applyCallback } from '../../functions/db/jobs/callbacks.js';
 import {
-  applyCallback,
   recordAwaitingPayment,
   recordSettledCheckout,
-} from '../../functions/db/jobs-repository.js';
+} from '../../functions/db/jobs/checkout-records.js';
 import { createStatusHandler } from '../../functions/handlers/status.js';
 import {
   CALLBACK_URL,

@@ -3,7 +3,7 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { handoffMessage } from '../../functions/adapters/handoff-queue.js';
-import { claimStaleJobs } from '../../functions/db/jobs-repository.js';
+import { claimStaleJobs } from '../../functions/db/jobs/reconcile-claims.js';
 import { createStripeWebhookHandler } from '../../functions/handlers/stripe-webhook.js';
 import type { StripeWebhookDependencies } from '../../functions/services/checkout-handoff.js';
 import {

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { upsertUser } from '../../functions/db/catalogue-repository.js';
-import { recordSettledCheckout } from '../../functions/db/jobs-repository.js';
+import { recordSettledCheckout } from '../../functions/db/jobs/checkout-records.js';
 import { createWatchdogHandler } from '../../functions/handlers/watchdog.js';
 import {
   CALLBACK_URL,

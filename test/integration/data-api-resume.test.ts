@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_RULES } from '../../functions/core/rules.js';
 import { DataApiExecutor } from '../../functions/db/data-api-executor.js';
-import { countStuckJobs } from '../../functions/db/jobs-repository.js';
+import { countStuckJobs } from '../../functions/db/jobs/reconcile-claims.js';
 import { DataApiBridge } from '../support/data-api-bridge.js';
 import { TEST_DATA_API_TARGET } from '../support/executors.js';
 import { freshDatabase, type TestDatabase } from '../support/postgres.js';

@@ -16,16 +16,12 @@ import {
 } from '../../functions/core/rules.js';
 import { upsertPackage } from '../../functions/db/catalogue-repository.js';
 import type { SqlExecutor } from '../../functions/db/executor.js';
-import {
-  applyCallback,
-  claimStaleJobs,
-  countStuckJobs,
-  type JobRow,
-  readJob,
-  rearmJob,
-  recordHandoffOutcome,
-  recordSettledCheckout,
-} from '../../functions/db/jobs-repository.js';
+import { applyCallback } from '../../functions/db/jobs/callbacks.js';
+import { recordSettledCheckout } from '../../functions/db/jobs/checkout-records.js';
+import { recordHandoffOutcome } from '../../functions/db/jobs/handoff-outcomes.js';
+import type { JobRow } from '../../functions/db/jobs/job-row.js';
+import { readJob, rearmJob } from '../../functions/db/jobs/operator-actions.js';
+import { claimStaleJobs, countStuckJobs } from '../../functions/db/jobs/reconcile-claims.js';
 import { bridgedExecutor } from '../support/executors.js';
 import { freshDatabase, type TestDatabase } from '../support/postgres.js';
 

@@ -2,14 +2,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_RULES } from '../../functions/core/rules.js';
 import { upsertPackage, upsertUser } from '../../functions/db/catalogue-repository.js';
 import type { SqlExecutor } from '../../functions/db/executor.js';
+import { applyCallback } from '../../functions/db/jobs/callbacks.js';
 import {
-  applyCallback,
-  type ClaimedJob,
-  claimStaleJobs,
-  recordHandoffOutcome,
   recordSettledCheckout,
   type SettledCheckout,
-} from '../../functions/db/jobs-repository.js';
+} from '../../functions/db/jobs/checkout-records.js';
+import { recordHandoffOutcome } from '../../functions/db/jobs/handoff-outcomes.js';
+import { type ClaimedJob, claimStaleJobs } from '../../functions/db/jobs/reconcile-claims.js';
 import { notifyStalls } from '../../functions/db/watchdog-repository.js';
 import { bridgedExecutor } from '../support/executors.js';
 import { freshDatabase, type TestDatabase } from '../support/postgres.js';

@@ -2,19 +2,17 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_RULES } from '../../functions/core/rules.js';
 import { upsertPackage, upsertUser } from '../../functions/db/catalogue-repository.js';
 import type { SqlExecutor } from '../../functions/db/executor.js';
+import { applyCallback } from '../../functions/db/jobs/callbacks.js';
 import {
-  applyCallback,
-  claimStaleJobs,
-  countStuckJobs,
-  type JobRow,
-  readJob,
-  rearmJob,
   recordAwaitingPayment,
-  recordHandoffOutcome,
   recordPaymentFailed,
   recordSettledCheckout,
   type SettledCheckout,
-} from '../../functions/db/jobs-repository.js';
+} from '../../functions/db/jobs/checkout-records.js';
+import { recordHandoffOutcome } from '../../functions/db/jobs/handoff-outcomes.js';
+import type { JobRow } from '../../functions/db/jobs/job-row.js';
+import { readJob, rearmJob } from '../../functions/db/jobs/operator-actions.js';
+import { claimStaleJobs, countStuckJobs } from '../../functions/db/jobs/reconcile-claims.js';
 import { notifyStalls } from '../../functions/db/watchdog-repository.js';
 import { bridgedExecutor, executorsFor } from '../support/executors.js';
 import { freshDatabase, type TestDatabase } from '../support/postgres.js';

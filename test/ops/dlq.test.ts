@@ -10,7 +10,7 @@ import {
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { upsertPackage } from '../../functions/db/catalogue-repository.js';
-import type { JobRow } from '../../functions/db/jobs-repository.js';
+import type { JobRow } from '../../functions/db/jobs/job-row.js';
 import type { DataApiBridge } from '../support/data-api-bridge.js';
 import { bridgedExecutor } from '../support/executors.js';
 import { PACKAGES } from '../support/handler-harness.js';

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_RULES } from '../../functions/core/rules.js';
 import { upsertPackage, upsertUser } from '../../functions/db/catalogue-repository.js';
-import { applyCallback, countStuckJobs } from '../../functions/db/jobs-repository.js';
+import { applyCallback } from '../../functions/db/jobs/callbacks.js';
+import { countStuckJobs } from '../../functions/db/jobs/reconcile-claims.js';
 import { notifyStalls } from '../../functions/db/watchdog-repository.js';
 import { PACKAGES } from '../support/handler-harness.js';
 import { freshDatabase, type TestDatabase } from '../support/postgres.js';

@@ -2,7 +2,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { applyCallback, readJob } from '../../functions/db/jobs-repository.js';
+import { applyCallback } from '../../functions/db/jobs/callbacks.js';
+import { readJob } from '../../functions/db/jobs/operator-actions.js';
 import { createCallbackHandler } from '../../functions/handlers/callback.js';
 import { ROUTES } from '../../functions/routes.js';
 

@@ -5,7 +5,7 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import type { SqlExecutor } from '../../functions/db/executor.js';
-import { recordSettledCheckout } from '../../functions/db/jobs-repository.js';
+import { recordSettledCheckout } from '../../functions/db/jobs/checkout-records.js';
 import { runOps } from '../../ops/cli.js';
 import {
   type CheckoutSessionReader,

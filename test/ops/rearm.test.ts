@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { upsertPackage } from '../../functions/db/catalogue-repository.js';
 import type { SqlExecutor } from '../../functions/db/executor.js';
-import { applyCallback } from '../../functions/db/jobs-repository.js';
+import { applyCallback } from '../../functions/db/jobs/callbacks.js';
 import { PACKAGES } from '../support/handler-harness.js';
 import { freshDatabase, type TestDatabase } from '../support/postgres.js';
 import { historyOf, jobColumns, localEnv, opsRunner, recordCheckout } from './ops-harness.js';

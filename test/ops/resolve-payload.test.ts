@@ -2,7 +2,9 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { upsertPackage } from '../../functions/db/catalogue-repository.js';
-import { applyCallback, type JobRow, readJob } from '../../functions/db/jobs-repository.js';
+import { applyCallback } from '../../functions/db/jobs/callbacks.js';
+import type { JobRow } from '../../functions/db/jobs/job-row.js';
+import { readJob } from '../../functions/db/jobs/operator-actions.js';
 import type { CheckoutSessionFacts } from '../../ops/collaborators.js';
 import type { DataApiBridge } from '../support/data-api-bridge.js';
 import { bridgedExecutor } from '../support/executors.js';

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_RULES } from '../../functions/core/rules.js';
 import { upsertPackage } from '../../functions/db/catalogue-repository.js';
-import { countStuckJobs } from '../../functions/db/jobs-repository.js';
+import { countStuckJobs } from '../../functions/db/jobs/reconcile-claims.js';
 import type { DataApiBridge } from '../support/data-api-bridge.js';
 import { bridgedExecutor } from '../support/executors.js';
 import { PACKAGES } from '../support/handler-harness.js';
