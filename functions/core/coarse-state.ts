@@ -3,25 +3,38 @@ import type { JobStatus } from './job.js';
 /** What the checkout success page may know (SPEC 2.1): nothing but a coarse state. */
 export type CoarseState = 'queued' | 'running' | 'ready' | 'failed' | 'unknown';
 
-export type AccountStatus = 'awaiting_payment' | 'pending' | 'active' | 'failed';
+export const ACCOUNT_STATUSES = [
+  'awaiting_payment',
+  'pending',
+  'active',
+  'failed',
+  'cancelled',
+] as const;
+export type AccountStatus = (typeof ACCOUNT_STATUSES)[number];
 
+export interface JobStanding {
+  readonly status: JobStatus;
+  /** Refused by the orchestrator, waiting for an operator. */
+  readonly parked: boolean;
+  /** Out of retry budget, waiting for an operator. */
+  readonly capped: boolean;
+}
+
+/**
+ * `failed` only when nothing more will happen on its own (SPEC 2.5): parked, out of
+ * budget, payment failed, cancelled. While the product is still retrying, even after
+ * the orchestrator reported a failure, the page says `queued` or `running`.
+ */
 export function coarseState(
-  job: { status: JobStatus } | undefined,
+  job: JobStanding | undefined,
   account: { status: AccountStatus } | undefined,
 ): CoarseState {
   if (job) {
-    switch (job.status) {
-      case 'enqueued':
-        return 'queued';
-      case 'provisioning':
-        return 'running';
-      case 'provisioned':
-        return 'ready';
-      case 'failed':
-        return 'failed';
-    }
+    if (job.status === 'provisioned') return 'ready';
+    if (job.status === 'cancelled' || job.parked || job.capped) return 'failed';
+    return job.status === 'provisioning' ? 'running' : 'queued';
   }
   if (account?.status === 'awaiting_payment') return 'queued';
-  if (account?.status === 'failed') return 'failed';
+  if (account?.status === 'failed' || account?.status === 'cancelled') return 'failed';
   return 'unknown';
 }

@@ -1,12 +1,23 @@
 /**
  * The provisioning job's states and the words its fields use. A job moves
  * enqueued → provisioning → provisioned, may pass through failed on the way, and
- * never leaves provisioned.
+ * never leaves provisioned; an operator may close a job that will never be provisioned
+ * (cancelled), and it never leaves that either.
  */
-export const JOB_STATUSES = ['enqueued', 'provisioning', 'failed', 'provisioned'] as const;
+export const JOB_STATUSES = [
+  'enqueued',
+  'provisioning',
+  'failed',
+  'provisioned',
+  'cancelled',
+] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
-export const TERMINAL_STATUS = 'provisioned' satisfies JobStatus;
+export const TERMINAL_STATUSES = ['provisioned', 'cancelled'] as const satisfies JobStatus[];
+
+export function isTerminal(status: JobStatus): boolean {
+  return (TERMINAL_STATUSES as readonly JobStatus[]).includes(status);
+}
 
 /** How a hand-off to the orchestrator failed; stored in `last_error`. */
 export const TRIGGER_FAILURES = [
@@ -37,6 +48,10 @@ export interface CallbackReport {
   readonly phase?: string | undefined;
   readonly error?: string | undefined;
 }
+
+/** How an attempt's outcome is recorded on its job (`last_outcome`). */
+export const OUTCOME_CLASSES = ['accepted', 'transient', 'permanent', 'deferred'] as const;
+export type OutcomeClass = (typeof OUTCOME_CLASSES)[number];
 
 /** Who did something to a job, as written to its history. */
 export type Actor =

@@ -18,11 +18,12 @@ const jobStatus = z.enum(JOB_STATUSES);
 const listUnprovisionedJobsStatement = defineStatement({
   name: 'list unprovisioned jobs',
   sql: `
-SELECT id, account_id, stripe_session_id, status, phase, attempts, last_error, deployment_id, cell_id,
-  package_slug, trigger_payload IS NULL AS payload_missing, last_attempt_at, updated_at, created_at,
+SELECT id, account_id, stripe_session_id, status, phase, attempts, budget_spent, last_error, last_outcome,
+  last_http_status, deployment_id, cell_id, package_slug, trigger_payload IS NULL AS payload_missing,
+  last_attempt_at, lease_expires_at, next_attempt_at, parked_at, capped_at, updated_at, created_at,
   count(*) OVER () AS total
 FROM provisioning_jobs
-WHERE status <> 'provisioned'
+WHERE status NOT IN ('provisioned', 'cancelled')
 -- The longest without progress first: the customer who has waited longest.
 ORDER BY updated_at ASC, id ASC
 LIMIT :limit`,
@@ -35,11 +36,18 @@ LIMIT :limit`,
       status: true,
       phase: true,
       attempts: true,
+      budget_spent: true,
       last_error: true,
+      last_outcome: true,
+      last_http_status: true,
       deployment_id: true,
       cell_id: true,
       package_slug: true,
       last_attempt_at: true,
+      lease_expires_at: true,
+      next_attempt_at: true,
+      parked_at: true,
+      capped_at: true,
       updated_at: true,
       created_at: true,
     })
@@ -48,7 +56,7 @@ LIMIT :limit`,
 
 export type UnprovisionedJob = Omit<z.infer<typeof listUnprovisionedJobsStatement.row>, 'total'>;
 
-/** Runbook 3.1: every job that is not provisioned, the longest stalled first. */
+/** Runbook 3.1: every job still waiting (not provisioned, not cancelled), the longest stalled first. */
 export async function listUnprovisionedJobs(
   db: SqlExecutor,
   limit: number,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ACCOUNT_STATUSES } from '../core/coarse-state.js';
 import { JOB_STATUSES } from '../core/job.js';
 import type { SqlExecutor } from './executor.js';
 import { defineStatement, runStatement } from './statement.js';
@@ -6,14 +7,17 @@ import { defineStatement, runStatement } from './statement.js';
 const readSessionStatusStatement = defineStatement({
   name: 'read session status',
   sql: `
-SELECT a.status AS account_status, j.status AS job_status, j.phase
+SELECT a.status AS account_status, j.status AS job_status, j.phase,
+  j.parked_at IS NOT NULL AS parked, j.capped_at IS NOT NULL AS capped
 FROM customer_accounts a LEFT JOIN provisioning_jobs j ON j.account_id = a.id
 WHERE a.stripe_session_id = :sessionId`,
   params: { sessionId: 'text' },
   row: z.object({
-    account_status: z.enum(['awaiting_payment', 'pending', 'active', 'failed']),
+    account_status: z.enum(ACCOUNT_STATUSES),
     job_status: z.enum(JOB_STATUSES).nullable(),
     phase: z.string().nullable(),
+    parked: z.boolean(),
+    capped: z.boolean(),
   }),
 });
 

@@ -15,10 +15,10 @@ WITH subjects AS (
   WHERE d.status IN ('provisioning', 'migrating') AND d.provisioned_at < :stallBefore
   UNION ALL
   SELECT 'job_capped', CAST(j.id AS text), NULL, j.id,
-    format('Provisioning job %s (checkout %s) stopped after %s hand-off attempts; last error: %s.',
-      j.id, j.stripe_session_id, j.attempts, coalesce(j.last_error, 'none'))
+    format('Provisioning job %s (checkout %s) is out of retry budget after %s hand-off attempts; last error: %s.',
+      j.id, j.stripe_session_id, j.budget_spent, coalesce(j.last_error, 'none'))
   FROM provisioning_jobs j
-  WHERE j.status <> 'provisioned' AND j.attempts >= :maxAttempts
+  WHERE j.status NOT IN ('provisioned', 'cancelled') AND j.capped_at IS NOT NULL
 ), due AS (
   -- One alert row per subject and admin: the conflict clause lets through only those
   -- not told within the re-notify interval, and serialises two overlapping runs.
@@ -42,7 +42,6 @@ SELECT
   params: {
     stallBefore: 'timestamp',
     stallMinutes: 'int',
-    maxAttempts: 'int',
     renotifyBefore: 'timestamp',
     now: 'timestamp',
   },
@@ -61,7 +60,7 @@ export interface WatchdogSweep {
 
 /**
  * The watchdog's sweep, one statement: every organisation database provisioning or
- * migrating past the stall threshold, and every job at the retry cap, becomes an
+ * migrating past the stall threshold, and every capped job (out of retry budget), becomes an
  * error notification for each admin, unless that admin heard of it within the
  * re-notify interval. It only alerts; it changes nothing it reports on.
  */
@@ -73,7 +72,6 @@ export async function notifyStalls(
   const row = await runStatementForOne(db, notifyStallsStatement, {
     stallBefore: secondsBefore(now, rules.stallAfterSeconds),
     stallMinutes: Math.round(rules.stallAfterSeconds / 60),
-    maxAttempts: rules.maxAttempts,
     renotifyBefore: secondsBefore(now, rules.renotifyAfterSeconds),
     now,
   });

@@ -7,7 +7,8 @@ import {
   recordSettledCheckout,
   type SettledCheckout,
 } from '../../functions/db/jobs/checkout-records.js';
-import { recordHandoffOutcome } from '../../functions/db/jobs/handoff-outcomes.js';
+import { dispatchAttempt, recordAttemptOutcome } from '../../functions/db/jobs/handoff-attempts.js';
+import { cancelJob } from '../../functions/db/jobs/operator-actions.js';
 import { type ClaimedJob, claimStaleJobs } from '../../functions/db/jobs/reconcile-claims.js';
 import { notifyStalls } from '../../functions/db/watchdog-repository.js';
 import { bridgedExecutor } from '../support/executors.js';
@@ -72,7 +73,9 @@ describe.each(EXECUTORS)(
 
       // Act: 50 deliveries of the same settled checkout, all at once.
       const results = await Promise.all(
-        Array.from({ length: 50 }, () => recordSettledCheckout(executor, checkout(session), T0)),
+        Array.from({ length: 50 }, () =>
+          recordSettledCheckout(executor, checkout(session), T0, DEFAULT_RULES.handoffLeaseSeconds),
+        ),
       );
 
       // Assess
@@ -110,7 +113,12 @@ describe('overlapping reconciler runs', () => {
   async function recordStaleJobs(): Promise<Set<string>> {
     const recorded = await Promise.all(
       Array.from({ length: JOBS }, (_, i) =>
-        recordSettledCheckout(db.executor, checkout(`cs_test_stale_${i}`), T0),
+        recordSettledCheckout(
+          db.executor,
+          checkout(`cs_test_stale_${i}`),
+          T0,
+          DEFAULT_RULES.handoffLeaseSeconds,
+        ),
       ),
     );
     return new Set(recorded.map((result) => result.job.id));
@@ -204,7 +212,14 @@ describe.each(EXECUTORS)(
       const executor = executorOf(db);
       const sessions = Array.from({ length: 30 }, (_, i) => `cs_test_callback_race_${i}`);
       await Promise.all(
-        sessions.map((session) => recordSettledCheckout(db.executor, checkout(session), T0)),
+        sessions.map((session) =>
+          recordSettledCheckout(
+            db.executor,
+            checkout(session),
+            T0,
+            DEFAULT_RULES.handoffLeaseSeconds,
+          ),
+        ),
       );
       const now = minutesAfter(T0, 3);
 
@@ -217,6 +232,7 @@ describe.each(EXECUTORS)(
               executor,
               { stripeSessionId: session, status: 'failed', error: 'saga_timeout' },
               now,
+              DEFAULT_RULES,
             );
           const provisioned = () =>
             applyCallback(
@@ -229,6 +245,7 @@ describe.each(EXECUTORS)(
                 tokensQuota: 250_000,
               },
               now,
+              DEFAULT_RULES,
             );
           if (i % 2 === 0) {
             const [f, p] = await Promise.all([failed(), provisioned()]);
@@ -294,18 +311,26 @@ describe("a hand-off's outcome racing the orchestrator's callback", () => {
     // trigger, fails the saga at once and calls back before the hand-off function,
     // still waiting for the trigger's answer, records "accepted" for that attempt.
     const session = 'cs_test_outcome_after_failure';
-    const { job } = await recordSettledCheckout(db.executor, checkout(session), T0);
+    const { job } = await recordSettledCheckout(
+      db.executor,
+      checkout(session),
+      T0,
+      DEFAULT_RULES.handoffLeaseSeconds,
+    );
+    await dispatchAttempt(db.executor, { jobId: job.id, attempt: 1 }, T0, 12);
     await applyCallback(
       db.executor,
       { stripeSessionId: session, status: 'failed', error: 'cell_full' },
       new Date(T0.getTime() + 1_000),
+      DEFAULT_RULES,
     );
 
     // Act: the hand-off's outcome for the same attempt lands last.
-    await recordHandoffOutcome(
+    await recordAttemptOutcome(
       db.executor,
-      { jobId: job.id, attempt: 1, outcome: 'accepted' },
+      { jobId: job.id, attempt: 1, outcome: 'accepted', failure: null },
       new Date(T0.getTime() + 2_000),
+      DEFAULT_RULES,
     );
 
     // Assess: the newer news (the saga failed) stands, with the orchestrator's reason,
@@ -362,20 +387,38 @@ describe('overlapping watchdog sweeps', () => {
     );
   });
 
-  it('notify each admin exactly once about a job past the retry cap', async () => {
+  it('notify each admin exactly once about a capped job', async () => {
     // Prepare: two admins; a job whose orchestrator never answered, re-driven until
-    // the reconciler gave up (a cap of 3 hand-offs, the first at checkout).
+    // its budget was spent (a budget of 3 hand-offs, the first at checkout).
     const rules = { ...DEFAULT_RULES, maxAttempts: 3 };
     const admins = await Promise.all([
       upsertUser(db.executor, { email: 'ada@example.test', role: 'admin' }),
       upsertUser(db.executor, { email: 'grace@example.test', role: 'admin' }),
     ]);
-    const { job } = await recordSettledCheckout(db.executor, checkout('cs_test_capped'), T0);
-    for (const minutes of [10, 20]) {
-      const claim = await claimStaleJobs(db.executor, 25, minutesAfter(T0, minutes), rules);
-      expect(claim.jobs.map((claimed) => claimed.id)).toEqual([job.id]);
+    const { job } = await recordSettledCheckout(
+      db.executor,
+      checkout('cs_test_capped'),
+      T0,
+      DEFAULT_RULES.handoffLeaseSeconds,
+    );
+    for (const attempt of [1, 2, 3]) {
+      const at = minutesAfter(T0, attempt * 10);
+      if (attempt > 1) {
+        const claim = await claimStaleJobs(db.executor, 25, at, rules);
+        expect(claim.jobs.map((claimed) => [claimed.id, claimed.attempt])).toEqual([
+          [job.id, attempt],
+        ]);
+      }
+      await dispatchAttempt(db.executor, { jobId: job.id, attempt }, at, 12);
+      await recordAttemptOutcome(
+        db.executor,
+        { jobId: job.id, attempt, outcome: 'transient', failure: 'timeout' },
+        at,
+        rules,
+        () => 0,
+      );
     }
-    const now = minutesAfter(T0, 30);
+    const now = minutesAfter(T0, 40);
 
     // Act: ten sweeps at once.
     const sweeps = await Promise.all(
@@ -391,5 +434,135 @@ describe('overlapping watchdog sweeps', () => {
     expect(rows).toEqual(
       [...admins].sort().map((userId) => ({ user_id: userId, kind: 'job_capped', job_id: job.id })),
     );
+  });
+});
+
+describe('attempts racing each other', () => {
+  it('a message delivered to two consumers at once is dispatched once: one trigger, one unit of budget', async () => {
+    const { job } = await recordSettledCheckout(db.executor, checkout('cs_test_twice'), T0, 360);
+
+    const decisions = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        dispatchAttempt(db.executor, { jobId: job.id, attempt: 1 }, T0, 12),
+      ),
+    );
+
+    expect(decisions.filter((d) => d.decision === 'dispatch')).toHaveLength(1);
+    expect(decisions.filter((d) => d.decision === 'in_flight')).toHaveLength(9);
+    const { rows } = await db.pool.query(
+      'SELECT budget_spent FROM provisioning_jobs WHERE id = $1',
+      [job.id],
+    );
+    expect(rows[0]).toEqual({ budget_spent: 1 });
+  });
+
+  it('a claim racing the dispatch of the attempt whose lease lapses: never two attempts in flight', async () => {
+    const sessions = Array.from({ length: 40 }, (_, i) => `cs_test_lapse_${i}`);
+    const jobs = await Promise.all(
+      sessions.map(
+        async (session) =>
+          (await recordSettledCheckout(db.executor, checkout(session), T0, 60)).job,
+      ),
+    );
+    const lapse = new Date(T0.getTime() + 61_000);
+
+    // The reconciler claims the next attempts while the old messages arrive at the consumers.
+    const [claim, dispatches] = await Promise.all([
+      claimStaleJobs(db.executor, 100, lapse, { ...DEFAULT_RULES, handoffLeaseSeconds: 360 }),
+      Promise.all(
+        jobs.map((job) => dispatchAttempt(db.executor, { jobId: job.id, attempt: 1 }, lapse, 12)),
+      ),
+    ]);
+
+    const claimed = new Set(claim.jobs.map((job) => job.id));
+    jobs.forEach((job, i) => {
+      const dispatched = dispatches[i]?.decision === 'dispatch';
+      // Exactly one of the two won each job.
+      expect(dispatched !== claimed.has(job.id)).toBe(true);
+    });
+  });
+
+  it('transient failures recorded at once across jobs open the breaker exactly once', async () => {
+    const jobs = await Promise.all(
+      Array.from({ length: 30 }, async (_, i) => {
+        const { job } = await recordSettledCheckout(
+          db.executor,
+          checkout(`cs_test_storm_${i}`),
+          T0,
+          360,
+        );
+        await dispatchAttempt(db.executor, { jobId: job.id, attempt: 1 }, T0, 12);
+        return job;
+      }),
+    );
+
+    const outcomes = await Promise.all(
+      jobs.map((job) =>
+        recordAttemptOutcome(
+          db.executor,
+          { jobId: job.id, attempt: 1, outcome: 'transient', failure: 'timeout' },
+          minutesAfter(T0, 1),
+          DEFAULT_RULES,
+        ),
+      ),
+    );
+
+    expect(outcomes.filter((outcome) => outcome.breaker === 'opened')).toHaveLength(1);
+    const { rows } = await db.pool.query(
+      'SELECT state, consecutive_failures FROM orchestrator_breaker',
+    );
+    expect(rows[0]).toEqual({ state: 'open', consecutive_failures: 30 });
+    expect(
+      await count(
+        db,
+        "SELECT count(*) AS n FROM orchestrator_breaker_events WHERE kind = 'opened'",
+      ),
+    ).toBe(1);
+  });
+
+  it('an operator cancelling while the orchestrator reports provisioned: one wins, never both', async () => {
+    const sessions = Array.from({ length: 20 }, (_, i) => `cs_test_cancel_race_${i}`);
+    const jobs = await Promise.all(
+      sessions.map(
+        async (session) =>
+          (await recordSettledCheckout(db.executor, checkout(session), T0, 360)).job,
+      ),
+    );
+
+    await Promise.all(
+      jobs.map((job, i) =>
+        Promise.all([
+          cancelJob(db.executor, { jobId: job.id, actor: 'operator:ada', reason: 'refunded' }, T0),
+          applyCallback(
+            db.executor,
+            {
+              stripeSessionId: job.stripe_session_id,
+              status: 'provisioned',
+              deploymentId: `dpl_c${i}`,
+              cellId: 'c',
+            },
+            T0,
+            DEFAULT_RULES,
+          ),
+        ]),
+      ),
+    );
+
+    const { rows } = await db.pool.query<{
+      status: string;
+      deployment_id: string | null;
+      late: string;
+    }>(
+      `SELECT j.status, j.deployment_id,
+         (SELECT count(*) FROM provisioning_job_events e WHERE e.job_id = j.id AND e.kind = 'late_callback') AS late
+       FROM provisioning_jobs j WHERE j.stripe_session_id LIKE 'cs_test_cancel_race_%'`,
+    );
+    for (const row of rows) {
+      if (row.status === 'provisioned') expect(Number(row.late)).toBe(0);
+      else {
+        expect(row).toMatchObject({ status: 'cancelled', deployment_id: null });
+        expect(Number(row.late)).toBe(1);
+      }
+    }
   });
 });

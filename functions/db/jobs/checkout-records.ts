@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { type Actor, UNKNOWN_PACKAGE } from '../../core/job.js';
+import { secondsAfter } from '../../core/rules.js';
 import type { SqlExecutor } from '../executor.js';
 import { defineStatement, runStatement, runStatementForOne } from '../statement.js';
 import { type JobRow, jobRow } from './job-row.js';
@@ -21,7 +22,7 @@ WITH package AS (
   VALUES (:accountId, :sessionId, :customerId, :email, :packageSlug,
     (SELECT tier FROM package), coalesce((SELECT tokens_quota FROM package), 0), 'pending', :now, :now)
   ON CONFLICT (stripe_session_id) DO UPDATE SET
-    status = CASE WHEN a.status = 'active' THEN a.status ELSE 'pending' END,
+    status = CASE WHEN a.status IN ('active', 'cancelled') THEN a.status ELSE 'pending' END,
     stripe_customer_id = coalesce(a.stripe_customer_id, excluded.stripe_customer_id),
     email = coalesce(a.email, excluded.email),
     package_slug = coalesce(a.package_slug, excluded.package_slug),
@@ -32,7 +33,7 @@ WITH package AS (
 ), job AS (
   INSERT INTO provisioning_jobs AS j
     (id, account_id, stripe_session_id, status, attempts, last_error, package_slug, tokens_quota,
-     trigger_payload, last_attempt_at, created_at, updated_at)
+     trigger_payload, last_attempt_at, lease_expires_at, created_at, updated_at)
   SELECT :jobId, account.id, :sessionId, 'enqueued',
     CASE WHEN package.slug IS NULL THEN 0 ELSE 1 END,
     CASE WHEN package.slug IS NULL THEN '${UNKNOWN_PACKAGE}' END,
@@ -45,17 +46,23 @@ WITH package AS (
       'tokens_quota', package.tokens_quota,
       'customer_email', CAST(:email AS text),
       'callback_url', CAST(:callbackUrl AS text)) END,
+    -- Attempt 1 is claimed with the record: in flight until the consumer reports on it.
     CASE WHEN package.slug IS NOT NULL THEN CAST(:now AS timestamptz) END,
+    CASE WHEN package.slug IS NOT NULL THEN CAST(:leaseUntil AS timestamptz) END,
     :now, :now
   FROM account LEFT JOIN package ON true
   -- A repeat delivery returns the existing row untouched (whatever its status).
   ON CONFLICT (stripe_session_id) DO UPDATE SET stripe_session_id = j.stripe_session_id
   RETURNING j.*
 ), history AS (
-  INSERT INTO provisioning_job_events (job_id, occurred_at, kind, to_status, actor, reason, detail)
+  -- The job id is this call's own: a replay of it (an ambiguous Data API fault) answers
+  -- created again and writes no second history row.
+  INSERT INTO provisioning_job_events
+    (job_id, occurred_at, kind, to_status, actor, reason, detail, request_token)
   SELECT job.id, :now, 'recorded', job.status, :actor, coalesce(job.last_error, CAST(:reason AS text)),
-    jsonb_build_object('package_slug', CAST(:packageSlug AS text), 'attempt', job.attempts)
+    jsonb_build_object('package_slug', CAST(:packageSlug AS text), 'attempt', job.attempts), job.id
   FROM job WHERE job.id = CAST(:jobId AS uuid)
+  ON CONFLICT (request_token, job_id, kind) WHERE request_token IS NOT NULL DO NOTHING
 )
 SELECT job.*, job.id = CAST(:jobId AS uuid) AS created FROM job`,
   params: {
@@ -68,6 +75,7 @@ SELECT job.*, job.id = CAST(:jobId AS uuid) AS created FROM job`,
     callbackUrl: 'text',
     actor: 'text',
     reason: 'text',
+    leaseUntil: 'timestamp',
     now: 'timestamp',
   },
   row: jobRow.extend({ created: z.boolean() }),
@@ -91,14 +99,16 @@ export interface RecordedJob {
 }
 
 /**
- * Records the job for a settled checkout and counts its first hand-off attempt:
- * exactly one job per session whatever the number of deliveries. An unknown package
- * is recorded with no payload and `last_error = unknown_package`, never handed off.
+ * Records the job for a settled checkout and claims its first hand-off attempt (in
+ * flight for `leaseSeconds`, the queue wait): exactly one job per session whatever the
+ * number of deliveries. An unknown package is recorded with no payload and
+ * `last_error = unknown_package`, never handed off.
  */
 export async function recordSettledCheckout(
   db: SqlExecutor,
   checkout: SettledCheckout,
   now: Date,
+  leaseSeconds: number,
   actor: Actor = 'stripe',
 ): Promise<RecordedJob> {
   const { created, ...job } = await runStatementForOne(db, recordSettledCheckoutStatement, {
@@ -111,6 +121,7 @@ export async function recordSettledCheckout(
     callbackUrl: checkout.callbackUrl,
     actor,
     reason: checkout.reason ?? null,
+    leaseUntil: secondsAfter(now, leaseSeconds),
     now,
   });
   return { job, created };

@@ -1,5 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import type { Actor } from '../../core/job.js';
+import type { Actor, JobStatus } from '../../core/job.js';
 import type { SqlExecutor } from '../executor.js';
 import { defineStatement, runStatement } from '../statement.js';
 import { jobStatus } from './job-row.js';
@@ -7,45 +8,130 @@ import { jobStatus } from './job-row.js';
 /** Operator actions on a job and the full read of one. */
 
 const rearmJobStatement = defineStatement({
-  name: 're-arm capped job',
+  name: 're-arm job',
   sql: `
 WITH prior AS (
-  SELECT id, status, attempts FROM provisioning_jobs WHERE id = :jobId FOR UPDATE
+  SELECT id, status, budget_spent, parked_at, capped_at FROM provisioning_jobs WHERE id = :jobId FOR UPDATE
+), replayed AS (
+  SELECT detail FROM provisioning_job_events
+  WHERE request_token = :requestToken AND job_id = :jobId AND kind = 'rearmed'
 ), job AS (
-  UPDATE provisioning_jobs j SET attempts = 0, status = 'enqueued', last_attempt_at = NULL, updated_at = :now
-  FROM prior WHERE j.id = prior.id AND prior.status <> 'provisioned'
+  -- A fresh budget, due at once; the attempt number goes on growing, so the next
+  -- attempt's dedup id is new even inside the queue's five-minute window.
+  UPDATE provisioning_jobs j SET budget_spent = 0, parked_at = NULL, capped_at = NULL, next_attempt_at = :now,
+    status = CASE WHEN j.status = 'failed' THEN 'enqueued' ELSE j.status END, updated_at = :now
+  FROM prior
+  WHERE j.id = prior.id AND prior.status NOT IN ('provisioned', 'cancelled') AND NOT EXISTS (SELECT 1 FROM replayed)
   RETURNING j.id, j.status
 ), history AS (
-  INSERT INTO provisioning_job_events (job_id, occurred_at, kind, from_status, to_status, actor, reason, detail)
+  INSERT INTO provisioning_job_events
+    (job_id, occurred_at, kind, from_status, to_status, actor, reason, detail, request_token)
   SELECT job.id, :now, 'rearmed', prior.status, job.status, :actor, :reason,
-    jsonb_build_object('attempts_before', prior.attempts)
+    jsonb_build_object('budget_spent_before', prior.budget_spent, 'was_parked', prior.parked_at IS NOT NULL,
+      'was_capped', prior.capped_at IS NOT NULL), :requestToken
   FROM job JOIN prior ON prior.id = job.id
 )
-SELECT prior.status AS prior_status, prior.attempts AS prior_attempts, job.id IS NOT NULL AS applied
+SELECT prior.status AS prior_status,
+  coalesce(CAST((SELECT detail->>'budget_spent_before' FROM replayed) AS integer), prior.budget_spent)
+    AS prior_budget_spent,
+  job.id IS NOT NULL OR EXISTS (SELECT 1 FROM replayed) AS applied
 FROM prior LEFT JOIN job ON true`,
-  params: { jobId: 'uuid', actor: 'text', reason: 'text', now: 'timestamp' },
+  params: { jobId: 'uuid', actor: 'text', reason: 'text', requestToken: 'uuid', now: 'timestamp' },
   row: z.object({
     prior_status: jobStatus,
-    prior_attempts: z.number().int(),
+    prior_budget_spent: z.number().int(),
     applied: z.boolean(),
   }),
 });
 
 export type RearmResult =
-  | { readonly kind: 'rearmed'; readonly priorAttempts: number }
-  | { readonly kind: 'refused_provisioned' }
+  | { readonly kind: 'rearmed'; readonly priorBudgetSpent: number }
+  | { readonly kind: 'refused'; readonly status: 'provisioned' | 'cancelled' }
   | { readonly kind: 'not_found' };
 
-/** Resets a job's attempt budget so the next reconcile re-drives it; never touches a provisioned job. */
+/**
+ * Gives a job a fresh retry budget, unparks and uncaps it, and makes it due at once, so
+ * the next reconcile re-drives it; a provisioned or cancelled job is never touched.
+ */
 export async function rearmJob(
   db: SqlExecutor,
   request: { readonly jobId: string; readonly actor: Actor; readonly reason: string },
   now: Date,
 ): Promise<RearmResult> {
-  const [row] = await runStatement(db, rearmJobStatement, { ...request, now });
+  const [row] = await runStatement(db, rearmJobStatement, {
+    ...request,
+    requestToken: randomUUID(),
+    now,
+  });
   if (!row) return { kind: 'not_found' };
-  if (!row.applied) return { kind: 'refused_provisioned' };
-  return { kind: 'rearmed', priorAttempts: row.prior_attempts };
+  if (!row.applied) {
+    return {
+      kind: 'refused',
+      status: row.prior_status === 'cancelled' ? 'cancelled' : 'provisioned',
+    };
+  }
+  return { kind: 'rearmed', priorBudgetSpent: row.prior_budget_spent };
+}
+
+const cancelJobStatement = defineStatement({
+  name: 'cancel job',
+  sql: `
+WITH prior AS (
+  SELECT id, account_id, status FROM provisioning_jobs WHERE id = :jobId FOR UPDATE
+), replayed AS (
+  SELECT from_status FROM provisioning_job_events
+  WHERE request_token = :requestToken AND job_id = :jobId AND kind = 'cancelled'
+), job AS (
+  UPDATE provisioning_jobs j SET status = 'cancelled', cancelled_at = :now, cancel_reason = :reason,
+    lease_expires_at = NULL, next_attempt_at = NULL, parked_at = NULL, capped_at = NULL, updated_at = :now
+  FROM prior
+  WHERE j.id = prior.id AND prior.status NOT IN ('provisioned', 'cancelled') AND NOT EXISTS (SELECT 1 FROM replayed)
+  RETURNING j.id, j.account_id, j.status
+), account AS (
+  UPDATE customer_accounts a SET status = 'cancelled', updated_at = :now
+  FROM job WHERE a.id = job.account_id
+  RETURNING a.id
+), history AS (
+  INSERT INTO provisioning_job_events
+    (job_id, occurred_at, kind, from_status, to_status, actor, reason, request_token)
+  SELECT job.id, :now, 'cancelled', prior.status, job.status, :actor, :reason, :requestToken
+  FROM job JOIN prior ON prior.id = job.id
+)
+SELECT coalesce((SELECT from_status FROM replayed), prior.status) AS prior_status,
+  job.id IS NOT NULL OR EXISTS (SELECT 1 FROM replayed) AS applied
+FROM prior LEFT JOIN job ON true`,
+  params: { jobId: 'uuid', actor: 'text', reason: 'text', requestToken: 'uuid', now: 'timestamp' },
+  row: z.object({ prior_status: jobStatus, applied: z.boolean() }),
+});
+
+export type CancelResult =
+  | { readonly kind: 'cancelled'; readonly priorStatus: JobStatus }
+  | { readonly kind: 'refused'; readonly status: 'provisioned' | 'cancelled' }
+  | { readonly kind: 'not_found' };
+
+/**
+ * Closes a job that will never be provisioned (refunded, fraud, a duplicate purchase):
+ * terminal `cancelled`, off the gauge, its account marked cancelled, the reason in its
+ * history. A provisioned job is refused: it has a tenant.
+ */
+export async function cancelJob(
+  db: SqlExecutor,
+  request: { readonly jobId: string; readonly actor: Actor; readonly reason: string },
+  now: Date,
+): Promise<CancelResult> {
+  const [row] = await runStatement(db, cancelJobStatement, {
+    ...request,
+    requestToken: randomUUID(),
+    now,
+  });
+  if (!row) return { kind: 'not_found' };
+  if (!row.applied) {
+    return {
+      kind: 'refused',
+      status: row.prior_status === 'cancelled' ? 'cancelled' : 'provisioned',
+    };
+  }
+  return { kind: 'cancelled', priorStatus: row.prior_status };
 }
 
 const readJobStatement = defineStatement({
