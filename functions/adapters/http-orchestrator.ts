@@ -1,4 +1,4 @@
-import type { HandoffOutcome } from '../core/job.js';
+import { parseRetryAfter, type TriggerResult } from '../core/attempts.js';
 import { signTrigger } from '../core/signatures.js';
 import type { Clock } from './clock.js';
 import type { OrchestratorTrigger } from './orchestrator.js';
@@ -20,10 +20,10 @@ export class HttpOrchestratorTrigger implements OrchestratorTrigger {
   async trigger(request: {
     jobId: string;
     payload: Readonly<Record<string, unknown>>;
-  }): Promise<HandoffOutcome> {
+  }): Promise<TriggerResult> {
     const { url, secrets, timeoutMs, clock } = this.options;
     const secret = await secrets.get('triggerSecret');
-    if (!url || !secret) return 'trigger_not_configured';
+    if (!url || !secret) return { outcome: 'trigger_not_configured' };
     const body = JSON.stringify(request.payload);
     const { timestamp, signature } = signTrigger(body, secret, clock());
     let response: Response;
@@ -42,11 +42,18 @@ export class HttpOrchestratorTrigger implements OrchestratorTrigger {
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (error) {
-      return error instanceof Error && error.name === 'TimeoutError' ? 'timeout' : 'fetch_error';
+      const timedOut = error instanceof Error && error.name === 'TimeoutError';
+      return { outcome: timedOut ? 'timeout' : 'fetch_error' };
     }
     await response.body?.cancel().catch(() => undefined);
-    if (response.status >= 200 && response.status < 300) return 'accepted';
+    const httpStatus = response.status;
+    if (httpStatus >= 200 && httpStatus < 300) return { outcome: 'accepted', httpStatus };
+    const retryAfterSeconds = parseRetryAfter(response.headers.get('retry-after'), clock());
     // A redirect (3xx) lands in http_4xx: like a refusal, it means the configured URL is wrong.
-    return response.status >= 500 ? 'http_5xx' : 'http_4xx';
+    return {
+      outcome: httpStatus >= 500 ? 'http_5xx' : 'http_4xx',
+      httpStatus,
+      ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
+    };
   }
 }

@@ -1,15 +1,33 @@
 import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 
-/** Facts other systems (welcome mail, CRM) subscribe to, published after the transition commits. */
-export type LifecycleEventType = 'job.recorded' | 'job.provisioned' | 'job.failed' | 'job.capped';
+/**
+ * Facts other systems (welcome mail, CRM, on-call tooling) subscribe to, published after
+ * the transition commits, by the caller of the statement that made it: once per
+ * transition.
+ */
+export type JobEventType =
+  | 'job.recorded'
+  | 'job.provisioned'
+  | 'job.failed'
+  | 'job.capped'
+  | 'job.parked'
+  | 'job.cancelled';
+export type BreakerEventType = 'breaker.opened' | 'breaker.closed';
+export type LifecycleEventType = JobEventType | BreakerEventType;
 
-export interface LifecycleEvent {
-  readonly type: LifecycleEventType;
-  readonly jobId: string;
-  readonly stripeSessionId: string;
-  readonly occurredAt: Date;
-  readonly detail?: Readonly<Record<string, unknown>>;
-}
+export type LifecycleEvent =
+  | {
+      readonly type: JobEventType;
+      readonly jobId: string;
+      readonly stripeSessionId: string;
+      readonly occurredAt: Date;
+      readonly detail?: Readonly<Record<string, unknown>>;
+    }
+  | {
+      readonly type: BreakerEventType;
+      readonly occurredAt: Date;
+      readonly detail?: Readonly<Record<string, unknown>>;
+    };
 
 export interface LifecycleEvents {
   /** Throws when any event could not be published; callers count it and carry on. */
@@ -33,11 +51,7 @@ export class EventBridgeLifecycleEvents implements LifecycleEvents {
           Source: LIFECYCLE_EVENT_SOURCE,
           DetailType: event.type,
           Time: event.occurredAt,
-          Detail: JSON.stringify({
-            job_id: event.jobId,
-            stripe_session_id: event.stripeSessionId,
-            ...event.detail,
-          }),
+          Detail: JSON.stringify(eventDetail(event)),
         })),
       }),
     );
@@ -47,6 +61,14 @@ export class EventBridgeLifecycleEvents implements LifecycleEvents {
       );
     }
   }
+}
+
+/** What subscribers receive as the event's detail: the job's ids (for job events) and the facts. */
+export function eventDetail(event: LifecycleEvent): Record<string, unknown> {
+  return {
+    ...('jobId' in event ? { job_id: event.jobId, stripe_session_id: event.stripeSessionId } : {}),
+    ...event.detail,
+  };
 }
 
 /** Publishes and never fails the caller: a lost lifecycle event is counted, not fatal. */

@@ -1,4 +1,4 @@
-import type { HandoffOutcome } from '../core/job.js';
+import type { TriggerResult } from '../core/attempts.js';
 
 /**
  * The orchestrator's trigger endpoint (SPEC 2.3): POST the stored payload, signed,
@@ -9,5 +9,5 @@ export interface OrchestratorTrigger {
   trigger(request: {
     readonly jobId: string;
     readonly payload: Readonly<Record<string, unknown>>;
-  }): Promise<HandoffOutcome>;
+  }): Promise<TriggerResult>;
 }

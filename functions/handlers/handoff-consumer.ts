@@ -1,6 +1,7 @@
 import { processPartialResponse, SqsFifoPartialProcessorAsync } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import {
+  awsCallbackUrl,
   awsConfig,
   awsOrchestrator,
   awsSecrets,
@@ -61,6 +62,8 @@ export const handler = lazyHandler(() => {
     {
       ...awsServiceDependencies(config),
       orchestrator: awsOrchestrator(awsSecrets(config), config),
+      callbackUrl: awsCallbackUrl(config),
+      triggerTimeoutMs: config.triggerTimeoutMs,
     },
     { flushMetrics: true, reserveMs: reserveFor(config.triggerTimeoutMs) },
   );

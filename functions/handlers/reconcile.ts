@@ -1,4 +1,4 @@
-import { awsConfig, awsHandoffQueue, awsScheduledDependencies, lazyHandler } from '../aws.js';
+import { awsConfig, awsHandoffQueue, awsServiceDependencies, lazyHandler } from '../aws.js';
 import {
   type ReconcileDependencies,
   type ReconcileSettings,
@@ -45,7 +45,7 @@ export const handler = lazyHandler(() => {
   const config = awsConfig();
   return createReconcileHandler(
     {
-      ...awsScheduledDependencies(config),
+      ...awsServiceDependencies(config),
       queue: awsHandoffQueue(config),
       settings: config.reconcile,
     },

@@ -25,7 +25,9 @@ export async function answerStatus(
   const sessionId = query.data.session_id;
   const found = await readSessionStatus(deps.db, sessionId);
   const state = coarseState(
-    found?.job_status ? { status: found.job_status } : undefined,
+    found?.job_status
+      ? { status: found.job_status, parked: found.parked, capped: found.capped }
+      : undefined,
     found ? { status: found.account_status } : undefined,
   );
   const phase = state === 'running' && found?.phase ? { phase: found.phase } : {};

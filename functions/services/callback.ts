@@ -1,4 +1,3 @@
-import { type LifecycleEvent, publishQuietly } from '../adapters/lifecycle-events.js';
 import { type SecretSource, splitSecretList } from '../adapters/secrets.js';
 import { type DatabaseReport, parseCallbackBody } from '../core/callback-body.js';
 import {
@@ -11,6 +10,7 @@ import { type CallbackReport, type JobStatus, ORCHESTRATOR_FAILED } from '../cor
 import { checkProvisioningSignature, type SignatureCheck } from '../core/signatures.js';
 import { applyCallback, type CallbackResult } from '../db/jobs/callbacks.js';
 import { recordDatabaseReport } from '../db/organization-databases-repository.js';
+import { announce, type JobEvent } from './announcements.js';
 import type { ServiceDependencies } from './dependencies.js';
 import { keepRejection } from './rejections.js';
 
@@ -23,6 +23,8 @@ import { keepRejection } from './rejections.js';
 
 export interface CallbackDependencies extends ServiceDependencies {
   readonly secrets: SecretSource;
+  /** Jitter for the backoff after a failed saga; Math.random unless a test fixes it. */
+  readonly random?: () => number;
 }
 
 export interface SignedCallback {
@@ -102,7 +104,7 @@ async function applyReport(
 ): Promise<{ readonly status: JobStatus }> {
   const sessionId = report.stripeSessionId;
   const now = deps.clock();
-  const result = await applyCallback(deps.db, report, now);
+  const result = await applyCallback(deps.db, report, now, deps.rules, deps.random);
   if (result.kind === 'unknown_session') {
     deps.log.warn('callback for an unknown session', { stripeSessionId: sessionId });
     throw new NotFoundError(NO_JOB_FOR_SESSION);
@@ -116,58 +118,43 @@ async function applyReport(
     applied: result.applied,
   });
 
-  if (result.applied && result.priorStatus !== result.status) {
-    await announce(deps, report, result, now);
-  } else if (!result.applied && report.status === 'provisioned') {
+  if (result.applied) {
+    await announce(deps, transitionsOf(report, result, now));
+  } else if (result.lateForCancelled) {
+    deps.telemetry.count('CallbackForCancelledJob');
+    deps.log.error(
+      'the orchestrator reports a tenant for a cancelled job: kept in its history, not applied; an operator must decide (runbook: provisioning-stuck.md, cancelled jobs)',
+      { ...context, reported_deployment_id: report.deploymentId, reported_cell_id: report.cellId },
+    );
+  } else if (report.status === 'provisioned') {
     warnOnOtherCoordinates(deps, report, result, context);
   }
   if (database) await recordDatabase(deps, sessionId, database, context, now);
   return { status: result.status };
 }
 
-/** Tells subscribers (and the counters) that a job reached provisioned or failed. */
-async function announce(
-  deps: CallbackDependencies,
-  report: CallbackReport,
-  job: AppliedCallback,
-  now: Date,
-): Promise<void> {
-  const { status } = job;
-  let event: LifecycleEvent;
-  if (status === 'provisioned') {
-    deps.telemetry.count('JobProvisioned');
-    event = {
+/** What subscribers (and the counters) hear of an applied report: provisioned, failed, capped. */
+function transitionsOf(report: CallbackReport, job: AppliedCallback, occurredAt: Date): JobEvent[] {
+  const ids = { jobId: job.jobId, stripeSessionId: report.stripeSessionId, occurredAt };
+  const moved = job.priorStatus !== job.status;
+  const error = report.error ?? ORCHESTRATOR_FAILED;
+  const events: JobEvent[] = [];
+  if (moved && job.status === 'provisioned') {
+    events.push({
+      ...ids,
       type: 'job.provisioned',
-      jobId: job.jobId,
-      stripeSessionId: report.stripeSessionId,
-      occurredAt: now,
       detail: {
         deployment_id: report.deploymentId,
         cell_id: report.cellId,
         account_id: job.accountId,
       },
-    };
-  } else if (status === 'failed') {
-    deps.telemetry.count('JobFailed');
-    event = {
-      type: 'job.failed',
-      jobId: job.jobId,
-      stripeSessionId: report.stripeSessionId,
-      occurredAt: now,
-      detail: { error: report.error ?? ORCHESTRATOR_FAILED, account_id: job.accountId },
-    };
-  } else {
-    return;
-  }
-  await publishQuietly(deps.events, [event], (error) => {
-    deps.telemetry.count('LifecycleEventPublishFailed');
-    deps.log.warn('lifecycle event not published', {
-      stripe_session_id: report.stripeSessionId,
-      job_id: job.jobId,
-      event_type: event.type,
-      error: errorMessage(error),
     });
-  });
+  }
+  if (moved && job.status === 'failed') {
+    events.push({ ...ids, type: 'job.failed', detail: { error, account_id: job.accountId } });
+  }
+  if (job.capped) events.push({ ...ids, type: 'job.capped', detail: { last_error: error } });
+  return events;
 }
 
 /**

@@ -1,5 +1,4 @@
 import { type HandoffQueue, sendAttempt } from '../adapters/handoff-queue.js';
-import { publishQuietly } from '../adapters/lifecycle-events.js';
 import type { SecretSource } from '../adapters/secrets.js';
 import { InvalidInputError } from '../core/errors.js';
 import type { Actor } from '../core/job.js';
@@ -15,6 +14,7 @@ import {
   isStripeEventProcessed,
   markStripeEventProcessed,
 } from '../db/stripe-events-repository.js';
+import { announceJob } from './announcements.js';
 import type { ServiceDependencies } from './dependencies.js';
 import { keepRejection } from './rejections.js';
 
@@ -53,6 +53,7 @@ export async function recordAndHandOff(
     deps.db,
     { ...checkout, callbackUrl: deps.callbackUrl },
     deps.clock(),
+    deps.rules.handoffLeaseSeconds,
     actor,
   );
   const ids = { ...correlation, stripeSessionId: job.stripe_session_id, jobId: job.id };
@@ -60,7 +61,6 @@ export async function recordAndHandOff(
     deps.log.info('checkout already recorded', { ...ids, status: job.status });
     return { jobId: job.id, stripeSessionId: job.stripe_session_id, created, enqueued: false };
   }
-  deps.telemetry.count('CheckoutRecorded');
   if (job.trigger_payload) {
     deps.log.info('checkout recorded', { ...ids, packageSlug: job.package_slug, actor });
   } else {
@@ -74,22 +74,13 @@ export async function recordAndHandOff(
   // Both after the commit and side by side: the answer waits for the slower one only.
   const [enqueued] = await Promise.all([
     enqueueFirstAttempt(deps, job, ids),
-    publishQuietly(
-      deps.events,
-      [
-        {
-          type: 'job.recorded',
-          jobId: job.id,
-          stripeSessionId: job.stripe_session_id,
-          occurredAt: job.created_at,
-          detail: { package_slug: job.package_slug, actor },
-        },
-      ],
-      (error) => {
-        deps.telemetry.count('LifecycleEventPublishFailed');
-        deps.log.warn('lifecycle event not published', { ...ids, type: 'job.recorded', error });
-      },
-    ),
+    announceJob(deps, {
+      type: 'job.recorded',
+      jobId: job.id,
+      stripeSessionId: job.stripe_session_id,
+      occurredAt: job.created_at,
+      detail: { package_slug: job.package_slug, actor },
+    }),
   ]);
   return { jobId: job.id, stripeSessionId: job.stripe_session_id, created, enqueued };
 }
@@ -100,7 +91,7 @@ async function enqueueFirstAttempt(
   ids: Readonly<Record<string, string>>,
 ): Promise<boolean> {
   // No payload (unknown package): never handed off with a guess.
-  if (!job.trigger_payload || job.attempts !== 1) return false;
+  if (!job.trigger_payload) return false;
   const message = {
     jobId: job.id,
     attempt: job.attempts,
@@ -108,10 +99,10 @@ async function enqueueFirstAttempt(
     triggerPayload: job.trigger_payload,
   };
   const sent = await sendAttempt(deps.queue, message, (error) =>
-    deps.log.error('hand-off not enqueued; the reconciler re-drives the job once stale', {
-      ...ids,
-      error,
-    }),
+    deps.log.error(
+      'hand-off not enqueued; the reconciler re-drives the job once its lease lapses',
+      { ...ids, error },
+    ),
   );
   deps.telemetry.count(sent ? 'HandoffEnqueued' : 'HandoffEnqueueFailed');
   return sent;

@@ -1,33 +1,46 @@
 import { type HandoffMessage, handoffMessage } from '../adapters/handoff-queue.js';
-import { publishQuietly } from '../adapters/lifecycle-events.js';
 import type { OrchestratorTrigger } from '../adapters/orchestrator.js';
+import { isCredentialRefusal, outcomeClass, type TriggerResult } from '../core/attempts.js';
 import { describeIssues } from '../core/errors.js';
-import type { HandoffOutcome } from '../core/job.js';
-import { recordHandoffOutcome } from '../db/jobs/handoff-outcomes.js';
+import { reserveFor } from '../core/handoff-timing.js';
+import {
+  type Dispatch,
+  dispatchAttempt,
+  type RecordedOutcome,
+  recordAttemptOutcome,
+} from '../db/jobs/handoff-attempts.js';
+import { announceBreaker, announceJob } from './announcements.js';
 import type { ServiceDependencies } from './dependencies.js';
 import { keepRejection } from './rejections.js';
 
 /**
- * The hand-off consumer's work on one queue message (SPEC 2.3): POST the job's stored
- * trigger payload to the orchestrator, then record how that attempt went on the job.
+ * The hand-off consumer's work on one queue message (SPEC 2.3, 2.5): one attempt of one
+ * job. It dispatches the attempt (only the job's newest, never twice at once, only the
+ * probe while the breaker is open), POSTs the stored payload's business fields with the
+ * callback URL this stack serves now, and records the outcome.
  *
  * Who retries what. A message is done once something is recorded for it:
- * - A classified trigger failure (`trigger_not_configured`, `fetch_error`, `timeout`,
- *   `http_4xx`, `http_5xx`) is written to the job's `last_error` and the message is
- *   done. The reconciler owns the retry: it re-drives the job once STALE, paced, within
- *   the attempt budget (`rules.maxAttempts`), and the job stays on the STUCK gauge
- *   meanwhile. SQS retrying it as well would spend the orchestrator's capacity twice
- *   and step around the budget.
+ * - The outcome decides the job's next step: accepted waits for the orchestrator's
+ *   progress; a transient failure (`timeout`, `fetch_error`, 5xx, 408, 429) is re-driven
+ *   by the reconciler after the job's backoff, within its retry budget; a permanent
+ *   refusal (another 4xx, no trigger URL or secret) parks the job for an operator. SQS
+ *   retrying as well would spend the orchestrator's capacity twice and step around the
+ *   budget and the breaker.
  * - When nothing could be recorded (the database failed, or the trigger secret could
  *   not be read), the message fails: SQS redelivers it after the visibility timeout
- *   and dead-letters it after `maxReceiveCount`. The redelivery POSTs again under the
- *   same `Idempotency-Key` (the job id, which the orchestrator deduplicates) and
- *   records the same attempt, so nothing is lost and no attempt is counted twice.
+ *   and dead-letters it after `maxReceiveCount`. The redelivery is the same attempt: it
+ *   is sent again only if its outcome was never recorded and its lease has lapsed.
  * - A malformed message can never succeed: it is recorded as rejected and dropped.
  */
 
 export interface HandoffDependencies extends ServiceDependencies {
   readonly orchestrator: OrchestratorTrigger;
+  /** The callback route this stack serves now: replaces the stored payload's. */
+  readonly callbackUrl: string;
+  /** The trigger's timeout: with the recording after it, how long a dispatch holds the job. */
+  readonly triggerTimeoutMs: number;
+  /** Jitter for the backoff; Math.random unless a test fixes it. */
+  readonly random?: () => number;
 }
 
 /** The part of an SQS record the consumer reads. */
@@ -38,13 +51,13 @@ export interface QueuedMessage {
 
 export type HandoffResult =
   | { readonly kind: 'rejected'; readonly reason: string }
+  /** Not sent: superseded by a newer attempt, closed, done, in flight, or held by the breaker. */
+  | { readonly kind: 'not_sent'; readonly decision: Exclude<Dispatch['decision'], 'dispatch'> }
   | {
       readonly kind: 'handed_off';
-      readonly outcome: HandoffOutcome;
-      /** False when a newer attempt superseded this one, or the job is provisioned: nothing changed. */
-      readonly recorded: boolean;
-      /** This failed attempt spent the job's last one: the reconciler will not re-drive it. */
-      readonly capped: boolean;
+      readonly result: TriggerResult;
+      readonly probe: boolean;
+      readonly recorded: RecordedOutcome;
     };
 
 /**
@@ -65,77 +78,123 @@ export async function handOff(
     attempt: message.attempt,
   };
   try {
-    return await triggerAndRecord(deps, message, ids);
+    return await dispatchAndRecord(deps, message, ids);
   } catch (error) {
     deps.log.error('hand-off not recorded; the message returns to the queue', { ...ids, error });
     throw error;
   }
 }
 
-async function triggerAndRecord(
+type Ids = Readonly<Record<string, string | number>>;
+
+async function dispatchAndRecord(
   deps: HandoffDependencies,
   message: HandoffMessage,
-  ids: Readonly<Record<string, string | number>>,
+  ids: Ids,
 ): Promise<HandoffResult> {
-  const outcome = await deps.orchestrator.trigger({
-    jobId: message.jobId,
-    payload: message.triggerPayload,
-  });
-  const now = deps.clock();
-  const { recorded } = await recordHandoffOutcome(
+  const dispatch = await dispatchAttempt(
     deps.db,
-    { jobId: message.jobId, attempt: message.attempt, outcome },
-    now,
+    message,
+    deps.clock(),
+    reserveFor(deps.triggerTimeoutMs) / 1000,
   );
-  deps.telemetry.count(outcome === 'accepted' ? 'HandoffAccepted' : 'HandoffFailed');
-  const capped = recorded && outcome !== 'accepted' && message.attempt >= deps.rules.maxAttempts;
-
-  if (!recorded) {
-    // A newer attempt superseded this one, or the job is provisioned.
-    deps.log.info('hand-off outcome ignored: attempt superseded', { ...ids, outcome });
-  } else if (outcome === 'accepted') {
-    deps.log.info('hand-off accepted by the orchestrator', ids);
-  } else if (!capped) {
-    deps.log.warn('hand-off failed; the reconciler re-drives the job once stale', {
-      ...ids,
-      outcome,
-    });
-  } else {
-    await reportCapped(deps, message, outcome, ids, now);
+  if (dispatch.decision !== 'dispatch') {
+    if (dispatch.decision === 'deferred') {
+      deps.telemetry.count('HandoffDeferred');
+      deps.log.info('hand-off held: the breaker is open; re-driven once it closes', ids);
+    } else {
+      deps.telemetry.count('HandoffNotSent');
+      deps.log.info('hand-off not sent', { ...ids, decision: dispatch.decision });
+    }
+    return { kind: 'not_sent', decision: dispatch.decision };
   }
-  return { kind: 'handed_off', outcome, recorded, capped };
+
+  const result = await deps.orchestrator.trigger({
+    jobId: message.jobId,
+    payload: { ...message.triggerPayload, callback_url: deps.callbackUrl },
+  });
+  const outcome = outcomeClass(result);
+  const now = deps.clock();
+  const recorded = await recordAttemptOutcome(
+    deps.db,
+    {
+      jobId: message.jobId,
+      attempt: message.attempt,
+      outcome,
+      failure: result.outcome === 'accepted' ? null : result.outcome,
+      httpStatus: result.httpStatus,
+      retryAfterSeconds: result.retryAfterSeconds,
+    },
+    now,
+    deps.rules,
+    deps.random,
+  );
+  report(deps, result, dispatch, recorded, { ...ids, probe: String(dispatch.probe) });
+  await announceTransitions(deps, message, result, recorded, now);
+  return { kind: 'handed_off', result, probe: dispatch.probe, recorded };
 }
 
-/** The job spent its attempt budget: it stays on the gauge for an operator (runbook section 5). */
-async function reportCapped(
+function report(
+  deps: HandoffDependencies,
+  result: TriggerResult,
+  dispatch: Dispatch,
+  recorded: RecordedOutcome,
+  ids: Ids,
+): void {
+  const outcome = outcomeClass(result);
+  const details = {
+    ...ids,
+    outcome: result.outcome,
+    httpStatus: result.httpStatus,
+    retryAfterSeconds: result.retryAfterSeconds,
+    budgetSpent: dispatch.budgetSpent,
+  };
+  deps.telemetry.count(outcome === 'accepted' ? 'HandoffAccepted' : 'HandoffFailed');
+  if (isCredentialRefusal(result)) {
+    deps.telemetry.count('TriggerUnauthorized');
+    deps.log.error(
+      'the orchestrator refused our signature: the trigger secret or URL is wrong (runbook: provisioning-stuck.md, parked jobs)',
+      details,
+    );
+  }
+  if (!recorded.recorded) {
+    deps.log.info('hand-off outcome not recorded: attempt superseded or reported before', details);
+  } else if (outcome === 'accepted') {
+    deps.log.info('hand-off accepted by the orchestrator', details);
+  } else if (recorded.parked) {
+    deps.log.error('the orchestrator refused the job; it is parked for an operator', details);
+  } else if (recorded.capped) {
+    deps.log.error('hand-off failed with no retry budget left; the job is capped', {
+      ...details,
+      maxAttempts: deps.rules.maxAttempts,
+    });
+  } else {
+    deps.log.warn('hand-off failed; the reconciler re-drives the job after its backoff', details);
+  }
+}
+
+async function announceTransitions(
   deps: HandoffDependencies,
   message: HandoffMessage,
-  outcome: HandoffOutcome,
-  ids: Readonly<Record<string, string | number>>,
+  result: TriggerResult,
+  recorded: RecordedOutcome,
   now: Date,
 ): Promise<void> {
-  deps.telemetry.count('JobCapped');
-  deps.log.error('hand-off failed on the last attempt; the job is capped and needs an operator', {
-    ...ids,
-    outcome,
-    maxAttempts: deps.rules.maxAttempts,
-  });
-  await publishQuietly(
-    deps.events,
-    [
-      {
-        type: 'job.capped',
-        jobId: message.jobId,
-        stripeSessionId: message.stripeSessionId,
-        occurredAt: now,
-        detail: { attempt: message.attempt, last_error: outcome },
-      },
-    ],
-    (error) => {
-      deps.telemetry.count('LifecycleEventPublishFailed');
-      deps.log.warn('lifecycle event not published', { ...ids, type: 'job.capped', error });
-    },
-  );
+  const job = { jobId: message.jobId, stripeSessionId: message.stripeSessionId, occurredAt: now };
+  const detail = {
+    attempt: message.attempt,
+    last_error: result.outcome,
+    http_status: result.httpStatus,
+  };
+  if (recorded.parked) await announceJob(deps, { ...job, type: 'job.parked', detail });
+  if (recorded.capped) await announceJob(deps, { ...job, type: 'job.capped', detail });
+  if (recorded.breaker) {
+    await announceBreaker(deps, recorded.breaker, now, {
+      job_id: message.jobId,
+      attempt: message.attempt,
+      last_error: result.outcome === 'accepted' ? null : result.outcome,
+    });
+  }
 }
 
 type ParsedMessage =

@@ -1,24 +1,35 @@
 import { type HandoffQueue, sendAttempt } from '../adapters/handoff-queue.js';
-import { TRIGGER_FAILURES } from '../core/job.js';
-import { type ClaimedJob, claimStaleJobs, countStuckJobs } from '../db/jobs/reconcile-claims.js';
+import { openSeconds } from '../db/breaker-repository.js';
+import {
+  type CappedJob,
+  type Claim,
+  type ClaimedJob,
+  claimProbe,
+  claimStaleJobs,
+  countStuckJobs,
+} from '../db/jobs/reconcile-claims.js';
+import { announce } from './announcements.js';
 import type { ServiceDependencies } from './dependencies.js';
 
 /**
  * The reconciler (SPEC 2.5, runbook section 4): claims STALE jobs batch by batch and
  * replays each one's exact stored payload through the hand-off queue as its next
- * attempt, then reports the STUCK gauge.
+ * attempt, caps jobs due with no budget left, probes the orchestrator while the breaker
+ * is open, then reports the STUCK gauge and the breaker.
  *
- * - The claim counts the attempt and stamps `last_attempt_at` in one statement, with
- *   `FOR UPDATE SKIP LOCKED`: two runs (a duplicate delivery, or an overlap) claim
- *   disjoint jobs, and a claimed job is not STALE again before `staleAfterSeconds`.
+ * - The claim makes the next attempt (a number that only grows) and holds the job with
+ *   a lease in one statement, with `FOR UPDATE SKIP LOCKED`: two runs claim disjoint
+ *   jobs, and a job with an attempt in flight is never claimed.
  * - The attempt number is in the message's dedup id (`<job id>:<attempt>`), so a
- *   re-drive is never swallowed as a duplicate of the previous attempt.
+ *   re-drive is never swallowed as a duplicate, not even after a re-arm.
+ * - While the breaker is open nothing is claimed and no budget is spent; one probe per
+ *   run tests the orchestrator, and its acceptance closes the breaker.
  * - Sends are paced to `maxRedrivesPerSecond`: an outage of thousands of jobs drains
  *   in one run without flooding the orchestrator.
  * - Only as many jobs are claimed as can be sent at that pace before the deadline, so a
  *   claimed job is never left unsent because time ran out. A send that fails anyway
- *   leaves the job for a later run: its attempt is spent and it is claimed again once
- *   STALE.
+ *   leaves the job for a later run: its lease lapses, no budget was spent, and it is
+ *   claimed again.
  */
 
 export interface ReconcileSettings {
@@ -39,7 +50,7 @@ export const realTimer: Timer = {
 
 export type ReconcileDependencies = Pick<
   ServiceDependencies,
-  'db' | 'clock' | 'rules' | 'telemetry' | 'log'
+  'db' | 'clock' | 'rules' | 'telemetry' | 'log' | 'events'
 > & {
   readonly queue: HandoffQueue;
   readonly timer?: Timer;
@@ -53,23 +64,29 @@ export interface ReconcileRun extends ReconcileSettings {
 /** What one run did, as returned and logged (SPEC 2.5). */
 export type ReconcileSummary = {
   readonly event: 'provisioning.reconcile.run';
-  /** Jobs claimed, plus STALE jobs skipped for want of a payload. */
+  /** Jobs claimed, plus due jobs skipped for want of a payload. */
   readonly scanned: number;
   /** Claimed jobs whose next attempt is on the queue. */
   readonly redriven: number;
   /**
-   * Claimed jobs whose previous attempt had failed to reach the orchestrator (its
-   * `last_error` is a trigger failure) or whose re-drive could not be sent; each job
-   * counted once. Above zero, the transport is still down (runbook sections 5 and 7).
+   * Claimed jobs whose previous attempt had failed transiently (the orchestrator was
+   * unreachable, overloaded or erroring), or whose re-drive could not be sent; each job
+   * counted once. Above zero, the transport is still failing (runbook sections 5 and 7).
    */
   readonly still_failing: number;
-  /** STALE jobs with no payload, never replayed with a guess (runbook section 6b). */
+  /** Due jobs with no payload, never replayed with a guess (runbook section 6b). */
   readonly skipped_no_payload: number;
+  /** Jobs this run found due with no budget left, and capped (they page). */
+  readonly capped: number;
+  /** The breaker toward the orchestrator after the run. */
+  readonly breaker: 'closed' | 'open';
+  /** Seconds the breaker has been open (0 when closed). */
+  readonly breaker_open_seconds: number;
+  /** Whether this run sent the breaker's probe. */
+  readonly probe_sent: boolean;
   /** The STUCK gauge after the run. */
   readonly stuck_total: number;
 };
-
-const TRIGGER_FAILURE_CLASSES: ReadonlySet<string> = new Set(TRIGGER_FAILURES);
 
 export async function reconcile(
   deps: ReconcileDependencies,
@@ -80,29 +97,33 @@ export async function reconcile(
   let claimed = 0;
   let redriven = 0;
   let stillFailing = 0;
-  let skippedNoPayload: number | undefined;
+  let capped = 0;
+  let first: Claim | undefined;
 
   for (;;) {
     // The jobs that can still be sent at the allowed pace before the deadline.
     const affordable = Math.floor((run.deadline - pace.nextSlot()) / pace.intervalMs);
     const limit = Math.max(0, Math.min(run.batchSize, affordable));
-    // The first claim always runs, if only to count the NULL-payload rows (once per run).
-    if (limit === 0 && skippedNoPayload !== undefined) break;
+    // The first claim always runs, if only to count the NULL-payload rows and read the breaker.
+    if (limit === 0 && first !== undefined) break;
     const claim = await claimStaleJobs(deps.db, limit, deps.clock(), deps.rules);
-    skippedNoPayload ??= claim.skippedNoPayload;
+    first ??= claim;
+    await announceCapped(deps, claim.capped);
+    capped += claim.capped.length;
     let sent = 0;
     for (const job of claim.jobs) {
       await pace.slot();
       const ok = await redrive(deps, job);
       if (ok) sent += 1;
-      if (!ok || isTriggerFailure(job.lastError)) stillFailing += 1;
+      if (!ok || job.lastOutcome === 'transient') stillFailing += 1;
     }
     claimed += claim.jobs.length;
     redriven += sent;
-    // A short claim means nothing else is STALE (or another run holds it).
-    if (claim.jobs.length < limit || limit === 0) break;
+    // A short batch means nothing else is due (or another run holds it).
+    const more = claim.jobs.length === limit || claim.capped.length === limit;
+    if (!more || limit === 0) break;
     // Every send of the batch failed: the queue is down; stop spending attempts on it.
-    if (sent === 0) {
+    if (claim.jobs.length > 0 && sent === 0) {
       deps.log.error('the hand-off queue refused a whole batch; the run stops claiming', {
         claimed: claim.jobs.length,
       });
@@ -110,17 +131,68 @@ export async function reconcile(
     }
   }
 
-  const stuckTotal = await countStuckJobs(deps.db, deps.clock(), deps.rules);
+  const breaker = first?.breaker ?? { state: 'closed' as const, openedAt: null };
+  const probeSent = breaker.state === 'open' ? await sendProbe(deps) : false;
+  const now = deps.clock();
+  const stuckTotal = await countStuckJobs(deps.db, now, deps.rules);
   const summary: ReconcileSummary = {
     event: 'provisioning.reconcile.run',
-    scanned: claimed + (skippedNoPayload ?? 0),
+    scanned: claimed + (first?.skippedNoPayload ?? 0),
     redriven,
     still_failing: stillFailing,
-    skipped_no_payload: skippedNoPayload ?? 0,
+    skipped_no_payload: first?.skippedNoPayload ?? 0,
+    capped,
+    breaker: breaker.state,
+    breaker_open_seconds: openSeconds({ state: breaker.state, opened_at: breaker.openedAt }, now),
+    probe_sent: probeSent,
     stuck_total: stuckTotal,
   };
   report(deps, summary);
   return summary;
+}
+
+/** While the breaker is open, one probe per run tests the orchestrator, spending no budget. */
+async function sendProbe(deps: ReconcileDependencies): Promise<boolean> {
+  const probe = await claimProbe(deps.db, deps.clock(), deps.rules);
+  if (!probe) return false;
+  const sent = await redrive(deps, probe);
+  if (sent) {
+    deps.log.info('breaker probe sent', {
+      jobId: probe.id,
+      stripeSessionId: probe.stripeSessionId,
+      attempt: probe.attempt,
+    });
+  }
+  return sent;
+}
+
+async function announceCapped(
+  deps: ReconcileDependencies,
+  capped: readonly CappedJob[],
+): Promise<void> {
+  if (capped.length === 0) return;
+  const occurredAt = deps.clock();
+  for (const job of capped) {
+    deps.log.error(
+      'job capped: due for a re-drive with no retry budget left; it needs an operator',
+      {
+        jobId: job.id,
+        stripeSessionId: job.stripeSessionId,
+        lastError: job.lastError,
+        maxAttempts: deps.rules.maxAttempts,
+      },
+    );
+  }
+  await announce(
+    deps,
+    capped.map((job) => ({
+      type: 'job.capped' as const,
+      jobId: job.id,
+      stripeSessionId: job.stripeSessionId,
+      occurredAt,
+      detail: { last_error: job.lastError },
+    })),
+  );
 }
 
 async function redrive(deps: ReconcileDependencies, job: ClaimedJob): Promise<boolean> {
@@ -131,7 +203,7 @@ async function redrive(deps: ReconcileDependencies, job: ClaimedJob): Promise<bo
     triggerPayload: job.triggerPayload,
   };
   return sendAttempt(deps.queue, message, (error) =>
-    deps.log.error('re-drive not sent; a later run retries the job once stale', {
+    deps.log.error('re-drive not sent; the job is claimed again once its lease lapses', {
       jobId: job.id,
       stripeSessionId: job.stripeSessionId,
       attempt: job.attempt,
@@ -140,15 +212,13 @@ async function redrive(deps: ReconcileDependencies, job: ClaimedJob): Promise<bo
   );
 }
 
-function isTriggerFailure(lastError: string | null): boolean {
-  return lastError !== null && TRIGGER_FAILURE_CLASSES.has(lastError);
-}
-
 function report(deps: ReconcileDependencies, summary: ReconcileSummary): void {
   deps.telemetry.gauge('ProvisioningJobsStuck', summary.stuck_total);
+  deps.telemetry.gauge('BreakerOpenSeconds', summary.breaker_open_seconds);
   deps.telemetry.count('ReconcileRedriven', summary.redriven);
   deps.telemetry.count('ReconcileStillFailing', summary.still_failing);
   deps.telemetry.count('ReconcileSkippedNoPayload', summary.skipped_no_payload);
+  if (summary.probe_sent) deps.telemetry.count('ReconcileProbeSent');
   if (summary.skipped_no_payload > 0) {
     deps.log.warn('provisioning.reconcile.skip_no_payload', {
       skipped_no_payload: summary.skipped_no_payload,

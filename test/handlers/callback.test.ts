@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { TelemetryRegistry } from '../../functions/adapters/telemetry.js';
+import { DEFAULT_RULES } from '../../functions/core/rules.js';
 import type { SqlExecutor } from '../../functions/db/executor.js';
 import { recordSettledCheckout } from '../../functions/db/jobs/checkout-records.js';
 import { createCallbackHandler } from '../../functions/handlers/callback.js';
@@ -108,6 +109,7 @@ async function recordedJob() {
       callbackUrl: CALLBACK_URL,
     },
     h.now(),
+    DEFAULT_RULES.handoffLeaseSeconds,
   );
   return { sessionId: stripeSessionId, jobId: job.id, accountId: job.account_id };
 }

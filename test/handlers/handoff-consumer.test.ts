@@ -7,11 +7,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { HandoffMessage } from '../../functions/adapters/handoff-queue.js';
 import { HttpOrchestratorTrigger } from '../../functions/adapters/http-orchestrator.js';
 import type { OrchestratorTrigger } from '../../functions/adapters/orchestrator.js';
-import type { HandoffOutcome } from '../../functions/core/job.js';
+import type { TriggerResult } from '../../functions/core/attempts.js';
+import { DEFAULT_RULES } from '../../functions/core/rules.js';
 import type { SqlExecutor } from '../../functions/db/executor.js';
 import { recordSettledCheckout } from '../../functions/db/jobs/checkout-records.js';
 import type { JobRow } from '../../functions/db/jobs/job-row.js';
-import { claimStaleJobs } from '../../functions/db/jobs/reconcile-claims.js';
+import { claimProbe, claimStaleJobs } from '../../functions/db/jobs/reconcile-claims.js';
 import { createHandoffConsumerHandler } from '../../functions/handlers/handoff-consumer.js';
 import {
   CALLBACK_URL,
@@ -34,22 +35,35 @@ afterEach(async () => {
   await h.close();
 });
 
-/** Answers each trigger with a scripted outcome per job, and remembers what it was asked. */
+/** Answers each trigger with a scripted result per job, and remembers what it was asked. */
 class ScriptedOrchestrator implements OrchestratorTrigger {
   readonly calls: { jobId: string; payload: Readonly<Record<string, unknown>> }[] = [];
-  constructor(private readonly outcomeFor: (jobId: string) => HandoffOutcome = () => 'accepted') {}
+  constructor(
+    private readonly resultFor: (jobId: string) => TriggerResult = () => ({ outcome: 'accepted' }),
+  ) {}
 
   async trigger(request: { jobId: string; payload: Readonly<Record<string, unknown>> }) {
     this.calls.push(request);
-    return this.outcomeFor(request.jobId);
+    return this.resultFor(request.jobId);
   }
 }
 
+/** The callback route this stack serves now (a redeploy moved it from the stored one). */
+const SERVED_CALLBACK_URL = 'https://api-v2.example.com/api/internal/provisioning/callback';
+
 function consumer(orchestrator: OrchestratorTrigger, db: SqlExecutor = h.deps.db) {
-  return createHandoffConsumerHandler({ ...h.deps, db, orchestrator });
+  return createHandoffConsumerHandler({
+    ...h.deps,
+    db,
+    orchestrator,
+    callbackUrl: SERVED_CALLBACK_URL,
+    triggerTimeoutMs: 10_000,
+    random: () => 0.5,
+  });
 }
 
 async function recordJob(sessionId = `cs_test_${randomUUID().replaceAll('-', '')}`) {
+  // Recorded with the callback URL the stack served then.
   const { job } = await recordSettledCheckout(
     h.deps.db,
     {
@@ -60,6 +74,7 @@ async function recordJob(sessionId = `cs_test_${randomUUID().replaceAll('-', '')
       callbackUrl: CALLBACK_URL,
     },
     h.now(),
+    DEFAULT_RULES.handoffLeaseSeconds,
   );
   return job;
 }
@@ -118,11 +133,14 @@ function consume(
 
 async function jobState(jobId: string) {
   const { rows } = await h.db.pool.query(
-    'SELECT status, attempts, last_error FROM provisioning_jobs WHERE id = $1',
+    `SELECT status, attempts, budget_spent, last_error, last_outcome, last_http_status, lease_expires_at,
+       next_attempt_at, parked_at, capped_at FROM provisioning_jobs WHERE id = $1`,
     [jobId],
   );
   return rows[0];
 }
+
+const at = (seconds: number) => new Date(h.now().getTime() + seconds * 1000);
 
 async function handoffHistory(jobId: string) {
   const { rows } = await h.db.pool.query(
@@ -153,22 +171,90 @@ function failingFor(jobId: string, db: SqlExecutor = h.deps.db): SqlExecutor {
   };
 }
 
-describe('each trigger outcome is recorded on the job', () => {
-  const answers: { outcome: HandoffOutcome; fetch: () => Promise<Response> }[] = [
-    { outcome: 'accepted', fetch: async () => new Response(null, { status: 202 }) },
-    { outcome: 'http_4xx', fetch: async () => new Response('{}', { status: 422 }) },
-    { outcome: 'http_5xx', fetch: async () => new Response('down', { status: 503 }) },
+describe('each trigger answer becomes an outcome the job acts on', () => {
+  const rules = () => h.deps.rules;
+  const answers: {
+    name: string;
+    answer: () => Promise<Response>;
+    lastError: string;
+    httpStatus: number | null;
+    state: () => Record<string, unknown>;
+    counters: Record<string, number>;
+  }[] = [
     {
-      outcome: 'fetch_error',
-      fetch: () => Promise.reject(new TypeError('fetch failed')),
+      name: '202 accepted: quiet until the window passes',
+      answer: async () => new Response(null, { status: 202 }),
+      lastError: '',
+      httpStatus: 202,
+      state: () => ({
+        last_outcome: 'accepted',
+        next_attempt_at: at(rules().staleAfterSeconds),
+        parked_at: null,
+      }),
+      counters: { HandoffAccepted: 1 },
     },
     {
-      outcome: 'timeout',
-      fetch: () => Promise.reject(new DOMException('The operation timed out.', 'TimeoutError')),
+      name: '503: transient, backed off',
+      answer: async () => new Response('down', { status: 503 }),
+      lastError: 'http_5xx',
+      httpStatus: 503,
+      state: () => ({
+        last_outcome: 'transient',
+        next_attempt_at: at(rules().staleAfterSeconds / 2),
+      }),
+      counters: { HandoffFailed: 1 },
+    },
+    {
+      name: '408: transient',
+      answer: async () => new Response('slow', { status: 408 }),
+      lastError: 'http_4xx',
+      httpStatus: 408,
+      state: () => ({ last_outcome: 'transient', parked_at: null }),
+      counters: { HandoffFailed: 1 },
+    },
+    {
+      name: '429 with Retry-After: transient, not retried before it',
+      answer: async () => new Response('busy', { status: 429, headers: { 'retry-after': '1200' } }),
+      lastError: 'http_4xx',
+      httpStatus: 429,
+      state: () => ({ last_outcome: 'transient', next_attempt_at: at(1200) }),
+      counters: { HandoffFailed: 1 },
+    },
+    {
+      name: '422: permanent, parked at once',
+      answer: async () => new Response('{}', { status: 422 }),
+      lastError: 'http_4xx',
+      httpStatus: 422,
+      state: () => ({ last_outcome: 'permanent', parked_at: h.now(), next_attempt_at: null }),
+      counters: { HandoffFailed: 1, JobParked: 1 },
+    },
+    {
+      name: '401: permanent, parked, and said to be a wrong trigger secret or URL',
+      answer: async () => new Response('who are you', { status: 401 }),
+      lastError: 'http_4xx',
+      httpStatus: 401,
+      state: () => ({ last_outcome: 'permanent', parked_at: h.now() }),
+      counters: { HandoffFailed: 1, JobParked: 1, TriggerUnauthorized: 1 },
+    },
+    {
+      name: 'a transport error: transient',
+      answer: () => Promise.reject(new TypeError('fetch failed')),
+      lastError: 'fetch_error',
+      httpStatus: null,
+      state: () => ({ last_outcome: 'transient' }),
+      counters: { HandoffFailed: 1 },
+    },
+    {
+      name: 'a timeout: transient',
+      answer: () => Promise.reject(new DOMException('The operation timed out.', 'TimeoutError')),
+      lastError: 'timeout',
+      httpStatus: null,
+      state: () => ({ last_outcome: 'transient' }),
+      counters: { HandoffFailed: 1 },
     },
   ];
 
-  it.each(answers)('$outcome', async ({ outcome, fetch }) => {
+  it.each(answers)('$name', async ({ answer, lastError, httpStatus, state, counters }) => {
     const job = await recordJob();
     const requests: { url: string; body: string }[] = [];
     const orchestrator = new HttpOrchestratorTrigger({
@@ -178,37 +264,54 @@ describe('each trigger outcome is recorded on the job', () => {
       clock: h.now,
       fetch: async (url, init) => {
         requests.push({ url: String(url), body: String(init?.body) });
-        return fetch();
+        return answer();
       },
     });
 
     const response = await consume(consumer(orchestrator), [await delivered(messageFor(job))]);
 
     expect(response).toEqual({ batchItemFailures: [] });
-    // The exact stored payload went out.
-    expect(requests.map((request) => JSON.parse(request.body))).toEqual([job.trigger_payload]);
-    expect(await jobState(job.id)).toEqual({
+    // The stored payload's business fields exactly, with the callback URL served now.
+    expect(requests.map((request) => JSON.parse(request.body))).toEqual([
+      { ...job.trigger_payload, callback_url: SERVED_CALLBACK_URL },
+    ]);
+    expect(await jobState(job.id)).toMatchObject({
       status: 'enqueued',
       attempts: 1,
-      last_error: outcome === 'accepted' ? null : outcome,
+      budget_spent: 1,
+      lease_expires_at: null,
+      last_error: lastError || null,
+      last_http_status: httpStatus,
+      ...state(),
     });
     expect(await handoffHistory(job.id)).toEqual([
       {
         to_status: 'enqueued',
         actor: 'handoff',
-        reason: outcome === 'accepted' ? null : outcome,
-        detail: { attempt: 1 },
+        reason: lastError || null,
+        detail: expect.objectContaining({ attempt: 1, decided: true }),
       },
     ]);
-    expect(Object.fromEntries(h.telemetry.counters)).toEqual(
-      outcome === 'accepted' ? { HandoffAccepted: 1 } : { HandoffFailed: 1 },
-    );
+    expect(Object.fromEntries(h.telemetry.counters)).toEqual(counters);
     expect(h.log.text()).toContain(job.id);
     expect(h.log.text()).toContain(job.stripe_session_id);
     expect(h.log.text()).not.toContain(TRIGGER_SECRET);
+    if (httpStatus === 401) expect(h.log.text()).toContain('the trigger secret or URL is wrong');
+    if (counters.JobParked) {
+      expect(lifecycleEvents()).toEqual([
+        {
+          type: 'job.parked',
+          detail: expect.objectContaining({
+            job_id: job.id,
+            last_error: lastError,
+            http_status: httpStatus,
+          }),
+        },
+      ]);
+    }
   });
 
-  it('trigger_not_configured, with nothing sent, while the trigger secret is unset', async () => {
+  it('trigger_not_configured parks the job with nothing sent while the trigger secret is unset', async () => {
     h.setSecret('triggerSecret', undefined);
     const job = await recordJob();
     let fetched = 0;
@@ -228,10 +331,10 @@ describe('each trigger outcome is recorded on the job', () => {
     expect(response).toEqual({ batchItemFailures: [] });
     expect(fetched).toBe(0);
     expect(await jobState(job.id)).toMatchObject({
-      attempts: 1,
       last_error: 'trigger_not_configured',
+      last_outcome: 'permanent',
+      parked_at: h.now(),
     });
-    expect(h.telemetry.counters.get('HandoffFailed')).toBe(1);
   });
 
   it('an accepted re-drive of a job the orchestrator had failed awaits the orchestrator again', async () => {
@@ -244,12 +347,16 @@ describe('each trigger outcome is recorded on the job', () => {
 
     await consume(consumer(new ScriptedOrchestrator()), [await delivered(messageFor(job, 2))]);
 
-    expect(await jobState(job.id)).toEqual({ status: 'enqueued', attempts: 2, last_error: null });
+    expect(await jobState(job.id)).toMatchObject({
+      status: 'enqueued',
+      attempts: 2,
+      last_error: null,
+    });
   });
 });
 
 describe('a FIFO batch', () => {
-  it('returns a message whose outcome could not be recorded, and the later messages of its job, while other jobs are handed off', async () => {
+  it('returns a message that could not be dispatched, and the later messages of its job, while other jobs are handed off', async () => {
     const [a, b, c] = [await recordJob(), await recordJob(), await recordJob()];
     const records = [
       await delivered(messageFor(a)),
@@ -266,8 +373,8 @@ describe('a FIFO batch', () => {
       { itemIdentifier: records[0]?.messageId },
       { itemIdentifier: records[2]?.messageId },
     ]);
-    // a's second message was not handed off at all: its order is kept for the redelivery.
-    expect(orchestrator.calls.map((call) => call.jobId)).toEqual([a.id, b.id, c.id]);
+    // Nothing was sent for a: its order is kept for the redelivery.
+    expect(orchestrator.calls.map((call) => call.jobId)).toEqual([b.id, c.id]);
     expect(await handoffHistory(a.id)).toEqual([]);
     expect(await handoffHistory(b.id)).toHaveLength(1);
     expect(await handoffHistory(c.id)).toHaveLength(1);
@@ -276,7 +383,7 @@ describe('a FIFO batch', () => {
     expect(failure?.extra[0]).toMatchObject({ jobId: a.id, stripeSessionId: a.stripe_session_id });
   });
 
-  it('returns the whole batch (the invocation fails) when no outcome can be recorded', async () => {
+  it('returns the whole batch (the invocation fails) when nothing can be recorded', async () => {
     const job = await recordJob();
     const handler = consumer(new ScriptedOrchestrator(), failingFor(job.id));
 
@@ -286,24 +393,33 @@ describe('a FIFO batch', () => {
     expect(await handoffHistory(job.id)).toEqual([]);
   });
 
-  it('returns a message to the queue, with nothing recorded, when the trigger secret cannot be read', async () => {
+  it('returns a message when the trigger secret cannot be read; its redelivery, once the lease lapses, sends the same attempt without spending budget again', async () => {
     const job = await recordJob();
     h.secretsManager
       .on(GetSecretValueCommand)
       .rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
+    const fetches: string[] = [];
     const orchestrator = new HttpOrchestratorTrigger({
       url: TRIGGER_URL,
       secrets: h.secrets,
       timeoutMs: 1_000,
       clock: h.now,
-      fetch: async () => new Response(null, { status: 202 }),
+      fetch: async (url) => {
+        fetches.push(String(url));
+        return new Response(null, { status: 202 });
+      },
     });
+    const record = await delivered(messageFor(job));
 
-    const run = consume(consumer(orchestrator), [await delivered(messageFor(job))]);
+    await expect(consume(consumer(orchestrator), [record])).rejects.toThrow();
+    const returned = await jobState(job.id);
+    h.setSecret('triggerSecret', TRIGGER_SECRET);
+    h.advance(60);
+    await consume(consumer(orchestrator), [record]);
 
-    await expect(run).rejects.toThrow();
-    expect(await jobState(job.id)).toMatchObject({ attempts: 1, last_error: null });
-    expect(await handoffHistory(job.id)).toEqual([]);
+    expect(returned).toMatchObject({ budget_spent: 1, last_outcome: null });
+    expect(fetches).toHaveLength(1);
+    expect(await jobState(job.id)).toMatchObject({ budget_spent: 1, last_outcome: 'accepted' });
   });
 
   it('returns the messages it has no time left for, untouched, and hands off the others', async () => {
@@ -382,8 +498,8 @@ describe('a malformed message', () => {
   });
 });
 
-describe('attempts', () => {
-  it('a repeat delivery after success triggers again under the same idempotency key and counts no attempt', async () => {
+describe('attempts are deliveries', () => {
+  it('a repeat delivery of an attempt whose outcome is recorded is not sent again', async () => {
     const job = await recordJob();
     const record = await delivered(messageFor(job));
     const orchestrator = new ScriptedOrchestrator();
@@ -395,48 +511,53 @@ describe('attempts', () => {
     ]);
 
     expect([first, repeat]).toEqual([{ batchItemFailures: [] }, { batchItemFailures: [] }]);
-    expect(orchestrator.calls.map((call) => call.jobId)).toEqual([job.id, job.id]);
-    expect(await jobState(job.id)).toEqual({ status: 'enqueued', attempts: 1, last_error: null });
-    expect((await handoffHistory(job.id)).map((event) => event.detail)).toEqual([
-      { attempt: 1 },
-      { attempt: 1 },
-    ]);
+    expect(orchestrator.calls.map((call) => call.jobId)).toEqual([job.id]);
+    expect(await jobState(job.id)).toMatchObject({ attempts: 1, budget_spent: 1 });
+    expect(h.telemetry.counters.get('HandoffNotSent')).toBe(1);
   });
 
-  it('the outcome of an attempt a re-drive superseded is ignored', async () => {
+  it('an attempt a newer claim superseded is never sent', async () => {
     const job = await recordJob();
     const stale = await delivered(messageFor(job, 1));
-    h.advance(6 * 60);
+    // The message waited in the queue past its lease: the reconciler claimed attempt 2.
+    h.advance(h.deps.rules.handoffLeaseSeconds + 1);
     const claim = await claimStaleJobs(h.deps.db, 10, h.now(), h.deps.rules);
     expect(claim.jobs.map((claimed) => [claimed.id, claimed.attempt])).toEqual([[job.id, 2]]);
+    const orchestrator = new ScriptedOrchestrator();
 
-    const response = await consume(consumer(new ScriptedOrchestrator(() => 'http_5xx')), [stale]);
+    const response = await consume(consumer(orchestrator), [stale]);
 
     expect(response).toEqual({ batchItemFailures: [] });
-    expect(await jobState(job.id)).toEqual({ status: 'enqueued', attempts: 2, last_error: null });
+    expect(orchestrator.calls).toEqual([]);
+    expect(await jobState(job.id)).toMatchObject({ attempts: 2, budget_spent: 0 });
     expect(await handoffHistory(job.id)).toEqual([]);
-    expect(h.log.text()).toContain('ignored');
   });
 
-  it('a job past its last attempt is reported capped, once, with job.capped', async () => {
+  it('a transient failure that spends the last of the budget caps the job, once, with job.capped', async () => {
     const [capped, underCap, acceptedAtCap] = [
       await recordJob(),
       await recordJob(),
       await recordJob(),
     ];
-    await h.db.pool.query(
-      'UPDATE provisioning_jobs SET attempts = $2, last_attempt_at = $3 WHERE id = ANY($1)',
-      [[capped.id, acceptedAtCap.id], 8, h.now()],
-    );
-    await h.db.pool.query('UPDATE provisioning_jobs SET attempts = 7 WHERE id = $1', [underCap.id]);
+    const max = h.deps.rules.maxAttempts;
+    await h.db.pool.query('UPDATE provisioning_jobs SET budget_spent = $2 WHERE id = ANY($1)', [
+      [capped.id, acceptedAtCap.id],
+      max - 1,
+    ]);
+    await h.db.pool.query('UPDATE provisioning_jobs SET budget_spent = $2 WHERE id = $1', [
+      underCap.id,
+      max - 2,
+    ]);
     const orchestrator = new ScriptedOrchestrator((jobId) =>
-      jobId === acceptedAtCap.id ? 'accepted' : 'http_5xx',
+      jobId === acceptedAtCap.id
+        ? { outcome: 'accepted' }
+        : { outcome: 'http_5xx', httpStatus: 503 },
     );
 
     await consume(consumer(orchestrator), [
-      await delivered(messageFor(capped, 8)),
-      await delivered(messageFor(underCap, 7)),
-      await delivered(messageFor(acceptedAtCap, 8)),
+      await delivered(messageFor(capped)),
+      await delivered(messageFor(underCap)),
+      await delivered(messageFor(acceptedAtCap)),
     ]);
 
     expect(h.telemetry.counters.get('JobCapped')).toBe(1);
@@ -446,30 +567,79 @@ describe('attempts', () => {
         detail: {
           job_id: capped.id,
           stripe_session_id: capped.stripe_session_id,
-          attempt: 8,
+          attempt: 1,
           last_error: 'http_5xx',
+          http_status: 503,
         },
       },
     ]);
-    expect(await jobState(capped.id)).toEqual({
-      status: 'enqueued',
-      attempts: 8,
-      last_error: 'http_5xx',
-    });
+    expect(await jobState(capped.id)).toMatchObject({ budget_spent: max, capped_at: h.now() });
+    expect(await jobState(acceptedAtCap.id)).toMatchObject({ budget_spent: max, capped_at: null });
   });
 
-  it('a capped job whose event cannot be published is still handed off, and the loss is counted', async () => {
+  it('a capped job whose event cannot be published is still recorded, and the loss is counted', async () => {
     const job = await recordJob();
-    await h.db.pool.query('UPDATE provisioning_jobs SET attempts = 8 WHERE id = $1', [job.id]);
+    await h.db.pool.query('UPDATE provisioning_jobs SET budget_spent = $2 WHERE id = $1', [
+      job.id,
+      h.deps.rules.maxAttempts - 1,
+    ]);
     h.eventBridge.on(PutEventsCommand).rejects(new Error('EventBridge unavailable'));
 
-    const response = await consume(consumer(new ScriptedOrchestrator(() => 'timeout')), [
-      await delivered(messageFor(job, 8)),
-    ]);
+    const response = await consume(
+      consumer(new ScriptedOrchestrator(() => ({ outcome: 'timeout' }))),
+      [await delivered(messageFor(job))],
+    );
 
     expect(response).toEqual({ batchItemFailures: [] });
     expect(h.telemetry.counters.get('JobCapped')).toBe(1);
     expect(h.telemetry.counters.get('LifecycleEventPublishFailed')).toBe(1);
-    expect(await jobState(job.id)).toMatchObject({ attempts: 8, last_error: 'timeout' });
+    expect(await jobState(job.id)).toMatchObject({ last_error: 'timeout', capped_at: h.now() });
+  });
+});
+
+describe('the breaker', () => {
+  it('opens after consecutive transient failures across jobs, holds later hand-offs unsent and unspent, and the first accepted probe closes it', async () => {
+    const threshold = h.deps.rules.breakerFailureThreshold;
+    const failing = [];
+    for (let i = 0; i < threshold; i += 1) failing.push(await recordJob());
+    const held = await recordJob();
+    const down = new ScriptedOrchestrator(() => ({ outcome: 'timeout' }));
+
+    const records = [];
+    for (const job of failing) records.push(await delivered(messageFor(job)));
+    await consume(consumer(down), records);
+    await consume(consumer(down), [await delivered(messageFor(held))]);
+    const afterOutage = lifecycleEvents().map((event) => event.type);
+    const heldState = await jobState(held.id);
+    // The next reconcile run claims one probe; the orchestrator is back.
+    h.advance(h.deps.rules.handoffLeaseSeconds + 1);
+    const probe = await claimProbe(h.deps.db, h.now(), h.deps.rules);
+    if (!probe) throw new Error('no probe claimed');
+    const up = new ScriptedOrchestrator();
+    await consume(consumer(up), [
+      await delivered({
+        jobId: probe.id,
+        attempt: probe.attempt,
+        stripeSessionId: probe.stripeSessionId,
+        triggerPayload: probe.triggerPayload,
+      }),
+    ]);
+
+    expect(down.calls).toHaveLength(threshold);
+    expect(afterOutage).toEqual(['breaker.opened']);
+    expect(heldState).toMatchObject({
+      budget_spent: 0,
+      last_outcome: 'deferred',
+      lease_expires_at: null,
+    });
+    expect(h.telemetry.counters.get('HandoffDeferred')).toBe(1);
+    expect(up.calls).toHaveLength(1);
+    expect(lifecycleEvents().map((event) => event.type)).toEqual([
+      'breaker.opened',
+      'breaker.closed',
+    ]);
+    // The longest waiting job was the probe: sent while open, spending no budget.
+    expect(probe.id).toBe(held.id);
+    expect(await jobState(probe.id)).toMatchObject({ last_outcome: 'accepted', budget_spent: 0 });
   });
 });

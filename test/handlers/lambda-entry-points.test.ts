@@ -42,7 +42,7 @@ beforeAll(async () => {
   secretsManager
     .on(GetSecretValueCommand, { SecretId: SECRET_ARNS.stripeWebhookSecrets })
     .resolves({ SecretString: WEBHOOK_SECRET });
-  // What the stack puts in the functions' environment (the watchdog and reconciler get no bus).
+  // What the stack puts in the functions' environment (the watchdog gets no bus).
   Object.assign(process.env, {
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: 'AKIATEST',
@@ -83,9 +83,11 @@ describe('the Lambda entry points, built from the environment', () => {
     });
   });
 
-  it('the watchdog and the reconciler run without an event bus', async () => {
+  it('the watchdog runs without an event bus, the reconciler (which announces capped jobs) with one', async () => {
     delete process.env.EVENT_BUS_NAME;
     const watchdog = await entryPoint('watchdog');
+    process.env.EVENT_BUS_NAME = 'provisioning-lifecycle';
+    vi.resetModules();
     const reconcile = await entryPoint('reconcile');
 
     const sweep = await watchdog({}, lambdaContext());

@@ -1,6 +1,7 @@
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyEventV2WithIAMAuthorizer } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DEFAULT_RULES } from '../../functions/core/rules.js';
 import { recordSettledCheckout } from '../../functions/db/jobs/checkout-records.js';
 import {
   createJobCreateHandler,
@@ -139,6 +140,7 @@ describe('reading a job', () => {
         callbackUrl: CALLBACK_URL,
       },
       h.now(),
+      DEFAULT_RULES.handoffLeaseSeconds,
     );
 
     const { statusCode, body } = await get(sessionId);

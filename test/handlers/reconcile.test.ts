@@ -1,3 +1,4 @@
+import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { HandoffMessage, HandoffQueue } from '../../functions/adapters/handoff-queue.js';
@@ -93,17 +94,22 @@ interface JobRows {
   readonly count: number;
   readonly status?: 'enqueued' | 'provisioning' | 'failed' | 'provisioned';
   readonly attempts?: number;
+  readonly budgetSpent?: number;
   readonly lastError?: string | null;
   readonly withPayload?: boolean;
   readonly lastAttemptAt?: Date | null;
+  readonly nextAttemptAt?: Date | null;
   readonly updatedAt?: Date;
 }
 
 /**
- * Inserts `count` jobs and their accounts in one statement. Defaults: a STALE job (handed
- * off 10 minutes ago, once) with a payload, last touched an hour ago (so also STUCK).
+ * Inserts `count` jobs and their accounts in one statement. Defaults: a due job (attempt
+ * 1 handed off and accepted 10 minutes ago, nothing heard since) with a payload, last
+ * touched an hour ago (so also STUCK); a `lastError` makes its last outcome transient.
  */
 async function insertJobs(rows: JobRows): Promise<void> {
+  const lastError = rows.lastError ?? null;
+  const attempts = rows.attempts ?? 1;
   await h.db.pool.query(
     `WITH seeds AS (
        SELECT n, gen_random_uuid() AS job_id, gen_random_uuid() AS account_id,
@@ -116,9 +122,11 @@ async function insertJobs(rows: JobRows): Promise<void> {
        FROM seeds
      )
      INSERT INTO provisioning_jobs
-       (id, account_id, stripe_session_id, status, attempts, last_error, deployment_id, cell_id,
-        package_slug, tokens_quota, trigger_payload, last_attempt_at, created_at, updated_at)
-     SELECT job_id, account_id, session, $4::text, $5::int, $6::text,
+       (id, account_id, stripe_session_id, status, attempts, budget_spent, last_error, last_outcome,
+        dispatched_attempt, outcome_attempt, deployment_id, cell_id, package_slug, tokens_quota,
+        trigger_payload, last_attempt_at, next_attempt_at, created_at, updated_at)
+     SELECT job_id, account_id, session, $4::text, $5::int, $11::int, $6::text, $12::text,
+       nullif($5::int, 0), nullif($5::int, 0),
        CASE WHEN $4::text = 'provisioned' THEN 'dpl_' || n END,
        CASE WHEN $4::text = 'provisioned' THEN 'cell-1' END,
        'starter', 100000,
@@ -126,19 +134,22 @@ async function insertJobs(rows: JobRows): Promise<void> {
          'job_id', job_id, 'stripe_session_id', session, 'account_id', account_id,
          'package_slug', 'starter', 'tokens_quota', 100000, 'customer_email', email,
          'callback_url', $8::text) END,
-       $9::timestamptz, $3::timestamptz + n * interval '1 millisecond', $10::timestamptz
+       $9::timestamptz, $13::timestamptz, $3::timestamptz + n * interval '1 millisecond', $10::timestamptz
      FROM seeds`,
     [
       rows.prefix,
       rows.count,
       minutesAgo(120),
       rows.status ?? 'enqueued',
-      rows.attempts ?? 1,
-      rows.lastError ?? null,
+      attempts,
+      lastError,
       rows.withPayload ?? true,
       CALLBACK_URL,
       rows.lastAttemptAt === undefined ? minutesAgo(10) : rows.lastAttemptAt,
       rows.updatedAt ?? minutesAgo(60),
+      rows.budgetSpent ?? attempts,
+      attempts === 0 ? null : lastError ? 'transient' : 'accepted',
+      rows.nextAttemptAt === undefined ? minutesAgo(5) : rows.nextAttemptAt,
     ],
   );
 }
@@ -188,12 +199,19 @@ describe('a reconcile run', () => {
       lastError: 'unknown_package',
       withPayload: false,
       lastAttemptAt: null,
+      nextAttemptAt: null,
     });
-    await insertJobs({ prefix: 'cs_test_capped_', count: 5, attempts: 8, lastError: 'http_5xx' });
+    await insertJobs({
+      prefix: 'cs_test_capped_',
+      count: 5,
+      budgetSpent: 8,
+      lastError: 'http_5xx',
+    });
     await insertJobs({
       prefix: 'cs_test_fresh_',
       count: 3,
       lastAttemptAt: minutesAgo(1),
+      nextAttemptAt: minutesAgo(-4),
       updatedAt: h.now(),
     });
     await insertJobs({ prefix: 'cs_test_done_', count: 4, status: 'provisioned' });
@@ -208,6 +226,10 @@ describe('a reconcile run', () => {
       redriven: 1000,
       still_failing: 250,
       skipped_no_payload: 7,
+      capped: 5,
+      breaker: 'closed',
+      breaker_open_seconds: 0,
+      probe_sent: false,
       stuck_total: 1012,
     });
     const sent = sentMessages();
@@ -246,15 +268,25 @@ describe('a reconcile run', () => {
   it('reports the STUCK gauge as countStuckJobs sees it, and the counters', async () => {
     await insertJobs({ prefix: 'cs_test_quiet_', count: 3 });
     await insertJobs({ prefix: 'cs_test_down_', count: 2, lastError: 'timeout' });
-    await insertJobs({ prefix: 'cs_test_capped_', count: 4, attempts: 8 });
-    await insertJobs({ prefix: 'cs_test_nopayload_', count: 1, withPayload: false, attempts: 0 });
+    await insertJobs({ prefix: 'cs_test_capped_', count: 4, budgetSpent: 8 });
+    await insertJobs({
+      prefix: 'cs_test_nopayload_',
+      count: 1,
+      withPayload: false,
+      attempts: 0,
+      nextAttemptAt: null,
+    });
 
     const summary = await run(reconciler());
 
     expect(summary.stuck_total).toBe(await countStuckJobs(h.deps.db, h.now(), h.deps.rules));
     expect(summary.stuck_total).toBe(10);
-    expect(Object.fromEntries(h.telemetry.gauges)).toEqual({ ProvisioningJobsStuck: 10 });
+    expect(Object.fromEntries(h.telemetry.gauges)).toEqual({
+      ProvisioningJobsStuck: 10,
+      BreakerOpenSeconds: 0,
+    });
     expect(Object.fromEntries(h.telemetry.counters)).toEqual({
+      JobCapped: 4,
       ReconcileRedriven: 5,
       ReconcileStillFailing: 2,
       ReconcileSkippedNoPayload: 1,
@@ -263,7 +295,13 @@ describe('a reconcile run', () => {
 
   it('logs its summary line exactly as it answers it, and says when payloads are missing', async () => {
     await insertJobs({ prefix: 'cs_test_quiet_', count: 2 });
-    await insertJobs({ prefix: 'cs_test_nopayload_', count: 3, withPayload: false, attempts: 0 });
+    await insertJobs({
+      prefix: 'cs_test_nopayload_',
+      count: 3,
+      withPayload: false,
+      attempts: 0,
+      nextAttemptAt: null,
+    });
 
     const summary = await run(reconciler());
 
@@ -281,6 +319,10 @@ describe('a reconcile run', () => {
       'redriven',
       'still_failing',
       'skipped_no_payload',
+      'capped',
+      'breaker',
+      'breaker_open_seconds',
+      'probe_sent',
       'stuck_total',
     ]);
   });
@@ -318,7 +360,13 @@ describe('a reconcile run', () => {
 
   it('still counts the NULL-payload rows when no time is left to re-drive anything', async () => {
     await insertJobs({ prefix: 'cs_test_quiet_', count: 3 });
-    await insertJobs({ prefix: 'cs_test_nopayload_', count: 2, withPayload: false, attempts: 0 });
+    await insertJobs({
+      prefix: 'cs_test_nopayload_',
+      count: 2,
+      withPayload: false,
+      attempts: 0,
+      nextAttemptAt: null,
+    });
 
     const summary = await run(reconciler(), 10_000);
 
@@ -357,7 +405,7 @@ describe('when runs overlap or repeat', () => {
 });
 
 describe('when the queue refuses a send', () => {
-  it('counts the job as still failing and re-drives it on a run after the stale window', async () => {
+  it('counts the job as still failing and re-drives it once its lease lapses', async () => {
     await insertJobs({ prefix: 'cs_test_quiet_', count: 5 });
     const [victim] = await jobsLike('cs_test_quiet_');
     if (!victim) throw new Error('no job');
@@ -368,7 +416,7 @@ describe('when the queue refuses a send', () => {
     const failed = await run(reconciler());
     const tooSoon = await run(reconciler());
     h.sqs.on(SendMessageCommand, { MessageGroupId: victim.id }).resolves({});
-    h.advance(h.deps.rules.staleAfterSeconds + 1);
+    h.advance(h.deps.rules.handoffLeaseSeconds + 1);
     const later = await run(reconciler());
 
     expect(failed).toMatchObject({ scanned: 5, redriven: 4, still_failing: 1 });
@@ -392,5 +440,53 @@ describe('when the queue refuses a send', () => {
     const attempts = (await jobsLike('cs_test_quiet_')).map((job) => job.attempts);
     expect(attempts.filter((count) => count === 2)).toHaveLength(25);
     expect(attempts.filter((count) => count === 1)).toHaveLength(35);
+  });
+});
+
+describe('jobs that need an operator, and the breaker', () => {
+  it('caps a job due with no budget left, once, and announces job.capped once', async () => {
+    await insertJobs({ prefix: 'cs_test_spent_', count: 2, budgetSpent: 8, lastError: 'timeout' });
+
+    const first = await run(reconciler());
+    const second = await run(reconciler());
+
+    expect([first.capped, second.capped]).toEqual([2, 0]);
+    expect(sentMessages()).toEqual([]);
+    const events = h.eventBridge
+      .commandCalls(PutEventsCommand)
+      .flatMap((call) => call.args[0].input.Entries ?? []);
+    expect(events.map((entry) => entry.DetailType)).toEqual(['job.capped', 'job.capped']);
+    expect(h.telemetry.counters.get('JobCapped')).toBe(2);
+  });
+
+  it('while the breaker is open, claims nothing and spends no budget, and sends one probe per run', async () => {
+    await insertJobs({ prefix: 'cs_test_waiting_', count: 10, lastError: 'timeout' });
+    await h.db.pool.query("UPDATE orchestrator_breaker SET state = 'open', opened_at = $1", [
+      minutesAgo(20),
+    ]);
+
+    const first = await run(reconciler());
+    const second = await run(reconciler());
+    h.advance(h.deps.rules.handoffLeaseSeconds + 1);
+    const third = await run(reconciler());
+
+    expect([first, second, third].map((summary) => [summary.redriven, summary.probe_sent])).toEqual(
+      [
+        [0, true],
+        // The first probe is still in flight: no second one.
+        [0, false],
+        [0, true],
+      ],
+    );
+    expect(first).toMatchObject({ breaker: 'open', breaker_open_seconds: 20 * 60 });
+    expect(h.telemetry.gauges.get('BreakerOpenSeconds')).toBe(
+      20 * 60 + h.deps.rules.handoffLeaseSeconds + 1,
+    );
+    const sent = sentMessages();
+    expect(sent).toHaveLength(2);
+    const { rows } = await h.db.pool.query<{ budget_spent: number }>(
+      "SELECT budget_spent FROM provisioning_jobs WHERE stripe_session_id LIKE 'cs_test_waiting_%'",
+    );
+    expect(rows.every((row) => row.budget_spent === 1)).toBe(true);
   });
 });

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_RULES } from '../../functions/core/rules.js';
 import { applyCallback } from '../../functions/db/jobs/callbacks.js';
 import {
   recordAwaitingPayment,
@@ -44,12 +45,18 @@ function checkout(sessionId: string) {
 
 describe('the checkout success page status', () => {
   it('walks queued → running with its phase → ready', async () => {
-    await recordSettledCheckout(h.deps.db, checkout('cs_test_walk'), h.now());
+    await recordSettledCheckout(
+      h.deps.db,
+      checkout('cs_test_walk'),
+      h.now(),
+      DEFAULT_RULES.handoffLeaseSeconds,
+    );
     const queued = await stateOf('cs_test_walk');
     await applyCallback(
       h.deps.db,
       { stripeSessionId: 'cs_test_walk', status: 'provisioning', phase: 'database' },
       h.now(),
+      DEFAULT_RULES,
     );
     const running = await stateOf('cs_test_walk');
     await applyCallback(
@@ -61,6 +68,7 @@ describe('the checkout success page status', () => {
         cellId: 'c',
       },
       h.now(),
+      DEFAULT_RULES,
     );
     const ready = await stateOf('cs_test_walk');
 
@@ -76,17 +84,50 @@ describe('the checkout success page status', () => {
     expect(ready.body).toEqual({ session_id: 'cs_test_walk', state: 'ready' });
   });
 
-  it('says failed when the orchestrator reported failure, and nothing of why', async () => {
-    await recordSettledCheckout(h.deps.db, checkout('cs_test_failed'), h.now());
-    await applyCallback(
+  it('stays queued while the product retries a failed saga, and says failed (and nothing of why) once it has no budget left', async () => {
+    const { job } = await recordSettledCheckout(
       h.deps.db,
-      { stripeSessionId: 'cs_test_failed', status: 'failed', error: 'secret internal detail' },
+      checkout('cs_test_failed'),
       h.now(),
+      DEFAULT_RULES.handoffLeaseSeconds,
     );
+    const failed = {
+      stripeSessionId: 'cs_test_failed',
+      status: 'failed' as const,
+      error: 'secret internal detail',
+    };
+    await applyCallback(h.deps.db, failed, h.now(), DEFAULT_RULES);
+    const retrying = await stateOf('cs_test_failed');
+    await h.db.pool.query('UPDATE provisioning_jobs SET budget_spent = $2 WHERE id = $1', [
+      job.id,
+      DEFAULT_RULES.maxAttempts,
+    ]);
+    await applyCallback(h.deps.db, failed, h.now(), DEFAULT_RULES);
 
     const { body } = await stateOf('cs_test_failed');
 
+    expect(retrying.body).toEqual({ session_id: 'cs_test_failed', state: 'queued' });
     expect(body).toEqual({ session_id: 'cs_test_failed', state: 'failed' });
+  });
+
+  it('says failed for a job the orchestrator refused (parked) and for a cancelled one', async () => {
+    for (const session of ['cs_test_parked', 'cs_test_cancelled']) {
+      await recordSettledCheckout(
+        h.deps.db,
+        checkout(session),
+        h.now(),
+        DEFAULT_RULES.handoffLeaseSeconds,
+      );
+    }
+    await h.db.pool.query(
+      "UPDATE provisioning_jobs SET parked_at = now() WHERE stripe_session_id = 'cs_test_parked'",
+    );
+    await h.db.pool.query(
+      "UPDATE provisioning_jobs SET status = 'cancelled' WHERE stripe_session_id = 'cs_test_cancelled'",
+    );
+
+    expect((await stateOf('cs_test_parked')).body.state).toBe('failed');
+    expect((await stateOf('cs_test_cancelled')).body.state).toBe('failed');
   });
 
   it('says queued while a delayed payment is pending', async () => {
@@ -97,7 +138,12 @@ describe('the checkout success page status', () => {
 
   it('answers for an operator-created job, whose status URL carries an op_ session', async () => {
     const operatorSession = `op_${'0'.repeat(32)}`;
-    await recordSettledCheckout(h.deps.db, checkout(operatorSession), h.now());
+    await recordSettledCheckout(
+      h.deps.db,
+      checkout(operatorSession),
+      h.now(),
+      DEFAULT_RULES.handoffLeaseSeconds,
+    );
 
     expect(await stateOf(operatorSession)).toEqual({
       statusCode: 200,

@@ -555,7 +555,7 @@ describe('other events', () => {
 });
 
 describe('faults', () => {
-  it('answers 200 when the queue send fails after the job is recorded, and the reconciler re-drives it', async () => {
+  it('answers 200 when the queue send fails after the job is recorded, and the reconciler re-drives it once the lease lapses', async () => {
     h.sqs.reset();
     h.sqs.on(SendMessageCommand).rejects(new Error('SQS unavailable'));
     const sessionId = unique('cs_test');
@@ -563,7 +563,7 @@ describe('faults', () => {
     const response = await send(checkoutEvent(sessionId));
     const job = await jobOf(sessionId);
     const early = await claimStaleJobs(h.deps.db, 100, h.now(), h.deps.rules);
-    h.advance(301);
+    h.advance(h.deps.rules.handoffLeaseSeconds + 1);
     const later = await claimStaleJobs(h.deps.db, 100, h.now(), h.deps.rules);
 
     expect(response.body.outcome).toBe('recorded');
@@ -582,6 +582,7 @@ describe('faults', () => {
       attempt: 2,
       triggerPayload: job.trigger_payload,
       lastError: null,
+      lastOutcome: null,
     });
   });
 

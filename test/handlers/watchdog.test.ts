@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DEFAULT_RULES } from '../../functions/core/rules.js';
 import { upsertUser } from '../../functions/db/catalogue-repository.js';
 import { recordSettledCheckout } from '../../functions/db/jobs/checkout-records.js';
 import { createWatchdogHandler } from '../../functions/handlers/watchdog.js';
@@ -76,10 +77,11 @@ async function cappedJob() {
       callbackUrl: CALLBACK_URL,
     },
     h.now(),
+    DEFAULT_RULES.handoffLeaseSeconds,
   );
   await h.db.pool.query(
-    `UPDATE provisioning_jobs SET attempts = 8, last_error = 'http_5xx' WHERE id = $1`,
-    [job.id],
+    `UPDATE provisioning_jobs SET budget_spent = 8, capped_at = $2, last_error = 'http_5xx' WHERE id = $1`,
+    [job.id, h.now()],
   );
   return job.id;
 }
@@ -142,7 +144,7 @@ describe('the hourly watchdog', () => {
     expect(await notifications()).toHaveLength(10);
   });
 
-  it('reports jobs past the retry cap to every admin', async () => {
+  it('reports capped jobs (out of retry budget) to every admin', async () => {
     const { admins } = await stalledPlatform();
     const jobId = await cappedJob();
 

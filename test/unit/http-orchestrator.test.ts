@@ -83,8 +83,8 @@ function orchestrator(
   });
 }
 
-function trigger(client = orchestrator()) {
-  return client.trigger({ jobId: JOB_ID, payload: PAYLOAD });
+async function trigger(client = orchestrator()) {
+  return (await client.trigger({ jobId: JOB_ID, payload: PAYLOAD })).outcome;
 }
 
 describe('the trigger the orchestrator receives', () => {
@@ -132,10 +132,27 @@ describe('how an answer is classified', () => {
     expect(await trigger()).toBe('accepted');
   });
 
-  it.each([400, 401, 403, 404, 409, 422, 429])('%i is http_4xx', async (status) => {
-    answer = (_path, response) => response.writeHead(status).end('{"error":"refused"}');
+  it.each([400, 401, 403, 404, 409, 422, 429])(
+    '%i is http_4xx, with its status',
+    async (status) => {
+      answer = (_path, response) => response.writeHead(status).end('{"error":"refused"}');
 
-    expect(await trigger()).toBe('http_4xx');
+      const result = await orchestrator().trigger({ jobId: JOB_ID, payload: PAYLOAD });
+
+      expect(result).toEqual({ outcome: 'http_4xx', httpStatus: status });
+    },
+  );
+
+  it.each([
+    ['120', 120],
+    ['Mon, 23 Nov 2026 10:02:00 GMT', 120],
+    ['soon', undefined],
+  ])('carries the Retry-After %s of a 429 as %s seconds', async (header, seconds) => {
+    answer = (_path, response) => response.writeHead(429, { 'retry-after': header }).end();
+
+    const result = await orchestrator().trigger({ jobId: JOB_ID, payload: PAYLOAD });
+
+    expect(result.retryAfterSeconds).toBe(seconds);
   });
 
   it.each([500, 502, 503, 504])('%i is http_5xx', async (status) => {
