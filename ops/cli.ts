@@ -5,7 +5,9 @@ import { StatementError } from '../functions/db/executor.js';
 import { defaultCollaborators, type OpsCollaborators } from './collaborators.js';
 import type { Command, CommandContext } from './command.js';
 import { admins } from './commands/admins.js';
+import { breaker } from './commands/breaker.js';
 import { callbackCheck } from './commands/callback-check.js';
+import { cancel } from './commands/cancel.js';
 import { dlq } from './commands/dlq.js';
 import { gauge } from './commands/gauge.js';
 import { link } from './commands/link.js';
@@ -28,8 +30,10 @@ export const COMMANDS: readonly Command[] = [
   gauge,
   show,
   reconcileNow,
+  breaker,
   rearm,
   link,
+  cancel,
   resolvePayload,
   dlq,
   callbackCheck,

@@ -22,6 +22,11 @@ export const OPTIONS = {
   'callback-url': { type: 'string' },
   'trigger-url': { type: 'string' },
   'max-seconds': { type: 'string' },
+  capped: { type: 'boolean' },
+  parked: { type: 'boolean' },
+  error: { type: 'string' },
+  since: { type: 'string' },
+  rate: { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
 export type OptionName = keyof typeof OPTIONS;
@@ -95,4 +100,18 @@ export function positionals(args: CommandArgs, names: readonly string[]): string
     throw new UsageError(`unexpected argument ${args.positionals[names.length]}`);
   }
   return [...args.positionals];
+}
+
+const UNIT_SECONDS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+/** A look-back like `90s`, `30m`, `2h`, `3d` as seconds; absent gives undefined. */
+export function durationOption(args: CommandArgs, name: OptionName): number | undefined {
+  const text = stringOption(args, name)?.trim();
+  if (text === undefined) return undefined;
+  const match = /^(\d{1,6})([smhd])$/.exec(text);
+  const unit = match?.[2];
+  if (!match || unit === undefined) {
+    throw new UsageError(`--${name} must be a duration such as 90s, 30m, 2h or 3d`);
+  }
+  return Number(match[1]) * (UNIT_SECONDS[unit] ?? 1);
 }

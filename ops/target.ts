@@ -1,10 +1,15 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { z } from 'zod';
+import {
+  EventBridgeLifecycleEvents,
+  type LifecycleEvents,
+} from '../functions/adapters/lifecycle-events.js';
 import {
   EnvironmentSecretSource,
   type SecretSource,
@@ -16,7 +21,9 @@ import { DataApiExecutor } from '../functions/db/data-api-executor.js';
 import type { SqlExecutor } from '../functions/db/executor.js';
 import { createPool, PgExecutor } from '../functions/db/pg-executor.js';
 import { callbackUrlFor } from '../functions/routes.js';
+import type { Log } from '../functions/services/dependencies.js';
 import type { ReconcileSettings } from '../functions/services/reconcile.js';
+import { LoggedLifecycleEvents } from '../local/logged-lifecycle-events.js';
 import { parseLocalSettings } from '../local/settings.js';
 import type { OpsCollaborators } from './collaborators.js';
 import { TransportError } from './errors.js';
@@ -32,6 +39,7 @@ export const STACK_OUTPUTS = [
   'StripeApiKeySecretArn',
   'CallbackSecretArn',
   'TriggerSecretArn',
+  'LifecycleBusName',
 ] as const;
 export type StackOutput = (typeof STACK_OUTPUTS)[number];
 
@@ -63,6 +71,11 @@ export interface OpsTarget {
   callbackUrl(): string;
   /** Who the operator is: the caller's ARN on a stack, the OS user locally. */
   identity(): Promise<string>;
+  /**
+   * Where an operator's transitions are announced: the stack's lifecycle bus (as the
+   * functions' are), or the operator's own log locally (as the local runtime does).
+   */
+  lifecycleEvents(log: Log): LifecycleEvents;
   close(): Promise<void>;
 }
 
@@ -132,9 +145,14 @@ async function openLocal(io: OpsIo, collaborators: OpsCollaborators): Promise<Op
     reconcile: { ...config.reconcile, triggerTimeoutMs: config.triggerTimeoutMs },
     stack: undefined,
     triggerUrl: config.triggerUrl,
-    rules: () => config.rules,
+    // A claimed attempt stays in flight as long as the local queue may hold its message.
+    rules: () => ({
+      ...config.rules,
+      handoffLeaseSeconds: settings.QUEUE_VISIBILITY_TIMEOUT_SECONDS,
+    }),
     callbackUrl: () => callbackUrl,
     identity: async () => collaborators.osUser(),
+    lifecycleEvents: (log) => new LoggedLifecycleEvents(log),
     close: async () => {
       await pool.end();
       await stopDatabase();
@@ -145,12 +163,17 @@ async function openLocal(io: OpsIo, collaborators: OpsCollaborators): Promise<Op
 // ---------------------------------------------------------------------------------
 // A deployed stack
 
+const seconds = z.number().int().positive();
+/** A stack published before the retry model lacks its settings: those come from the fallback. */
 const ruleValues = z.object({
-  staleAfterSeconds: z.number().int().positive(),
-  stuckAfterSeconds: z.number().int().positive(),
-  maxAttempts: z.number().int().positive(),
-  stallAfterSeconds: z.number().int().positive(),
-  renotifyAfterSeconds: z.number().int().positive(),
+  staleAfterSeconds: seconds,
+  stuckAfterSeconds: seconds,
+  maxAttempts: seconds,
+  retryMaxDelaySeconds: seconds.optional(),
+  breakerFailureThreshold: seconds.optional(),
+  handoffLeaseSeconds: seconds.optional(),
+  stallAfterSeconds: seconds,
+  renotifyAfterSeconds: seconds,
 });
 
 async function openStack(
@@ -211,6 +234,7 @@ async function openStack(
   );
   const sqs = new SQSClient(clientConfig);
   const sts = new STSClient(clientConfig);
+  const eventBridge = new EventBridgeClient(clientConfig);
   let rules: ProvisioningRules | undefined;
   let identity: Promise<string> | undefined;
   return {
@@ -230,8 +254,9 @@ async function openStack(
       identity ??= callerArn(sts);
       return identity;
     },
+    lifecycleEvents: () => new EventBridgeLifecycleEvents(eventBridge, output('LifecycleBusName')),
     close: async () => {
-      for (const client of [rds, secretsManager, sqs, sts]) client.destroy();
+      for (const client of [rds, secretsManager, sqs, sts, eventBridge]) client.destroy();
     },
   };
 }
@@ -268,7 +293,11 @@ function stackRules(
 ): ProvisioningRules {
   if (published) {
     try {
-      return ruleValues.parse(JSON.parse(published));
+      const values = ruleValues.parse(JSON.parse(published));
+      return {
+        ...fallback,
+        ...Object.fromEntries(Object.entries(values).filter(([, value]) => value !== undefined)),
+      };
     } catch {
       out.warn(`stack ${name} publishes unreadable thresholds (output ProvisioningRules)`);
     }

@@ -193,7 +193,14 @@ async function applyDirectly(
   report: CallbackReport,
   actor: Actor,
 ): Promise<void> {
-  const result = await applyCallback(target.db, report, context.now(), actor);
+  const result = await applyCallback(
+    target.db,
+    report,
+    context.now(),
+    target.rules(),
+    Math.random,
+    actor,
+  );
   if (result.kind === 'unknown_session') {
     throw new RefusedError(
       `no provisioning job for stripe_session_id ${report.stripeSessionId}`,

@@ -39,9 +39,10 @@ The run stops claiming after --max-seconds (default 240).`,
       throw new UsageError('--trigger-url is for local runs: a stack run uses its hand-off queue');
     }
     const log = operatorLog(context.out);
+    const events = target.lifecycleEvents(log);
     const queue = target.stack
       ? new SqsHandoffQueue(target.stack.sqs, target.stack.output('HandoffQueueUrl'))
-      : inlineHandoff(context, target, log, triggerUrlOption ?? target.triggerUrl);
+      : inlineHandoff(context, target, log, events, triggerUrlOption ?? target.triggerUrl);
     const rules = target.rules();
 
     context.out.plan(
@@ -73,6 +74,7 @@ The run stops claiming after --max-seconds (default 240).`,
         rules,
         telemetry: new TelemetryRegistry(),
         log,
+        events,
         queue,
         timer,
       },
@@ -94,6 +96,7 @@ function inlineHandoff(
   context: CommandContext,
   target: OpsTarget,
   log: Log,
+  events: LifecycleEvents,
   triggerUrl: string | undefined,
 ): HandoffQueue {
   if (!triggerUrl) {
@@ -106,7 +109,6 @@ function inlineHandoff(
     );
   }
   const { clock } = context.collaborators;
-  const events: LifecycleEvents = { publish: async () => {} };
   const deps: HandoffDependencies = {
     db: target.db,
     clock,
@@ -121,6 +123,8 @@ function inlineHandoff(
       clock,
       fetch: context.collaborators.fetch,
     }),
+    callbackUrl: target.callbackUrl(),
+    triggerTimeoutMs: target.reconcile.triggerTimeoutMs,
   };
   return {
     async send(message: HandoffMessage) {

@@ -54,6 +54,7 @@ describe('reading the jobs (runbook section 3)', () => {
         cellId: 'c',
       },
       now,
+      DEFAULT_RULES,
     );
     advance(600);
 
@@ -78,7 +79,7 @@ describe('reading the jobs (runbook section 3)', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^SESSION\s+JOB\s+STATUS/);
     expect(result.stdout).toContain('MISSING');
-    expect(result.stdout).toContain('2 not provisioned; 1 of those shown are STUCK');
+    expect(result.stdout).toContain('2 waiting; 1 of those shown are STUCK');
   });
 
   it('stuck --limit caps the rows and says how many were left out', async () => {
@@ -206,8 +207,11 @@ describe('admins and notifications', () => {
 
   it("lists the watchdog's notifications, newest first", async () => {
     await db.executor.execute(
-      'UPDATE provisioning_jobs SET attempts = 8 WHERE stripe_session_id = :session',
-      { session: { type: 'text', value: 'cs_test_oldest' } },
+      'UPDATE provisioning_jobs SET budget_spent = 8, capped_at = :now WHERE stripe_session_id = :session',
+      {
+        session: { type: 'text', value: 'cs_test_oldest' },
+        now: { type: 'timestamp', value: now },
+      },
     );
     await notifyStalls(db.executor, now, DEFAULT_RULES);
 

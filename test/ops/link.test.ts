@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DEFAULT_RULES } from '../../functions/core/rules.js';
 import { applyCallback } from '../../functions/db/jobs/callbacks.js';
 import { readJob } from '../../functions/db/jobs/operator-actions.js';
 import { createCallbackHandler } from '../../functions/handlers/callback.js';
@@ -152,6 +153,7 @@ describe('ops link: hand-linking a provisioned tenant (runbook 6a)', () => {
         cellId: 'cell-a',
       },
       h.now(),
+      DEFAULT_RULES,
     );
     const before = await historyOf(h.deps.db, job.id);
 
@@ -175,6 +177,7 @@ describe('ops link: hand-linking a provisioned tenant (runbook 6a)', () => {
         cellId: 'cell-eu-1',
       },
       h.now(),
+      DEFAULT_RULES,
     );
 
     const result = await ops([...link('cs_test_link_same'), '--json']);

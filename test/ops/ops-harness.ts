@@ -4,6 +4,7 @@ import { PassThrough, Writable } from 'node:stream';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
+import { DEFAULT_RULES } from '../../functions/core/rules.js';
 import type { SqlExecutor } from '../../functions/db/executor.js';
 import { recordSettledCheckout } from '../../functions/db/jobs/checkout-records.js';
 import { runOps } from '../../ops/cli.js';
@@ -15,6 +16,7 @@ import {
 import { CALLBACK_URL, SECRET_ARNS } from '../support/handler-harness.js';
 
 export const STACK = 'Provisioning-test';
+export const LIFECYCLE_BUS = 'Provisioning-test-lifecycle';
 export const OPERATOR_ARN = 'arn:aws:sts::123456789012:assumed-role/OnCall/alice';
 export const HANDOFF_QUEUE_URL =
   'https://sqs.us-east-1.amazonaws.com/123456789012/Provisioning-test-Handoff.fifo';
@@ -130,6 +132,7 @@ export function stackOutputs(overrides: Record<string, string> = {}): Record<str
     StripeApiKeySecretArn: SECRET_ARNS.stripeApiKey,
     CallbackSecretArn: SECRET_ARNS.callbackSecret,
     TriggerSecretArn: SECRET_ARNS.triggerSecret,
+    LifecycleBusName: LIFECYCLE_BUS,
     ...overrides,
   };
 }
@@ -151,6 +154,7 @@ export async function recordCheckout(
       callbackUrl: CALLBACK_URL,
     },
     now,
+    DEFAULT_RULES.handoffLeaseSeconds,
   );
   return job;
 }
@@ -166,8 +170,9 @@ export async function historyOf(db: SqlExecutor, jobId: string) {
 
 export async function jobColumns(db: SqlExecutor, jobId: string) {
   const [row] = await db.execute(
-    `SELECT status, attempts, last_error, deployment_id, cell_id, tokens_quota, trigger_payload,
-       last_attempt_at, updated_at
+    `SELECT status, attempts, budget_spent, last_error, deployment_id, cell_id, tokens_quota,
+       trigger_payload, last_attempt_at, next_attempt_at, parked_at, capped_at, cancelled_at,
+       cancel_reason, updated_at
      FROM provisioning_jobs WHERE id = :jobId`,
     { jobId: { type: 'uuid', value: jobId } },
   );

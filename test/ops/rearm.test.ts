@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_RULES } from '../../functions/core/rules.js';
 import { upsertPackage } from '../../functions/db/catalogue-repository.js';
 import type { SqlExecutor } from '../../functions/db/executor.js';
 import { applyCallback } from '../../functions/db/jobs/callbacks.js';
@@ -22,11 +23,12 @@ afterAll(async () => {
   await db.close();
 });
 
-/** A job the reconciler gave up on: eight failed hand-offs, the last with `lastError`. */
+/** A job out of budget: eight dispatched attempts, the last failing with `lastError`. */
 async function cappedJob(executor: SqlExecutor, session: string, lastError: string) {
   const job = await recordCheckout(executor, session, now);
   await executor.execute(
-    `UPDATE provisioning_jobs SET attempts = 8, last_error = :lastError, last_attempt_at = :at
+    `UPDATE provisioning_jobs SET attempts = 8, budget_spent = 8, last_error = :lastError,
+       last_attempt_at = :at, capped_at = :at, lease_expires_at = NULL
      WHERE id = :jobId`,
     {
       jobId: { type: 'uuid', value: job.id },
@@ -38,7 +40,7 @@ async function cappedJob(executor: SqlExecutor, session: string, lastError: stri
 }
 
 describe('ops rearm (runbook 5)', () => {
-  it('re-arms a capped job with --yes: attempts 0, enqueued, who and why in its history', async () => {
+  it('re-arms a capped job with --yes: a fresh budget, due now, the attempt number kept, who and why in its history', async () => {
     const job = await cappedJob(db.executor, 'cs_test_rearm_ok', 'orchestrator_failed');
 
     const result = await ops(
@@ -53,12 +55,14 @@ describe('ops rearm (runbook 5)', () => {
       result: 'rearmed',
       job_id: job.id,
       stripe_session_id: 'cs_test_rearm_ok',
-      prior_attempts: 8,
+      prior_budget_spent: 8,
     });
     expect(await jobColumns(db.executor, job.id)).toMatchObject({
       status: 'enqueued',
-      attempts: 0,
-      last_attempt_at: null,
+      attempts: 8,
+      budget_spent: 0,
+      capped_at: null,
+      next_attempt_at: now,
     });
     expect((await historyOf(db.executor, job.id)).at(-1)).toMatchObject({
       kind: 'rearmed',
@@ -87,6 +91,7 @@ describe('ops rearm (runbook 5)', () => {
         cellId: 'c',
       },
       now,
+      DEFAULT_RULES,
     );
     const before = {
       row: await jobColumns(db.executor, job.id),
@@ -110,7 +115,7 @@ describe('ops rearm (runbook 5)', () => {
     expect(result.stderr).toContain(
       'stdin is not a terminal and --yes was not given; nothing was done',
     );
-    expect(await jobColumns(db.executor, job.id)).toMatchObject({ attempts: 8 });
+    expect(await jobColumns(db.executor, job.id)).toMatchObject({ budget_spent: 8 });
   });
 
   it('warns when the last error says the transport was still broken', async () => {
@@ -119,9 +124,9 @@ describe('ops rearm (runbook 5)', () => {
     const result = await ops(['rearm', job.id, '--dry-run']);
 
     expect(result.code).toBe(0);
-    expect(result.stderr).toContain('the last hand-off failed with http_5xx');
+    expect(result.stderr).toContain('failed because the way to the orchestrator was broken');
     expect(result.stderr).toContain('Re-arm only once the trigger URL and secret are set');
-    expect(await jobColumns(db.executor, job.id)).toMatchObject({ attempts: 8 });
+    expect(await jobColumns(db.executor, job.id)).toMatchObject({ budget_spent: 8 });
   });
 
   it('asks for the reason and the confirmation at a terminal, and re-arms on yes', async () => {
@@ -146,7 +151,7 @@ describe('ops rearm (runbook 5)', () => {
 
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('not confirmed; nothing was done');
-    expect(await jobColumns(db.executor, job.id)).toMatchObject({ attempts: 8 });
+    expect(await jobColumns(db.executor, job.id)).toMatchObject({ budget_spent: 8 });
   });
 
   it('wants a reason for the history: --yes without --reason off a terminal is a usage error', async () => {
@@ -156,7 +161,7 @@ describe('ops rearm (runbook 5)', () => {
 
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('--reason is required');
-    expect(await jobColumns(db.executor, job.id)).toMatchObject({ attempts: 8 });
+    expect(await jobColumns(db.executor, job.id)).toMatchObject({ budget_spent: 8 });
   });
 
   it('refuses a reference that is neither a job id nor a session id as a usage error', async () => {

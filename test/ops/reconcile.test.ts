@@ -76,6 +76,10 @@ describe('ops reconcile --stack: a forced run onto the stack’s hand-off queue 
       redriven: 1,
       still_failing: 0,
       skipped_no_payload: 1,
+      capped: 0,
+      breaker: 'closed',
+      breaker_open_seconds: 0,
+      probe_sent: false,
       stuck_total: 0,
     });
     const sent = sqs.commandCalls(SendMessageCommand).map((call) => call.args[0].input);
@@ -134,7 +138,11 @@ describe('ops reconcile locally: the queue lives in the npm start process', () =
       expect(orchestrator.requests).toHaveLength(1);
       expect(trigger?.path).toBe('/trigger/onboarding');
       expect(trigger?.headers['idempotency-key']).toBe(job.id);
-      expect(JSON.parse(trigger?.body ?? '')).toEqual(job.trigger_payload);
+      // The stored business fields, with the callback URL the local runtime serves now.
+      expect(JSON.parse(trigger?.body ?? '')).toEqual({
+        ...job.trigger_payload,
+        callback_url: 'http://localhost:3000/api/internal/provisioning/callback',
+      });
       const { hmacHex } = await import('../../functions/core/signatures.js');
       expect(trigger?.headers['x-provisioning-signature']).toBe(
         hmacHex(TRIGGER_SECRET, `${trigger?.headers['x-provisioning-timestamp']}.${trigger?.body}`),

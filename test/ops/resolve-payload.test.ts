@@ -1,6 +1,7 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DEFAULT_RULES } from '../../functions/core/rules.js';
 import { upsertPackage } from '../../functions/db/catalogue-repository.js';
 import { applyCallback } from '../../functions/db/jobs/callbacks.js';
 import type { JobRow } from '../../functions/db/jobs/job-row.js';
@@ -189,6 +190,7 @@ describe('ops resolve-payload (runbook 6b)', () => {
         cellId: 'c',
       },
       now,
+      DEFAULT_RULES,
     );
 
     const result = await ops([
