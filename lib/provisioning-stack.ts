@@ -54,7 +54,8 @@ export class ProvisioningStack extends Stack {
       callback: secret('CallbackSecret', 'HMAC secret the orchestrator signs callbacks with'),
     };
     const bus = new EventBus(this, 'LifecycleBus', {
-      description: 'Provisioning job lifecycle: recorded, provisioned, failed, capped',
+      description:
+        'Provisioning lifecycle: job recorded, provisioned, failed, capped, parked, cancelled; breaker opened, closed',
     });
     const api = new ProvisioningHttpApi(this, 'HttpApi', {
       throttle: { rateLimit: s.apiRateLimit, burstLimit: s.apiBurstLimit },
@@ -65,6 +66,8 @@ export class ProvisioningStack extends Stack {
       STALE_AFTER_SECONDS: String(s.staleAfterSeconds),
       STUCK_AFTER_SECONDS: String(s.stuckAfterSeconds),
       MAX_ATTEMPTS: String(s.maxAttempts),
+      RETRY_MAX_DELAY_SECONDS: String(s.retryMaxDelaySeconds),
+      BREAKER_FAILURE_THRESHOLD: String(s.breakerFailureThreshold),
       STALL_AFTER_SECONDS: String(s.stallAfterSeconds),
       RENOTIFY_AFTER_SECONDS: String(s.renotifyAfterSeconds),
     };
@@ -103,7 +106,9 @@ export class ProvisioningStack extends Stack {
       },
     })
       .bindSecret('PROVISIONING_TRIGGER_SECRET_ARN', secrets.trigger)
-      .bindEventBus(bus);
+      .bindEventBus(bus)
+      // The callback URL in each trigger is the one this stack serves when it is sent.
+      .setEnvironment('PUBLIC_BASE_URL', api.url);
     const callback = fn('Callback', {
       handler: 'callback',
       description: 'Orchestrator callback: verify, apply, answer',
@@ -122,7 +127,7 @@ export class ProvisioningStack extends Stack {
         RECONCILE_BATCH_SIZE: String(s.reconcileBatchSize),
         RECONCILE_MAX_REDRIVES_PER_SECOND: String(s.reconcileMaxRedrivesPerSecond),
       },
-    });
+    }).bindEventBus(bus);
     const watchdog = fn('Watchdog', {
       handler: 'watchdog',
       description: 'Watchdog: notify admins of stalls and capped jobs',
@@ -157,7 +162,11 @@ export class ProvisioningStack extends Stack {
       maxReceiveCount: s.handoffMaxReceiveCount,
       maxConcurrency: s.handoffMaxConcurrency,
     });
-    for (const sender of [webhook, reconciler, jobCreate]) sender.bindQueueSend(queue.queue);
+    // A claimed attempt is in flight as long as the queue may hold its message.
+    const lease = String(queue.visibilityTimeout.toSeconds());
+    for (const sender of [webhook, reconciler, jobCreate]) {
+      sender.bindQueueSend(queue.queue).setEnvironment('HANDOFF_LEASE_SECONDS', lease);
+    }
 
     const served: Record<RouteName, ProjectFunction> = {
       stripeWebhook: webhook,
@@ -259,6 +268,11 @@ export class ProvisioningStack extends Stack {
     );
     output('HandoffQueueUrl', queue.queue.queueUrl, 'The hand-off FIFO queue');
     output(
+      'LifecycleBusName',
+      bus.eventBusName,
+      'Lifecycle events (job.*, breaker.*): subscribe with rules; the operator CLI publishes its own',
+    );
+    output(
       'HandoffDeadLetterQueueUrl',
       queue.deadLetterQueue.queueUrl,
       'Hand-offs that could not be recorded',
@@ -269,6 +283,9 @@ export class ProvisioningStack extends Stack {
         staleAfterSeconds: s.staleAfterSeconds,
         stuckAfterSeconds: s.stuckAfterSeconds,
         maxAttempts: s.maxAttempts,
+        retryMaxDelaySeconds: s.retryMaxDelaySeconds,
+        breakerFailureThreshold: s.breakerFailureThreshold,
+        handoffLeaseSeconds: queue.visibilityTimeout.toSeconds(),
         stallAfterSeconds: s.stallAfterSeconds,
         renotifyAfterSeconds: s.renotifyAfterSeconds,
       }),

@@ -27,6 +27,8 @@ const contextSchema = z.object({
   staleAfterSeconds: count.default(300),
   stuckAfterSeconds: count.default(900),
   maxAttempts: count.default(8),
+  retryMaxDelaySeconds: count.default(3600),
+  breakerFailureThreshold: count.default(5),
   stallAfterSeconds: count.default(1800),
   renotifyAfterSeconds: count.default(21_600),
   reconcileBatchSize: count.max(1000).default(25),

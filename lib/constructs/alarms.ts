@@ -50,6 +50,7 @@ export class Alarms extends Construct {
   readonly topic: Topic;
   readonly stuck: Alarm;
   readonly gaugeMissing: Alarm;
+  readonly breakerOpen: Alarm;
   readonly all: Alarm[] = [];
 
   constructor(scope: Construct, id: string, props: AlarmsProps) {
@@ -129,6 +130,29 @@ export class Alarms extends Construct {
       productMetric('HandoffFailed', { statistic: 'Sum', period: Duration.minutes(15) }),
       5,
       `More than 5 hand-offs to the orchestrator failed in 15 minutes (transport down or misconfigured). ${runbook('provisioning-stuck')}`,
+    );
+    this.breakerOpen = this.alarm('OrchestratorBreakerOpen', {
+      metric: productMetric('BreakerOpenSeconds', {
+        statistic: 'Maximum',
+        period: Duration.minutes(10),
+      }),
+      threshold: 15 * 60,
+      evaluationPeriods: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+      alarmDescription: `The breaker toward the orchestrator has been open for 15 minutes: triggers keep failing across jobs, re-drives are paused and customers are waiting. ${runbook('provisioning-stuck')} (section 4a: ops breaker)`,
+    });
+    this.above(
+      'TriggerRefusedCredentials',
+      productMetric('TriggerUnauthorized', { statistic: 'Sum', period: Duration.minutes(5) }),
+      0,
+      `The orchestrator answered 401/403 to a trigger: the trigger secret or URL is wrong, and every job it refuses is parked. ${runbook('provisioning-stuck')} (section 5a)`,
+    );
+    this.above(
+      'TenantForCancelledJob',
+      productMetric('CallbackForCancelledJob', { statistic: 'Sum', period: Duration.minutes(15) }),
+      0,
+      `The orchestrator reported a tenant for a job an operator had cancelled: the report is kept, not applied, and needs a decision (ops stuck lists it). ${runbook('provisioning-stuck')} (cancelled jobs)`,
     );
     this.above(
       'CallbackSignatureFailures',

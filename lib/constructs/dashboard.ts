@@ -61,6 +61,7 @@ export class OperationsDashboard extends Construct {
         sum('JobProvisioned'),
         sum('JobFailed'),
         sum('JobCapped'),
+        sum('JobCancelled'),
       ]),
       graph('Hand-off failures and re-drives', [
         sum('HandoffFailed'),
@@ -68,7 +69,40 @@ export class OperationsDashboard extends Construct {
         sum('ReconcileRedriven'),
         sum('ReconcileStillFailing'),
         sum('ReconcileSkippedNoPayload'),
+        sum('JobParked'),
+        sum('TriggerUnauthorized'),
       ]),
+    );
+    this.dashboard.addWidgets(
+      new SingleValueWidget({
+        title: 'Breaker toward the orchestrator: open for (s)',
+        metrics: [
+          productMetric('BreakerOpenSeconds', {
+            statistic: 'Maximum',
+            period: Duration.minutes(10),
+          }),
+        ],
+        width: 6,
+        height: 6,
+      }),
+      new GraphWidget({
+        title: 'Breaker: opened, closed, held hand-offs, probes',
+        left: [
+          sum('BreakerOpened'),
+          sum('BreakerClosed'),
+          sum('HandoffDeferred'),
+          sum('ReconcileProbeSent'),
+        ],
+        right: [
+          productMetric('BreakerOpenSeconds', {
+            statistic: 'Maximum',
+            period: Duration.minutes(10),
+            label: 'open for (s)',
+          }),
+        ],
+        width: 18,
+        height: 6,
+      }),
     );
     this.dashboard.addWidgets(
       graph('Hand-off queue: depth and dead letters', [

@@ -27,6 +27,8 @@ export interface HandoffQueueProps {
 export class HandoffQueue extends Construct {
   readonly queue: Queue;
   readonly deadLetterQueue: Queue;
+  /** Six times the consumer's timeout: how long a received message stays hidden. */
+  readonly visibilityTimeout: Duration;
 
   constructor(scope: Construct, id: string, props: HandoffQueueProps) {
     super(scope, id);
@@ -38,6 +40,7 @@ export class HandoffQueue extends Construct {
     if (props.maxReceiveCount < 1)
       throw new Error('HandoffQueue maxReceiveCount must be at least 1');
     const consumerTimeout = props.consumer.fn.timeout ?? Duration.seconds(3);
+    this.visibilityTimeout = Duration.seconds(consumerTimeout.toSeconds() * 6);
     this.deadLetterQueue = new Queue(this, 'DeadLetters', {
       fifo: true,
       contentBasedDeduplication: false,
@@ -50,7 +53,7 @@ export class HandoffQueue extends Construct {
       contentBasedDeduplication: false,
       deduplicationScope: DeduplicationScope.MESSAGE_GROUP,
       fifoThroughputLimit: FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
-      visibilityTimeout: Duration.seconds(consumerTimeout.toSeconds() * 6),
+      visibilityTimeout: this.visibilityTimeout,
       retentionPeriod: Duration.days(4),
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,

@@ -32,6 +32,14 @@ function productFunctions(): [string, Resource][] {
   );
 }
 
+/** A function's environment variables (none when it has no environment). */
+function variablesOf(fn: Resource | undefined): Record<string, unknown> {
+  const environment = fn?.Properties?.Environment as
+    | { Variables?: Record<string, unknown> }
+    | undefined;
+  return environment?.Variables ?? {};
+}
+
 function byType(type: string): [string, Resource][] {
   return Object.entries(resources).filter(([, r]) => r.Type === type);
 }
@@ -88,6 +96,28 @@ describe('the hand-off queue', () => {
     );
   });
 
+  it('holds a claimed attempt in flight as long as the queue may hold its message', () => {
+    const handoff = byType('AWS::SQS::Queue').find(([, r]) => r.Properties?.RedrivePolicy)?.[1];
+    const claimers = productFunctions().filter(([id]) =>
+      ['StripeWebhook', 'Reconciler', 'OperatorJobCreate'].some((name) => id.startsWith(name)),
+    );
+
+    expect(claimers).toHaveLength(3);
+    for (const [, fn] of claimers) {
+      expect(variablesOf(fn).HANDOFF_LEASE_SECONDS).toBe(
+        String(handoff?.Properties?.VisibilityTimeout),
+      );
+    }
+  });
+
+  it('sends each trigger with the callback URL the stack serves at dispatch', () => {
+    const [, consumer] = productFunctions().find(([id]) => id.startsWith('HandoffConsumer')) ?? [];
+    const variables = variablesOf(consumer);
+
+    expect(variables.PUBLIC_BASE_URL).toBeDefined();
+    expect(variables.BREAKER_FAILURE_THRESHOLD).toBe('5');
+  });
+
   it('feeds the consumer with partial batch responses and a concurrency cap', () => {
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       FunctionResponseTypes: ['ReportBatchItemFailures'],
@@ -134,6 +164,25 @@ describe('the alarms', () => {
     });
     expect(String(p.AlarmDescription)).toContain('provisioning-stuck.md');
     expect(p.AlarmActions).toHaveLength(1);
+  });
+
+  it('page when the breaker toward the orchestrator has been open for 15 minutes', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'BreakerOpenSeconds',
+      Statistic: 'Maximum',
+      Threshold: 900,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+  });
+
+  it('page when the orchestrator refuses our signature, and when it reports a tenant for a cancelled job', () => {
+    for (const metric of ['TriggerUnauthorized', 'CallbackForCancelledJob']) {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: metric,
+        Threshold: 0,
+      });
+    }
   });
 
   it('page when the gauge stops being reported', () => {
