@@ -5,6 +5,7 @@
  */
 import { consoleLog } from '../local/console-log.js';
 import { DEMO_ADMIN, startLocalRuntime } from '../local/runtime.js';
+import { SANDBOX_MODES } from '../local/sandbox-orchestrator.js';
 
 const format = process.env.LOG_FORMAT === 'json' || !process.stdout.isTTY ? 'json' : 'pretty';
 // The handlers' shared Powertools logger: indented JSON in a terminal, quiet below WARN.
@@ -27,7 +28,7 @@ try {
     `  Metrics            GET  ${runtime.url}/api/metrics`,
     '',
     `  Database           ${s.DATABASE_URL ? 'DATABASE_URL' : `embedded PostgreSQL in ${s.DATA_DIR}/postgres`}${runtime.seeded ? ` (seeded: packages starter, growth, scale; admin ${DEMO_ADMIN})` : ''}`,
-    `  Orchestrator       ${runtime.sandbox ? `sandbox, mode ${runtime.sandbox.mode} (SANDBOX_ORCHESTRATOR=ok|fail|down|silent|off)` : 'PROVISIONING_TRIGGER_URL'}`,
+    `  Orchestrator       ${runtime.sandbox ? `sandbox, mode ${runtime.sandbox.mode} (SANDBOX_ORCHESTRATOR=${SANDBOX_MODES.join('|')}|off)` : 'PROVISIONING_TRIGGER_URL'}`,
     ...(runtime.sandbox?.url
       ? [`  Sandbox control    curl -X PUT ${runtime.sandbox.url}/mode -d '{"mode":"down"}'`]
       : []),

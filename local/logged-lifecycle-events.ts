@@ -1,4 +1,8 @@
-import type { LifecycleEvent, LifecycleEvents } from '../functions/adapters/lifecycle-events.js';
+import {
+  eventDetail,
+  type LifecycleEvent,
+  type LifecycleEvents,
+} from '../functions/adapters/lifecycle-events.js';
 import type { Log } from '../functions/services/dependencies.js';
 
 /** Locally there is no event bus: lifecycle events are logged where a person can see them. */
@@ -7,11 +11,7 @@ export class LoggedLifecycleEvents implements LifecycleEvents {
 
   async publish(events: readonly LifecycleEvent[]): Promise<void> {
     for (const event of events) {
-      this.log.info(`lifecycle event ${event.type}`, {
-        job_id: event.jobId,
-        stripe_session_id: event.stripeSessionId,
-        ...event.detail,
-      });
+      this.log.info(`lifecycle event ${event.type}`, eventDetail(event));
     }
   }
 }

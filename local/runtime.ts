@@ -96,6 +96,8 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
           triggerSecret: settings.PROVISIONING_TRIGGER_SECRET,
           callbackSecret: settings.PROVISIONING_CALLBACK_SECRET,
           delayMs: settings.SANDBOX_DELAY_MS,
+          sagaHeartbeats: settings.SANDBOX_SAGA_HEARTBEATS,
+          retryAfterSeconds: settings.SANDBOX_RETRY_AFTER_SECONDS,
           log: (message, extra) => log.info(message, { ...extra }),
         });
   const triggerUrl = sandbox ? `${await sandbox.start()}/trigger/onboarding` : config.triggerUrl;
@@ -108,7 +110,8 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
   const deps: ServiceDependencies = {
     db,
     clock: systemClock,
-    rules: config.rules,
+    // A claimed attempt stays in flight as long as the queue may hold its message.
+    rules: { ...config.rules, handoffLeaseSeconds: settings.QUEUE_VISIBILITY_TIMEOUT_SECONDS },
     telemetry,
     events: new LoggedLifecycleEvents(log),
     log,
@@ -121,7 +124,10 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
     clock: systemClock,
   });
   const reserveMs = reserveFor(config.triggerTimeoutMs);
-  const handoffConsumer = createHandoffConsumerHandler({ ...deps, orchestrator }, { reserveMs });
+  const handoffConsumer = createHandoffConsumerHandler(
+    { ...deps, orchestrator, callbackUrl, triggerTimeoutMs: config.triggerTimeoutMs },
+    { reserveMs },
+  );
   const reconcile = createReconcileHandler({ ...deps, queue, settings: config.reconcile });
   const watchdog = createWatchdogHandler(deps);
 

@@ -5,18 +5,48 @@ import { z } from 'zod';
 import { checkProvisioningSignature, signTrigger } from '../functions/core/signatures.js';
 import { readBody } from './read-body.js';
 
-/** ok: provisions; fail: reports a failed saga; down: answers 503; silent: accepts and never calls back. */
-export const SANDBOX_MODES = ['ok', 'fail', 'down', 'silent'] as const;
+/**
+ * How the sandbox answers a trigger, one mode for every branch of the runbook:
+ * - ok: accepts and provisions; fail: accepts and reports a failed saga;
+ * - down: 503; silent: accepts and never calls back;
+ * - slow: accepts only after the delay (a trigger that takes long to be accepted);
+ * - saga: accepts and runs long, reporting progress (heartbeats) before it provisions;
+ * - reject: 422, a permanent refusal; unauthorized: 401, as for a wrong trigger secret;
+ * - throttle: 429 with a Retry-After.
+ */
+export const SANDBOX_MODES = [
+  'ok',
+  'fail',
+  'down',
+  'silent',
+  'slow',
+  'saga',
+  'reject',
+  'unauthorized',
+  'throttle',
+] as const;
 export type SandboxMode = (typeof SANDBOX_MODES)[number];
 
 export interface SandboxOptions {
   mode: SandboxMode;
   readonly triggerSecret: string;
   readonly callbackSecret: string;
-  /** Pause before each callback, so a person can watch the phases go by. */
+  /** Pause before each callback (and before a slow acceptance), so a person can watch. */
   readonly delayMs: number;
+  /** Progress reports a `saga` sends before it provisions. */
+  readonly sagaHeartbeats: number;
+  /** The Retry-After a `throttle` answers with. */
+  readonly retryAfterSeconds: number;
   readonly log: (message: string, extra?: object) => void;
 }
+
+/** The refusals the sandbox answers with, by mode. */
+const REFUSALS: Partial<Record<SandboxMode, { status: number; text: string }>> = {
+  down: { status: 503, text: 'orchestrator down' },
+  reject: { status: 422, text: 'sandbox: this onboarding is refused' },
+  unauthorized: { status: 401, text: 'sandbox: unknown signing key' },
+  throttle: { status: 429, text: 'sandbox: too many triggers' },
+};
 
 const onboardingInput = z.object({
   job_id: z.string(),
@@ -92,17 +122,21 @@ export class SandboxOrchestrator {
       now: new Date(),
     });
     if (signature !== 'valid') return void response.writeHead(401).end(`signature ${signature}`);
-    if (this.stopping || this.options.mode === 'down')
-      return void response.writeHead(503).end('orchestrator down');
+    const mode = this.options.mode;
+    const refusal = this.stopping ? REFUSALS.down : REFUSALS[mode];
+    if (refusal) {
+      const headers =
+        mode === 'throttle' ? { 'retry-after': String(this.options.retryAfterSeconds) } : {};
+      return void response.writeHead(refusal.status, headers).end(refusal.text);
+    }
     const input = onboardingInput.safeParse(safeJson(body));
     if (!input.success) return void response.writeHead(422).end('not an OnboardingInput');
+    if (mode === 'slow') await pause(this.options.delayMs);
     response
       .writeHead(202, { 'content-type': 'application/json' })
       .end(JSON.stringify({ accepted: true }));
-    if (this.options.mode === 'silent') return;
-    const saga = this.runSaga(input.data, this.options.mode).finally(() =>
-      this.pending.delete(saga),
-    );
+    if (mode === 'silent') return;
+    const saga = this.runSaga(input.data, mode).finally(() => this.pending.delete(saga));
     this.pending.add(saga);
   }
 
@@ -123,6 +157,14 @@ export class SandboxOrchestrator {
       phase: 'database',
       database: { id: databaseId, status: 'migrating' },
     });
+    if (mode === 'saga') {
+      for (let beat = 1; beat <= this.options.sagaHeartbeats; beat += 1) {
+        await report({
+          status: 'provisioning',
+          phase: `workloads ${beat}/${this.options.sagaHeartbeats}`,
+        });
+      }
+    }
     if (mode === 'fail') {
       await report({
         status: 'failed',
@@ -142,7 +184,7 @@ export class SandboxOrchestrator {
   }
 
   private async callback(url: string, body: Record<string, unknown>): Promise<void> {
-    await new Promise((resolve) => setTimeout(resolve, this.options.delayMs));
+    await pause(this.options.delayMs);
     const raw = JSON.stringify(body);
     const { timestamp, signature } = signTrigger(raw, this.options.callbackSecret, new Date());
     try {
@@ -164,6 +206,10 @@ export class SandboxOrchestrator {
       this.options.log('sandbox orchestrator could not call back', { error: String(error) });
     }
   }
+}
+
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function headerOf(request: IncomingMessage, name: string): string | undefined {

@@ -15,6 +15,8 @@ const localEnvironment = z.object({
   EMBEDDED_DATABASE_PORT: z.coerce.number().int().min(1024).max(65_535).default(54329),
   SANDBOX_ORCHESTRATOR: z.enum([...SANDBOX_MODES, 'off']).default('ok'),
   SANDBOX_DELAY_MS: z.coerce.number().int().min(0).default(500),
+  SANDBOX_SAGA_HEARTBEATS: z.coerce.number().int().min(1).max(1000).default(6),
+  SANDBOX_RETRY_AFTER_SECONDS: seconds(30),
   RECONCILE_EVERY_SECONDS: seconds(600),
   WATCHDOG_EVERY_SECONDS: seconds(3600),
   QUEUE_VISIBILITY_TIMEOUT_SECONDS: seconds(360),
