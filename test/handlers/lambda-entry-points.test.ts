@@ -50,6 +50,7 @@ beforeAll(async () => {
     DATABASE_URL: db.connectionString,
     HANDOFF_QUEUE_URL: QUEUE_URL,
     STRIPE_WEBHOOK_SECRET_ARN: SECRET_ARNS.stripeWebhookSecrets,
+    STRIPE_MODE: 'test',
     PUBLIC_BASE_URL: 'https://api.example.com',
     POWERTOOLS_METRICS_DISABLED: 'true',
   });
@@ -105,10 +106,12 @@ describe('the Lambda entry points, built from the environment', () => {
       object: 'event',
       type: 'checkout.session.completed',
       created: Math.floor(Date.now() / 1000),
+      livemode: false,
       data: {
         object: {
           id: 'cs_test_entry_point',
           object: 'checkout.session',
+          mode: 'payment',
           payment_status: 'paid',
           customer: 'cus_1',
           customer_details: { email: 'a@example.com' },

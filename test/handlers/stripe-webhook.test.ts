@@ -25,7 +25,13 @@ let sequence = 0;
 
 beforeAll(async () => {
   h = await handlerHarness();
-  deps = { ...h.deps, queue: h.queue, secrets: h.secrets, callbackUrl: CALLBACK_URL };
+  deps = {
+    ...h.deps,
+    queue: h.queue,
+    secrets: h.secrets,
+    callbackUrl: CALLBACK_URL,
+    stripeMode: 'test',
+  };
   webhook = createStripeWebhookHandler(deps);
 });
 afterAll(async () => {
@@ -221,27 +227,32 @@ describe('a settled checkout', () => {
     expect(sends()).toHaveLength(1);
   });
 
-  it('records an unknown package with no payload and never hands it off', async () => {
+  it('records a package missing from the catalogue with no payload and never hands it off', async () => {
     const unknown = unique('cs_test');
-    const missing = unique('cs_test');
 
-    const responses = [
-      await send(checkoutEvent(unknown, { packageSlug: 'platinum' })),
-      await send(checkoutEvent(missing, { packageSlug: null })),
-    ];
+    const response = await send(checkoutEvent(unknown, { packageSlug: 'platinum' }));
 
-    expect(responses.map((r) => r.statusCode)).toEqual([200, 200]);
+    expect(response.statusCode).toBe(200);
     expect(await jobOf(unknown)).toMatchObject({
       trigger_payload: null,
       last_error: 'unknown_package',
       attempts: 0,
       package_slug: 'platinum',
     });
-    expect(await jobOf(missing)).toMatchObject({
-      trigger_payload: null,
-      last_error: 'unknown_package',
-    });
     expect(sends()).toEqual([]);
+  });
+
+  it('ignores a session without a package as another product’s: no job, no account, no write', async () => {
+    const missing = unique('cs_test');
+    const event = checkoutEvent(missing, { packageSlug: null });
+    const callsBefore = h.bridge.calls.length;
+
+    const response = await send(event);
+
+    expect(response).toEqual({ statusCode: 200, body: { received: true, outcome: 'ignored' } });
+    expect(h.bridge.calls.length).toBe(callsBefore);
+    expect(await nothingWrittenFor(missing, event.id)).toEqual(NOTHING);
+    expect(h.telemetry.counters.get('StripeSessionNotOurs')).toBe(1);
   });
 });
 
@@ -511,6 +522,7 @@ describe('other events', () => {
       id: unique('evt'),
       object: 'event',
       type: 'invoice.paid',
+      livemode: false,
       data: { object: {} },
     };
 
