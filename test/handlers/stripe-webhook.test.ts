@@ -4,38 +4,26 @@ import Stripe from 'stripe';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { handoffMessage } from '../../functions/adapters/handoff-queue.js';
 import { claimStaleJobs } from '../../functions/db/jobs/reconcile-claims.js';
-import { createStripeWebhookHandler } from '../../functions/handlers/stripe-webhook.js';
-import type { StripeWebhookDependencies } from '../../functions/services/checkout-handoff.js';
+import { CALLBACK_URL, type Harness } from '../support/handler-harness.js';
 import {
-  CALLBACK_URL,
-  type Harness,
-  handlerHarness,
-  lambdaContext,
-} from '../support/handler-harness.js';
-import { httpEvent } from '../support/http-events.js';
+  type StripeWebhookHarness,
+  stripeWebhookHarness,
+} from '../support/stripe-webhook-harness.js';
 
 const SECRET = 'whsec_test_current_0123456789abcdef';
 const PREVIOUS_SECRET = 'whsec_test_previous_fedcba9876543210';
 const EMAIL = 'buyer@example.com';
 
+let w: StripeWebhookHarness;
 let h: Harness;
-let deps: StripeWebhookDependencies;
-let webhook: ReturnType<typeof createStripeWebhookHandler>;
 let sequence = 0;
 
 beforeAll(async () => {
-  h = await handlerHarness();
-  deps = {
-    ...h.deps,
-    queue: h.queue,
-    secrets: h.secrets,
-    callbackUrl: CALLBACK_URL,
-    stripeMode: 'test',
-  };
-  webhook = createStripeWebhookHandler(deps);
+  w = await stripeWebhookHarness({ secret: SECRET, stripeMode: 'test' });
+  h = w.h;
 });
 afterAll(async () => {
-  await h.close();
+  await w.close();
 });
 beforeEach(() => {
   h.setSecret('stripeWebhookSecrets', SECRET);
@@ -93,22 +81,8 @@ function signed(body: string, secret = SECRET, timestamp = Math.floor(h.now().ge
   return Stripe.webhooks.generateTestHeaderString({ payload: body, secret, timestamp });
 }
 
-async function deliver(body: string | undefined, signature: string | undefined, base64 = false) {
-  const response = await webhook(
-    httpEvent({
-      method: 'POST',
-      path: '/api/webhooks/stripe',
-      headers: {
-        'Content-Type': 'application/json',
-        ...(signature === undefined ? {} : { 'Stripe-Signature': signature }),
-      },
-      ...(body === undefined ? {} : { body }),
-      base64,
-    }),
-    lambdaContext(),
-  );
-  return { statusCode: response.statusCode, body: JSON.parse(response.body ?? '{}') };
-}
+const deliver = (body: string | undefined, signature: string | undefined, base64 = false) =>
+  w.deliver(body, signature, base64);
 
 /** Signs and delivers an event, as Stripe does. */
 async function send(event: object) {
