@@ -96,6 +96,25 @@ describe('the Lambda entry points, built from the environment', () => {
     expect(run).toMatchObject({ event: 'provisioning.reconcile.run', stuck_total: 0 });
   });
 
+  it('the Stripe webhook will not serve without knowing its Stripe mode', async () => {
+    process.env.EVENT_BUS_NAME = 'provisioning-lifecycle';
+    const mode = process.env.STRIPE_MODE;
+    delete process.env.STRIPE_MODE;
+    vi.resetModules();
+    try {
+      const handler = await entryPoint('stripe-webhook');
+
+      await expect(async () =>
+        handler(
+          httpEvent({ method: 'POST', path: '/api/webhooks/stripe', body: '{}' }),
+          lambdaContext(),
+        ),
+      ).rejects.toThrow(/STRIPE_MODE is required/);
+    } finally {
+      process.env.STRIPE_MODE = mode;
+    }
+  });
+
   it('the Stripe webhook records a paid checkout and hands it off with the public callback URL', async () => {
     process.env.EVENT_BUS_NAME = 'provisioning-lifecycle';
     // A fresh container: configuration is parsed once per module load.
