@@ -6,6 +6,7 @@ import {
   freshThinEvent,
   paidCheckoutFile,
   type SnapshotEvent,
+  sessionOf,
   stripeSignature,
 } from '../support/stripe-fixtures.js';
 
@@ -81,7 +82,7 @@ async function storedRows(): Promise<StoredRows> {
 }
 
 const jobStatus = async (event: SnapshotEvent) =>
-  (await fetch(`${runtime.url}/api/internal/provisioning/jobs/${event.data.object.id}`)).status;
+  (await fetch(`${runtime.url}/api/internal/provisioning/jobs/${sessionOf(event)}`)).status;
 
 describe('the local runtime’s Stripe intake', () => {
   it('answers 200 to a setup-mode session and to another product’s, makes no job, and the gauge stays 0 past the STUCK window', async () => {

@@ -1,29 +1,22 @@
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import Stripe from 'stripe';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { handoffMessage } from '../../functions/adapters/handoff-queue.js';
 import { claimStaleJobs } from '../../functions/db/jobs/reconcile-claims.js';
 import { CALLBACK_URL, type Harness } from '../support/handler-harness.js';
-import {
-  type StripeWebhookHarness,
-  stripeWebhookHarness,
-} from '../support/stripe-webhook-harness.js';
+import { stripeWebhookSuite } from '../support/stripe-webhook-harness.js';
 
 const SECRET = 'whsec_test_current_0123456789abcdef';
 const PREVIOUS_SECRET = 'whsec_test_previous_fedcba9876543210';
 const EMAIL = 'buyer@example.com';
 
-let w: StripeWebhookHarness;
+const w = stripeWebhookSuite({ secret: SECRET, stripeMode: 'test' });
 let h: Harness;
 let sequence = 0;
 
-beforeAll(async () => {
-  w = await stripeWebhookHarness({ secret: SECRET, stripeMode: 'test' });
+beforeAll(() => {
   h = w.h;
-});
-afterAll(async () => {
-  await w.close();
 });
 beforeEach(() => {
   h.setSecret('stripeWebhookSecrets', SECRET);

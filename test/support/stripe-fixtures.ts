@@ -32,6 +32,9 @@ export interface ThinEvent {
   [key: string]: unknown;
 }
 
+/** The checkout session a snapshot event carries. */
+export const sessionOf = (event: SnapshotEvent): string => event.data.object.id;
+
 /** A fixture file, parsed afresh: callers may change their copy. */
 export function stripeFixture<T = SnapshotEvent>(file: string): T {
   return JSON.parse(readFileSync(`${FIXTURES}${file}`, 'utf8')) as T;

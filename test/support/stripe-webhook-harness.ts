@@ -1,4 +1,5 @@
 import { SendMessageCommand, type SendMessageCommandInput } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import type { StripeMode } from '../../functions/core/stripe-mode.js';
 import { createStripeWebhookHandler } from '../../functions/handlers/stripe-webhook.js';
 import { CALLBACK_URL, type Harness, handlerHarness, lambdaContext } from './handler-harness.js';
@@ -30,6 +31,8 @@ export interface StripeWebhookHarness {
   writesFor(sessionId: string, eventId: string): Promise<Writes>;
   /** Hand-off messages sent since the last reset. */
   sends(): SendMessageCommandInput[];
+  /** Forgets sent messages, counters and log lines: each test sees only its own. */
+  reset(): void;
   close(): Promise<void>;
 }
 
@@ -45,6 +48,12 @@ export interface Writes {
   readonly rejections: number;
   readonly sends: number;
 }
+
+/** The answer to an authentic event this product does not act on. */
+export const ANSWERED_IGNORED: WebhookAnswer = {
+  statusCode: 200,
+  body: { received: true, outcome: 'ignored' },
+};
 
 export const NO_WRITES: Writes = {
   accounts: 0,
@@ -120,6 +129,48 @@ export async function stripeWebhookHarness(options: {
       sends: sends().filter((message) => message.MessageBody?.includes(sessionId)).length,
     }),
     sends,
+    reset: () => {
+      h.sqs.reset();
+      h.sqs.resolves({});
+      h.telemetry.counters.clear();
+      h.log.entries.length = 0;
+    },
     close: () => h.close(),
+  };
+}
+
+/**
+ * One harness for a whole test file: created before its tests, reset before each and
+ * closed after them. The object returned stands for it inside tests.
+ */
+export function stripeWebhookSuite(options: {
+  readonly secret: string;
+  readonly stripeMode: StripeMode;
+}): StripeWebhookHarness {
+  let harness: StripeWebhookHarness | undefined;
+  const current = () => {
+    if (!harness) throw new Error('the Stripe webhook harness is used outside a test');
+    return harness;
+  };
+  beforeAll(async () => {
+    harness = await stripeWebhookHarness(options);
+  });
+  beforeEach(() => current().reset());
+  afterAll(async () => {
+    await harness?.close();
+  });
+  return {
+    get h() {
+      return current().h;
+    },
+    deliver: (...args) => current().deliver(...args),
+    send: (event) => current().send(event),
+    jobOf: (sessionId) => current().jobOf(sessionId),
+    accountOf: (sessionId) => current().accountOf(sessionId),
+    rejectionsOf: (eventId) => current().rejectionsOf(eventId),
+    writesFor: (sessionId, eventId) => current().writesFor(sessionId, eventId),
+    sends: () => current().sends(),
+    reset: () => current().reset(),
+    close: () => current().close(),
   };
 }
