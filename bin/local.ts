@@ -32,6 +32,7 @@ try {
     ...(runtime.sandbox?.url
       ? [`  Sandbox control    curl -X PUT ${runtime.sandbox.url}/mode -d '{"mode":"down"}'`]
       : []),
+    `  Stripe mode        ${s.STRIPE_MODE} (STRIPE_MODE=test|live): events of the other mode are refused`,
     `  Schedules          reconcile every ${s.RECONCILE_EVERY_SECONDS}s, watchdog every ${s.WATCHDOG_EVERY_SECONDS}s`,
     '',
     `  Local secrets      STRIPE_WEBHOOK_SECRET=${s.STRIPE_WEBHOOK_SECRET}`,
@@ -43,6 +44,7 @@ try {
     'Or forward real test-mode events with the Stripe CLI, then restart with the secret it prints:',
     `  stripe listen --forward-to ${runtime.url.replace('http://', '')}/api/webhooks/stripe`,
     `  STRIPE_WEBHOOK_SECRET=whsec_… npm start`,
+    '  stripe trigger checkout.session.completed --add checkout_session:metadata.package_slug=growth',
     'Operate it as on-call would (every runbook step; --help lists them):',
     '  npm run ops -- stuck        npm run ops -- show <session id>        npm run ops -- gauge',
     '',

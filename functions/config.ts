@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_RULES, type ProvisioningRules } from './core/rules.js';
+import { STRIPE_MODES, type StripeMode } from './core/stripe-mode.js';
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 const optionalText = z
@@ -26,6 +27,8 @@ const environment = z.object({
   PROVISIONING_TRIGGER_URL: optionalUrl,
   /** The public base URL of the HTTP API: the callback URL in trigger payloads and status URLs derive from it. */
   PUBLIC_BASE_URL: optionalUrl,
+  /** The Stripe mode the webhook serves (`live` or `test`); the stack sets it. */
+  STRIPE_MODE: optionalText.pipe(z.enum(STRIPE_MODES).optional()),
   STRIPE_WEBHOOK_SECRET_ARN: optionalArn,
   STRIPE_API_KEY_ARN: optionalArn,
   PROVISIONING_TRIGGER_SECRET_ARN: optionalArn,
@@ -59,6 +62,7 @@ export interface Config {
   readonly eventBusName: string | undefined;
   readonly triggerUrl: string | undefined;
   readonly publicBaseUrl: string | undefined;
+  readonly stripeMode: StripeMode | undefined;
   readonly secretArns: {
     readonly stripeWebhookSecrets?: string | undefined;
     readonly stripeApiKey?: string | undefined;
@@ -109,6 +113,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     eventBusName: e.EVENT_BUS_NAME,
     triggerUrl: e.PROVISIONING_TRIGGER_URL,
     publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
+    stripeMode: e.STRIPE_MODE,
     secretArns: {
       stripeWebhookSecrets: e.STRIPE_WEBHOOK_SECRET_ARN,
       stripeApiKey: e.STRIPE_API_KEY_ARN,

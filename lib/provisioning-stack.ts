@@ -94,7 +94,8 @@ export class ProvisioningStack extends Stack {
     })
       .bindSecret('STRIPE_WEBHOOK_SECRET_ARN', secrets.stripeWebhook)
       .bindEventBus(bus)
-      .setEnvironment('PUBLIC_BASE_URL', api.url);
+      .setEnvironment('PUBLIC_BASE_URL', api.url)
+      .setEnvironment('STRIPE_MODE', s.stripeMode);
     const handoff = fn('HandoffConsumer', {
       handler: 'handoff-consumer',
       description: 'Hand-off consumer: POST the trigger to the orchestrator, record the outcome',

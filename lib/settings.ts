@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { STRIPE_MODES, type StripeMode } from '../functions/core/stripe-mode.js';
 
 /**
  * The stack's settings, from CDK context (`cdk.json` or `-c key=value`), parsed at
@@ -18,6 +19,8 @@ const contextSchema = z.object({
   /** Production keeps the database on delete (snapshot), deletion protection and longer backups and logs. */
   production: flag.optional(),
   alarmEmail: z.email().optional(),
+  /** The Stripe mode the webhook serves; events of the other mode are refused. */
+  stripeMode: z.enum(STRIPE_MODES).optional(),
   triggerUrl: z.url().optional(),
   runbookBaseUrl: z
     .url()
@@ -44,7 +47,10 @@ const contextSchema = z.object({
   apiBurstLimit: count.default(100),
 });
 
-export type StackSettings = z.infer<typeof contextSchema> & { readonly production: boolean };
+export type StackSettings = z.infer<typeof contextSchema> & {
+  readonly production: boolean;
+  readonly stripeMode: StripeMode;
+};
 
 export function parseSettings(context: Record<string, unknown>): StackSettings {
   const parsed = contextSchema.safeParse(context);
@@ -54,7 +60,12 @@ export function parseSettings(context: Record<string, unknown>): StackSettings {
     );
     throw new Error(`Invalid CDK context: ${problems.join('; ')}`);
   }
-  return { ...parsed.data, production: parsed.data.production ?? parsed.data.stage === 'prod' };
+  const production = parsed.data.production ?? parsed.data.stage === 'prod';
+  return {
+    ...parsed.data,
+    production,
+    stripeMode: parsed.data.stripeMode ?? (production ? 'live' : 'test'),
+  };
 }
 
 /** The context keys this stack reads, so bin/app.ts can pass exactly those. */

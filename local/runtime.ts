@@ -132,7 +132,13 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
   const watchdog = createWatchdogHandler(deps);
 
   const handlers: Record<RouteName, LocalRoute['handler']> = {
-    stripeWebhook: createStripeWebhookHandler({ ...deps, queue, secrets, callbackUrl }),
+    stripeWebhook: createStripeWebhookHandler({
+      ...deps,
+      queue,
+      secrets,
+      callbackUrl,
+      stripeMode: settings.STRIPE_MODE,
+    }),
     callback: createCallbackHandler({ ...deps, secrets }),
     status: createStatusHandler(deps),
     jobRead: createJobReadHandler(deps),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { STRIPE_MODES } from '../functions/core/stripe-mode.js';
 import { SANDBOX_MODES } from './sandbox-orchestrator.js';
 
 const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
@@ -22,6 +23,8 @@ const localEnvironment = z.object({
   QUEUE_VISIBILITY_TIMEOUT_SECONDS: seconds(360),
   QUEUE_MAX_RECEIVE_COUNT: seconds(5),
   STRIPE_WEBHOOK_SECRET: z.string().trim().min(1).default('whsec_local_provisioning_handoff_demo'),
+  /** Test mode: what `stripe listen` forwards and `simulate:checkout` sends. */
+  STRIPE_MODE: z.enum(STRIPE_MODES).default('test'),
   PROVISIONING_TRIGGER_SECRET: z.string().trim().min(1).default('local-trigger-secret'),
   PROVISIONING_CALLBACK_SECRET: z.string().trim().min(1).default('local-callback-secret'),
   LOG_FORMAT: z.enum(['pretty', 'json']).optional(),

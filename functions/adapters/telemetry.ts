@@ -15,6 +15,10 @@ export interface Telemetry {
 export type MetricName =
   | 'CheckoutRecorded'
   | 'StripeEventIgnored'
+  | 'StripeThinEventIgnored'
+  | 'StripeSessionNotOurs'
+  | 'StripeSessionNotProvisioned'
+  | 'StripeEventWrongMode'
   | 'StripeEventDuplicate'
   | 'StripeSignatureRejected'
   | 'InputRejected'

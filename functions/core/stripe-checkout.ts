@@ -1,7 +1,8 @@
 import Stripe from 'stripe';
 import { z } from 'zod';
+import { type CheckoutFacts, checkoutEventTypeOf, decideCheckout } from './checkout-decision.js';
 import { describeIssues, SignatureError } from './errors.js';
-import { CHECKOUT_SESSION_ID } from './session-id.js';
+import { livemodeOf, type StripeMode } from './stripe-mode.js';
 
 /**
  * What a Stripe webhook delivery means to the hand-off (SPEC 2.4): verified with
@@ -10,16 +11,7 @@ import { CHECKOUT_SESSION_ID } from './session-id.js';
  * personal data.
  */
 
-/** A Stripe Checkout session id, as the status route and the job read accept it. */
-
-/** What the hand-off keeps of a checkout session. */
-export interface CheckoutFacts {
-  readonly stripeSessionId: string;
-  readonly stripeCustomerId: string | null;
-  readonly customerEmail: string | null;
-  /** `metadata.package_slug`, mapped to a quota by the catalogue; null when absent. */
-  readonly packageSlug: string | null;
-}
+export type { CheckoutFacts } from './checkout-decision.js';
 
 export type StripeCheckoutEvent =
   /** Paid (or nothing to pay): record the job and hand it off. */
@@ -27,20 +19,44 @@ export type StripeCheckoutEvent =
   /** Completed with a delayed payment method: the account waits, no job yet. */
   | CheckoutEventOf<'awaiting_payment'>
   | CheckoutEventOf<'payment_failed'>
-  | { readonly kind: 'ignored'; readonly eventId: string; readonly type: string }
-  /** Authenticated, but not an event this product can read: refused and recorded. */
-  | {
-      readonly kind: 'rejected';
-      readonly eventId: string | null;
-      readonly type: string | null;
-      readonly reason: string;
-    };
+  | IgnoredStripeEvent
+  | RejectedStripeEvent;
 
 interface CheckoutEventOf<K extends string> {
   readonly kind: K;
   readonly eventId: string;
   readonly type: string;
   readonly checkout: CheckoutFacts;
+}
+
+/** Why an authentic event is answered 200 without any work. */
+export type IgnoredReason =
+  /** Not one of the checkout events this product acts on. */
+  | 'unhandled_type'
+  /** A thin payload (`v2.core.event`, the destination ping too): this product reads snapshots. */
+  | 'thin_event'
+  /** A session without `metadata.package_slug`: another product's checkout. */
+  | 'not_ours'
+  /** A setup-mode session: nothing was paid, it never provisions. */
+  | 'setup_mode';
+
+export interface IgnoredStripeEvent {
+  readonly kind: 'ignored';
+  readonly reason: IgnoredReason;
+  readonly eventId: string;
+  readonly type: string;
+  /** The session it was about, when the event is one of a checkout session. */
+  readonly stripeSessionId?: string;
+}
+
+/** Authenticated, but refused (400) and recorded, so Stripe retries it after a fix. */
+export interface RejectedStripeEvent {
+  readonly kind: 'rejected';
+  /** `unreadable`: not an event this product can read; `wrong_mode`: of the mode it does not serve. */
+  readonly cause: 'unreadable' | 'wrong_mode';
+  readonly eventId: string | null;
+  readonly type: string | null;
+  readonly reason: string;
 }
 
 export interface StripeDelivery {
@@ -52,25 +68,30 @@ export interface StripeDelivery {
 
 /**
  * Verifies a delivery against every live webhook secret (several during a rotation)
- * with Stripe's default 300 s tolerance, measured at `receivedAt`, and reads the event.
- * Throws a 400 SignatureError that names the problem when no secret verifies it.
+ * with Stripe's default 300 s tolerance, measured at `receivedAt`, and reads the event
+ * for a deployment serving `mode`. Throws a 400 SignatureError that names the problem
+ * when no secret verifies it.
  */
 export function readStripeDelivery(
   delivery: StripeDelivery,
   secrets: readonly string[],
   receivedAt: Date,
+  mode: StripeMode,
 ): StripeCheckoutEvent {
   if (delivery.rawBody.length === 0) throw new SignatureError('missing body', 400);
   if (!delivery.signature) throw new SignatureError('missing Stripe-Signature header', 400);
+  const verifier = Stripe.webhooks.signature;
+  if (!verifier) throw new Error('the Stripe library offers no webhook signature verifier');
   const failures: string[] = [];
   for (const secret of secrets) {
-    let payload: unknown;
     try {
-      payload = Stripe.webhooks.constructEvent(
+      // The check both `constructEvent` (snapshot events) and `parseEventNotification`
+      // (thin events) run first; the body is read below, once it is known to be Stripe's.
+      verifier.verifyHeader(
         delivery.rawBody,
         delivery.signature,
         secret,
-        undefined,
+        Stripe.webhooks.DEFAULT_TOLERANCE,
         undefined,
         receivedAt.getTime(),
       );
@@ -79,13 +100,9 @@ export function readStripeDelivery(
         failures.push(firstSentence(error.message));
         continue;
       }
-      // Stripe parses only after the signature verified: the body is authentic but not JSON.
-      if (error instanceof SyntaxError) {
-        return { kind: 'rejected', eventId: null, type: null, reason: 'body: not JSON' };
-      }
       throw error;
     }
-    return classifyStripeEvent(payload);
+    return readAuthenticBody(delivery.rawBody, mode);
   }
   // Stripe reports an expired timestamp only for the secret whose signature matched:
   // that report says more than the other secrets' mismatches.
@@ -97,71 +114,93 @@ function firstSentence(message: string): string {
   return (message.split(/\.\s|\n/)[0] ?? message).trim().replace(/\.$/, '');
 }
 
-const CHECKOUT_TYPES = {
-  'checkout.session.completed': 'completed',
-  'checkout.session.async_payment_succeeded': 'async_payment_succeeded',
-  'checkout.session.async_payment_failed': 'async_payment_failed',
-} as const;
+/** Parses an authentic body as Stripe's library does (UTF-8 JSON) and classifies it. */
+function readAuthenticBody(rawBody: Buffer, mode: StripeMode): StripeCheckoutEvent {
+  let payload: unknown;
+  try {
+    payload = JSON.parse(new TextDecoder('utf8').decode(rawBody));
+  } catch {
+    return {
+      kind: 'rejected',
+      cause: 'unreadable',
+      eventId: null,
+      type: null,
+      reason: 'body: not JSON',
+    };
+  }
+  return classifyStripeEvent(payload, mode);
+}
 
-const envelope = z.object({ id: z.string().min(1), type: z.string().min(1) });
-
-const blankToNull = (value: string | null | undefined) => (value?.trim() ? value : null);
-
-/** The fields of a Checkout Session the hand-off reads; everything else is dropped. */
-const checkoutSession = z.object({
-  id: z.string().regex(CHECKOUT_SESSION_ID, 'must be a Stripe checkout session id (cs_…)'),
-  payment_status: z.enum(['paid', 'unpaid', 'no_payment_required']),
-  // A webhook never expands `customer`; an id or nothing is all that is kept either way.
-  customer: z
-    .union([z.string(), z.object({ id: z.string() }).transform((customer) => customer.id)])
-    .nullish(),
-  customer_email: z.string().nullish(),
-  customer_details: z.object({ email: z.string().nullish() }).nullish(),
-  metadata: z.object({ package_slug: z.string().nullish() }).nullish(),
+/** A thin event: its id and type, and a reference to fetch the rest (never fetched here). */
+const thinEnvelope = z.object({
+  object: z.literal('v2.core.event'),
+  id: z.string().min(1),
+  type: z.string().min(1),
 });
 
-const checkoutEventBody = z.object({ data: z.object({ object: checkoutSession }) });
+/** A snapshot event: the object it is about is inside it, as it was when the event occurred. */
+const snapshotEnvelope = z.object({
+  id: z.string().min(1),
+  object: z.literal(
+    'event',
+    'must be "event" (a snapshot event) or "v2.core.event" (a thin event)',
+  ),
+  type: z.string().min(1),
+  livemode: z.boolean(),
+});
 
-/** Reads an authenticated event: its kind for the hand-off and the checkout facts it carries. */
-export function classifyStripeEvent(payload: unknown): StripeCheckoutEvent {
-  const head = envelope.safeParse(payload);
+/**
+ * Reads an authenticated event for a deployment serving `mode`: its kind for the
+ * hand-off and the checkout facts it carries.
+ */
+export function classifyStripeEvent(payload: unknown, mode: StripeMode): StripeCheckoutEvent {
+  const thin = thinEnvelope.safeParse(payload);
+  if (thin.success) {
+    return { kind: 'ignored', reason: 'thin_event', eventId: thin.data.id, type: thin.data.type };
+  }
+  const head = snapshotEnvelope.safeParse(payload);
   if (!head.success) {
     return {
       kind: 'rejected',
+      cause: 'unreadable',
       eventId: null,
       type: null,
       reason: describeIssues(head.error.issues),
     };
   }
-  const { id: eventId, type } = head.data;
-  const checkoutType = Object.hasOwn(CHECKOUT_TYPES, type)
-    ? CHECKOUT_TYPES[type as keyof typeof CHECKOUT_TYPES]
-    : undefined;
-  if (!checkoutType) return { kind: 'ignored', eventId, type };
-
-  const body = checkoutEventBody.safeParse(payload);
-  if (!body.success) {
-    return { kind: 'rejected', eventId, type, reason: describeIssues(body.error.issues) };
+  const { id: eventId, type, livemode } = head.data;
+  if (livemode !== livemodeOf(mode)) {
+    return {
+      kind: 'rejected',
+      cause: 'wrong_mode',
+      eventId,
+      type,
+      reason: `livemode: ${livemode}, but this deployment serves Stripe ${mode} mode`,
+    };
   }
-  const session = body.data.data.object;
-  const checkout: CheckoutFacts = {
-    stripeSessionId: session.id,
-    stripeCustomerId: blankToNull(session.customer),
-    customerEmail: blankToNull(session.customer_details?.email ?? session.customer_email),
-    packageSlug: blankToNull(session.metadata?.package_slug),
-  };
-  switch (checkoutType) {
-    case 'completed':
+  const checkoutType = checkoutEventTypeOf(type);
+  if (!checkoutType) return { kind: 'ignored', reason: 'unhandled_type', eventId, type };
+
+  const decision = decideCheckout(checkoutType, payload);
+  switch (decision.kind) {
+    case 'refused':
+      return { kind: 'rejected', cause: 'unreadable', eventId, type, reason: decision.reason };
+    case 'not_ours':
+    case 'setup_mode':
       return {
-        kind: session.payment_status === 'unpaid' ? 'awaiting_payment' : 'settled',
+        kind: 'ignored',
+        reason: decision.kind,
         eventId,
         type,
-        checkout,
+        stripeSessionId: decision.stripeSessionId,
       };
-    // The event itself says the delayed payment settled, whatever the snapshot's status.
-    case 'async_payment_succeeded':
-      return { kind: 'settled', eventId, type, checkout };
-    case 'async_payment_failed':
-      return { kind: 'payment_failed', eventId, type, checkout };
+    default:
+      return { kind: decision.kind, eventId, type, checkout: decision.checkout };
   }
+}
+
+/** The checkout session an event is about, when it is known (for log correlation). */
+export function sessionIdOf(event: StripeCheckoutEvent): string | undefined {
+  if ('checkout' in event) return event.checkout.stripeSessionId;
+  return event.kind === 'ignored' ? event.stripeSessionId : undefined;
 }

@@ -7,17 +7,23 @@ import {
   awsServiceDependencies,
   lazyHandler,
 } from '../aws.js';
+import { required } from '../config.js';
 import { NotConfiguredError, SignatureError } from '../core/errors.js';
-import { readStripeDelivery, type StripeCheckoutEvent } from '../core/stripe-checkout.js';
+import {
+  readStripeDelivery,
+  type StripeCheckoutEvent,
+  sessionIdOf,
+} from '../core/stripe-checkout.js';
 import { type HttpEvent, type HttpResult, header, json, rawBody } from '../http.js';
 import { tagLogs } from '../observability.js';
 import { handleStripeEvent, type StripeWebhookDependencies } from '../services/checkout-handoff.js';
 import { type HandlerOptions, httpHandler } from './middleware.js';
 
 /**
- * `POST /api/webhooks/stripe`: 200 for every verified event (ignored types too), 400
- * for a bad signature or an event it cannot read, 503 without a webhook secret, 500
- * for a transient fault so Stripe retries.
+ * `POST /api/webhooks/stripe`: 200 for every verified event (ignored types, thin
+ * events and other products' sessions too), 400 for a bad signature, an event it
+ * cannot read or one of the other Stripe mode, 503 without a webhook secret, 500 for
+ * a transient fault so Stripe retries.
  */
 export async function answerStripeWebhook(
   deps: StripeWebhookDependencies,
@@ -26,7 +32,7 @@ export async function answerStripeWebhook(
   const stripeEvent = await verify(deps, event);
   tagLogs({
     stripeEventId: stripeEvent.eventId ?? undefined,
-    stripeSessionId: 'checkout' in stripeEvent ? stripeEvent.checkout.stripeSessionId : undefined,
+    stripeSessionId: sessionIdOf(stripeEvent),
   });
   const result = await handleStripeEvent(deps, stripeEvent);
   if ('jobId' in result) tagLogs({ jobId: result.jobId });
@@ -44,7 +50,7 @@ async function verify(
   }
   try {
     const delivery = { rawBody: rawBody(event), signature: header(event, 'Stripe-Signature') };
-    return readStripeDelivery(delivery, secrets, deps.clock());
+    return readStripeDelivery(delivery, secrets, deps.clock(), deps.stripeMode);
   } catch (error) {
     if (error instanceof SignatureError) deps.telemetry.count('StripeSignatureRejected');
     throw error;
@@ -66,6 +72,7 @@ export const handler = lazyHandler(() => {
       queue: awsHandoffQueue(config),
       secrets: awsSecrets(config),
       callbackUrl: awsCallbackUrl(config),
+      stripeMode: required(config.stripeMode, 'STRIPE_MODE'),
     },
     { flushMetrics: true },
   );

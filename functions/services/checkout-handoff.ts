@@ -1,9 +1,17 @@
 import { type HandoffQueue, sendAttempt } from '../adapters/handoff-queue.js';
 import type { SecretSource } from '../adapters/secrets.js';
+import type { MetricName } from '../adapters/telemetry.js';
 import { InvalidInputError } from '../core/errors.js';
 import type { Actor } from '../core/job.js';
 // Types only: the Stripe library stays out of the operator route's bundle.
-import type { CheckoutFacts, StripeCheckoutEvent } from '../core/stripe-checkout.js';
+import type {
+  CheckoutFacts,
+  IgnoredReason,
+  IgnoredStripeEvent,
+  RejectedStripeEvent,
+  StripeCheckoutEvent,
+} from '../core/stripe-checkout.js';
+import type { StripeMode } from '../core/stripe-mode.js';
 import {
   recordAwaitingPayment,
   recordPaymentFailed,
@@ -113,6 +121,8 @@ async function enqueueFirstAttempt(
 
 export interface StripeWebhookDependencies extends CheckoutHandoffDependencies {
   readonly secrets: SecretSource;
+  /** The Stripe mode this deployment serves; events of the other mode are refused. */
+  readonly stripeMode: StripeMode;
 }
 
 export type StripeEventOutcome =
@@ -129,11 +139,7 @@ export async function handleStripeEvent(
   deps: CheckoutHandoffDependencies,
   event: StripeCheckoutEvent,
 ): Promise<StripeEventOutcome> {
-  if (event.kind === 'ignored') {
-    deps.telemetry.count('StripeEventIgnored');
-    deps.log.info('Stripe event ignored', { stripeEventId: event.eventId, type: event.type });
-    return { outcome: 'ignored' };
-  }
+  if (event.kind === 'ignored') return ignore(deps, event);
   if (event.kind === 'rejected') return refuse(deps, event);
 
   const ids = { stripeEventId: event.eventId, stripeSessionId: event.checkout.stripeSessionId };
@@ -176,16 +182,51 @@ async function applyCheckoutEvent(
   }
 }
 
+/** How each kind of ignored event is counted and logged; none touches the database. */
+const IGNORED: Readonly<
+  Record<IgnoredReason, { metric: MetricName; level: 'info' | 'warn'; message: string }>
+> = {
+  unhandled_type: { metric: 'StripeEventIgnored', level: 'info', message: 'Stripe event ignored' },
+  thin_event: {
+    metric: 'StripeThinEventIgnored',
+    level: 'warn',
+    message: 'Stripe thin event ignored: this endpoint needs snapshot payloads',
+  },
+  not_ours: {
+    metric: 'StripeSessionNotOurs',
+    level: 'info',
+    message: 'checkout session ignored: no metadata.package_slug, another product’s',
+  },
+  setup_mode: {
+    metric: 'StripeSessionNotProvisioned',
+    level: 'info',
+    message: 'checkout session ignored: setup mode, nothing was paid',
+  },
+};
+
+function ignore(deps: CheckoutHandoffDependencies, event: IgnoredStripeEvent): StripeEventOutcome {
+  const { metric, level, message } = IGNORED[event.reason];
+  deps.telemetry.count(metric);
+  deps.log[level](message, {
+    stripeEventId: event.eventId,
+    type: event.type,
+    ...(event.stripeSessionId ? { stripeSessionId: event.stripeSessionId } : {}),
+  });
+  return { outcome: 'ignored' };
+}
+
 /**
- * An authenticated event this product cannot read is answered 400, not 200: Stripe
- * then keeps retrying it for three days, so once the reader is fixed the event is
- * processed instead of lost, and the endpoint's failures show in Stripe's dashboard.
- * Each refusal is recorded where an operator sees it, and counted.
+ * An authenticated event this product cannot read, or of the Stripe mode it does not
+ * serve, is answered 400, not 200: Stripe then keeps retrying it for three days, so
+ * once the reader (or the configuration) is fixed the event is processed instead of
+ * lost, and the endpoint's failures show in Stripe's dashboard. Each refusal is
+ * recorded where an operator sees it, and counted; the wrong mode has its own alarm.
  */
 async function refuse(
   deps: CheckoutHandoffDependencies,
-  event: Extract<StripeCheckoutEvent, { kind: 'rejected' }>,
+  event: RejectedStripeEvent,
 ): Promise<never> {
+  if (event.cause === 'wrong_mode') deps.telemetry.count('StripeEventWrongMode');
   await keepRejection(
     deps,
     { source: 'stripe_webhook', reference: event.eventId, reason: event.reason },

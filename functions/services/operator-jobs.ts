@@ -90,6 +90,7 @@ export async function submitOperatorJob(
     {
       stripeSessionId: claim.stripeSessionId,
       stripeCustomerId: null,
+      stripeCustomerAccountId: null,
       customerEmail: request.customer_email,
       packageSlug: request.package_slug,
       reason: request.reason,

@@ -163,6 +163,12 @@ export class Alarms extends Construct {
       5,
       `More than 5 orchestrator callbacks refused for their signature in 15 minutes (a secret mismatch after a rotation?). ${runbook('callback-signature-failures')}`,
     );
+    this.above(
+      'StripeEventWrongMode',
+      productMetric('StripeEventWrongMode', { statistic: 'Sum', period: Duration.minutes(5) }),
+      0,
+      `A Stripe event of the other mode (live or test) was refused and recorded in rejected_inputs: the webhook secret belongs to the other mode's endpoint, or the stack's stripeMode is wrong. Checkouts of this mode may not be arriving; Stripe retries refused events for 3 days. ${runbook('secret-rotation')}#a-stripe-event-of-the-other-mode-stripeeventwrongmode`,
+    );
     for (const fn of props.functions) {
       const name = fn.node.id;
       this.above(

@@ -149,6 +149,43 @@ describe('the schedules', () => {
   });
 });
 
+describe('the Stripe webhook', () => {
+  const stripeModeOf = (functions: [string, Resource][]) => {
+    const [, webhook] = functions.find(([id]) => id.startsWith('StripeWebhook')) ?? [];
+    return (webhook?.Properties?.Environment as { Variables?: Record<string, unknown> })?.Variables
+      ?.STRIPE_MODE;
+  };
+
+  it('serves Stripe test mode outside production and live mode in production', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const prod = new ProvisioningStack(app, 'Provisioning-prod', {
+      settings: parseSettings({ stage: 'prod' }),
+    });
+    const prodFunctions = Object.entries(
+      Template.fromStack(prod).toJSON().Resources as Record<string, Resource>,
+    ).filter(([, r]) => r.Type === 'AWS::Lambda::Function');
+
+    expect(stripeModeOf(productFunctions())).toBe('test');
+    expect(stripeModeOf(prodFunctions)).toBe('live');
+    // Only the webhook reads Stripe events.
+    const others = productFunctions().filter(([id]) => !id.startsWith('StripeWebhook'));
+    expect(others.map(([, r]) => JSON.stringify(r.Properties?.Environment))).not.toContainEqual(
+      expect.stringContaining('STRIPE_MODE'),
+    );
+  });
+
+  it('has an alarm that notifies when an event of the other Stripe mode is refused', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'StripeEventWrongMode',
+      Statistic: 'Sum',
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      AlarmActions: [Match.anyValue()],
+      AlarmDescription: Match.stringLikeRegexp('other mode.*secret-rotation\\.md'),
+    });
+  });
+});
+
 describe('the alarms', () => {
   it('page when jobs stay STUCK for 30 minutes, in periods that always hold a gauge datapoint', () => {
     const [, stuck] =

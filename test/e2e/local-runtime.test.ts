@@ -57,6 +57,7 @@ function checkoutEvent(sessionId: string, packageSlug = 'growth'): string {
       object: {
         id: sessionId,
         object: 'checkout.session',
+        mode: 'payment',
         payment_status: 'paid',
         customer: 'cus_e2e',
         customer_details: { email: 'e2e@example.com' },

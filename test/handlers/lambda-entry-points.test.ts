@@ -50,6 +50,7 @@ beforeAll(async () => {
     DATABASE_URL: db.connectionString,
     HANDOFF_QUEUE_URL: QUEUE_URL,
     STRIPE_WEBHOOK_SECRET_ARN: SECRET_ARNS.stripeWebhookSecrets,
+    STRIPE_MODE: 'test',
     PUBLIC_BASE_URL: 'https://api.example.com',
     POWERTOOLS_METRICS_DISABLED: 'true',
   });
@@ -97,6 +98,25 @@ describe('the Lambda entry points, built from the environment', () => {
     expect(run).toMatchObject({ event: 'provisioning.reconcile.run', stuck_total: 0 });
   });
 
+  it('the Stripe webhook will not serve without knowing its Stripe mode', async () => {
+    process.env.EVENT_BUS_NAME = 'provisioning-lifecycle';
+    const mode = process.env.STRIPE_MODE;
+    delete process.env.STRIPE_MODE;
+    vi.resetModules();
+    try {
+      const handler = await entryPoint('stripe-webhook');
+
+      await expect(async () =>
+        handler(
+          httpEvent({ method: 'POST', path: '/api/webhooks/stripe', body: '{}' }),
+          lambdaContext(),
+        ),
+      ).rejects.toThrow(/STRIPE_MODE is required/);
+    } finally {
+      process.env.STRIPE_MODE = mode;
+    }
+  });
+
   it('the Stripe webhook records a paid checkout and hands it off with the public callback URL', async () => {
     process.env.EVENT_BUS_NAME = 'provisioning-lifecycle';
     // A fresh container: configuration is parsed once per module load.
@@ -107,10 +127,12 @@ describe('the Lambda entry points, built from the environment', () => {
       object: 'event',
       type: 'checkout.session.completed',
       created: Math.floor(Date.now() / 1000),
+      livemode: false,
       data: {
         object: {
           id: 'cs_test_entry_point',
           object: 'checkout.session',
+          mode: 'payment',
           payment_status: 'paid',
           customer: 'cus_1',
           customer_details: { email: 'a@example.com' },

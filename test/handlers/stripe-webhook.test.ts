@@ -1,35 +1,22 @@
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import Stripe from 'stripe';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { handoffMessage } from '../../functions/adapters/handoff-queue.js';
 import { claimStaleJobs } from '../../functions/db/jobs/reconcile-claims.js';
-import { createStripeWebhookHandler } from '../../functions/handlers/stripe-webhook.js';
-import type { StripeWebhookDependencies } from '../../functions/services/checkout-handoff.js';
-import {
-  CALLBACK_URL,
-  type Harness,
-  handlerHarness,
-  lambdaContext,
-} from '../support/handler-harness.js';
-import { httpEvent } from '../support/http-events.js';
+import { CALLBACK_URL, type Harness } from '../support/handler-harness.js';
+import { stripeWebhookSuite } from '../support/stripe-webhook-harness.js';
 
 const SECRET = 'whsec_test_current_0123456789abcdef';
 const PREVIOUS_SECRET = 'whsec_test_previous_fedcba9876543210';
 const EMAIL = 'buyer@example.com';
 
+const w = stripeWebhookSuite({ secret: SECRET, stripeMode: 'test' });
 let h: Harness;
-let deps: StripeWebhookDependencies;
-let webhook: ReturnType<typeof createStripeWebhookHandler>;
 let sequence = 0;
 
-beforeAll(async () => {
-  h = await handlerHarness();
-  deps = { ...h.deps, queue: h.queue, secrets: h.secrets, callbackUrl: CALLBACK_URL };
-  webhook = createStripeWebhookHandler(deps);
-});
-afterAll(async () => {
-  await h.close();
+beforeAll(() => {
+  h = w.h;
 });
 beforeEach(() => {
   h.setSecret('stripeWebhookSecrets', SECRET);
@@ -87,22 +74,8 @@ function signed(body: string, secret = SECRET, timestamp = Math.floor(h.now().ge
   return Stripe.webhooks.generateTestHeaderString({ payload: body, secret, timestamp });
 }
 
-async function deliver(body: string | undefined, signature: string | undefined, base64 = false) {
-  const response = await webhook(
-    httpEvent({
-      method: 'POST',
-      path: '/api/webhooks/stripe',
-      headers: {
-        'Content-Type': 'application/json',
-        ...(signature === undefined ? {} : { 'Stripe-Signature': signature }),
-      },
-      ...(body === undefined ? {} : { body }),
-      base64,
-    }),
-    lambdaContext(),
-  );
-  return { statusCode: response.statusCode, body: JSON.parse(response.body ?? '{}') };
-}
+const deliver = (body: string | undefined, signature: string | undefined, base64 = false) =>
+  w.deliver(body, signature, base64);
 
 /** Signs and delivers an event, as Stripe does. */
 async function send(event: object) {
@@ -221,27 +194,32 @@ describe('a settled checkout', () => {
     expect(sends()).toHaveLength(1);
   });
 
-  it('records an unknown package with no payload and never hands it off', async () => {
+  it('records a package missing from the catalogue with no payload and never hands it off', async () => {
     const unknown = unique('cs_test');
-    const missing = unique('cs_test');
 
-    const responses = [
-      await send(checkoutEvent(unknown, { packageSlug: 'platinum' })),
-      await send(checkoutEvent(missing, { packageSlug: null })),
-    ];
+    const response = await send(checkoutEvent(unknown, { packageSlug: 'platinum' }));
 
-    expect(responses.map((r) => r.statusCode)).toEqual([200, 200]);
+    expect(response.statusCode).toBe(200);
     expect(await jobOf(unknown)).toMatchObject({
       trigger_payload: null,
       last_error: 'unknown_package',
       attempts: 0,
       package_slug: 'platinum',
     });
-    expect(await jobOf(missing)).toMatchObject({
-      trigger_payload: null,
-      last_error: 'unknown_package',
-    });
     expect(sends()).toEqual([]);
+  });
+
+  it('ignores a session without a package as another product’s: no job, no account, no write', async () => {
+    const missing = unique('cs_test');
+    const event = checkoutEvent(missing, { packageSlug: null });
+    const callsBefore = h.bridge.calls.length;
+
+    const response = await send(event);
+
+    expect(response).toEqual({ statusCode: 200, body: { received: true, outcome: 'ignored' } });
+    expect(h.bridge.calls.length).toBe(callsBefore);
+    expect(await nothingWrittenFor(missing, event.id)).toEqual(NOTHING);
+    expect(h.telemetry.counters.get('StripeSessionNotOurs')).toBe(1);
   });
 });
 
@@ -511,6 +489,7 @@ describe('other events', () => {
       id: unique('evt'),
       object: 'event',
       type: 'invoice.paid',
+      livemode: false,
       data: { object: {} },
     };
 

@@ -54,6 +54,15 @@ describe('function configuration', () => {
     );
   });
 
+  it('reads the Stripe mode the webhook serves, and refuses any other by name', () => {
+    expect(loadConfig({ STRIPE_MODE: 'live' }).stripeMode).toBe('live');
+    expect(loadConfig({ STRIPE_MODE: 'test' }).stripeMode).toBe('test');
+    expect(() => required(loadConfig({}).stripeMode, 'STRIPE_MODE')).toThrow(
+      /STRIPE_MODE is required/,
+    );
+    expect(() => loadConfig({ STRIPE_MODE: 'sandbox' })).toThrow(/STRIPE_MODE/);
+  });
+
   it('names the variable a function cannot work without', () => {
     expect(() => required(loadConfig({}).handoffQueueUrl, 'HANDOFF_QUEUE_URL')).toThrow(
       /HANDOFF_QUEUE_URL is required/,
@@ -65,6 +74,14 @@ describe('stack settings from CDK context', () => {
   it('make stage prod a production stack', () => {
     expect(parseSettings({ stage: 'prod' }).production).toBe(true);
     expect(parseSettings({}).production).toBe(false);
+  });
+
+  it('serve Stripe live mode in production and test mode otherwise, unless told', () => {
+    expect(parseSettings({ stage: 'prod' }).stripeMode).toBe('live');
+    expect(parseSettings({ stage: 'staging', production: 'true' }).stripeMode).toBe('live');
+    expect(parseSettings({}).stripeMode).toBe('test');
+    expect(parseSettings({ stage: 'prod', stripeMode: 'test' }).stripeMode).toBe('test');
+    expect(() => parseSettings({ stripeMode: 'sandbox' })).toThrow(/stripeMode/);
   });
 
   it('stop the synth naming a bad key', () => {
@@ -85,6 +102,8 @@ describe('local runtime settings', () => {
       WATCHDOG_EVERY_SECONDS: 3600,
     });
     expect(settings.STRIPE_WEBHOOK_SECRET).toMatch(/^whsec_/);
+    // What `stripe listen` forwards and `simulate:checkout` sends.
+    expect(settings.STRIPE_MODE).toBe('test');
     expect(settings.PROVISIONING_CALLBACK_SECRET.length).toBeGreaterThan(0);
   });
 

@@ -18,12 +18,13 @@ WITH package AS (
   SELECT slug, tier, tokens_quota FROM packages WHERE slug = :packageSlug
 ), account AS (
   INSERT INTO customer_accounts AS a
-    (id, stripe_session_id, stripe_customer_id, email, package_slug, tier, tokens_quota, status, created_at, updated_at)
-  VALUES (:accountId, :sessionId, :customerId, :email, :packageSlug,
+    (id, stripe_session_id, stripe_customer_id, stripe_customer_account_id, email, package_slug, tier, tokens_quota, status, created_at, updated_at)
+  VALUES (:accountId, :sessionId, :customerId, :customerAccountId, :email, :packageSlug,
     (SELECT tier FROM package), coalesce((SELECT tokens_quota FROM package), 0), 'pending', :now, :now)
   ON CONFLICT (stripe_session_id) DO UPDATE SET
     status = CASE WHEN a.status IN ('active', 'cancelled') THEN a.status ELSE 'pending' END,
     stripe_customer_id = coalesce(a.stripe_customer_id, excluded.stripe_customer_id),
+    stripe_customer_account_id = coalesce(a.stripe_customer_account_id, excluded.stripe_customer_account_id),
     email = coalesce(a.email, excluded.email),
     package_slug = coalesce(a.package_slug, excluded.package_slug),
     tier = coalesce(a.tier, excluded.tier),
@@ -70,6 +71,7 @@ SELECT job.*, job.id = CAST(:jobId AS uuid) AS created FROM job`,
     accountId: 'uuid',
     sessionId: 'text',
     customerId: 'text',
+    customerAccountId: 'text',
     email: 'text',
     packageSlug: 'text',
     callbackUrl: 'text',
@@ -84,6 +86,8 @@ SELECT job.*, job.id = CAST(:jobId AS uuid) AS created FROM job`,
 export interface SettledCheckout {
   readonly stripeSessionId: string;
   readonly stripeCustomerId: string | null;
+  /** Accounts v2: the customer as an Account (acct_…), kept beside `stripeCustomerId`. */
+  readonly stripeCustomerAccountId?: string | null | undefined;
   readonly customerEmail: string | null;
   readonly packageSlug: string | null;
   /** Where the orchestrator reports back; stored in the trigger payload. */
@@ -116,6 +120,7 @@ export async function recordSettledCheckout(
     accountId: randomUUID(),
     sessionId: checkout.stripeSessionId,
     customerId: checkout.stripeCustomerId,
+    customerAccountId: checkout.stripeCustomerAccountId ?? null,
     email: checkout.customerEmail,
     packageSlug: checkout.packageSlug,
     callbackUrl: checkout.callbackUrl,
@@ -134,8 +139,8 @@ const recordAwaitingPaymentStatement = defineStatement({
   name: 'record checkout awaiting payment',
   sql: `
 INSERT INTO customer_accounts AS a
-  (id, stripe_session_id, stripe_customer_id, email, package_slug, status, created_at, updated_at)
-VALUES (:accountId, :sessionId, :customerId, :email, :packageSlug, 'awaiting_payment', :now, :now)
+  (id, stripe_session_id, stripe_customer_id, stripe_customer_account_id, email, package_slug, status, created_at, updated_at)
+VALUES (:accountId, :sessionId, :customerId, :customerAccountId, :email, :packageSlug, 'awaiting_payment', :now, :now)
 -- A later state (settled, failed, active) is never moved back to awaiting payment.
 ON CONFLICT (stripe_session_id) DO NOTHING
 RETURNING a.id`,
@@ -143,6 +148,7 @@ RETURNING a.id`,
     accountId: 'uuid',
     sessionId: 'text',
     customerId: 'text',
+    customerAccountId: 'text',
     email: 'text',
     packageSlug: 'text',
     now: 'timestamp',
@@ -163,6 +169,7 @@ async function upsertUnsettledAccount(
     accountId: randomUUID(),
     sessionId: checkout.stripeSessionId,
     customerId: checkout.stripeCustomerId,
+    customerAccountId: checkout.stripeCustomerAccountId ?? null,
     email: checkout.customerEmail,
     packageSlug: checkout.packageSlug,
     now,
@@ -179,8 +186,8 @@ const recordPaymentFailedStatement = defineStatement({
   name: 'record delayed payment failed',
   sql: `
 INSERT INTO customer_accounts AS a
-  (id, stripe_session_id, stripe_customer_id, email, package_slug, status, created_at, updated_at)
-VALUES (:accountId, :sessionId, :customerId, :email, :packageSlug, 'failed', :now, :now)
+  (id, stripe_session_id, stripe_customer_id, stripe_customer_account_id, email, package_slug, status, created_at, updated_at)
+VALUES (:accountId, :sessionId, :customerId, :customerAccountId, :email, :packageSlug, 'failed', :now, :now)
 ON CONFLICT (stripe_session_id) DO UPDATE SET status = 'failed', updated_at = excluded.updated_at
   WHERE a.status = 'awaiting_payment'
 RETURNING a.id`,
