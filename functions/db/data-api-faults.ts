@@ -1,3 +1,6 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { Telemetry } from '../adapters/telemetry.js';
+
 /**
  * What a failed Data API call says about its statement. AWS documents that a call can
  * time out after its statement ran ("Controlling Data API timeout behavior"), so only a
@@ -44,4 +47,25 @@ export function classifyDataApiFault(error: unknown): DataApiFault {
 
 export function isDatabaseResuming(error: unknown): boolean {
   return error instanceof Error && error.name === 'DatabaseResumingException';
+}
+
+/**
+ * The executor's `onRetry` in Lambda: counts every DatabaseResumingException, the time
+ * waited and the replays, and logs each wait, so a resume shows on the dashboard.
+ */
+export function reportDataApiRetry(
+  telemetry: Telemetry,
+  log: Pick<Logger, 'warn'>,
+): (error: unknown, attempt: number, delayMs: number) => void {
+  return (error, attempt, delayMs) => {
+    const resuming = isDatabaseResuming(error);
+    if (resuming) telemetry.count('DatabaseResuming');
+    if (classifyDataApiFault(error) === 'ambiguous') telemetry.count('DataApiReplayed');
+    telemetry.count('DataApiRetryWaitMs', delayMs);
+    log.warn(resuming ? 'database resuming; retrying' : 'Data API call failed; retrying', {
+      fault: error instanceof Error ? error.name : String(error),
+      attempt,
+      delayMs,
+    });
+  };
 }
