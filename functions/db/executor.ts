@@ -31,13 +31,15 @@ export type BoundParams = Readonly<Record<string, BoundParam>>;
 export type DecodedRow = Record<string, unknown>;
 
 /**
- * Whether a statement may be sent again after a fault that leaves its outcome unknown
- * (the call timed out or its connection dropped after the request left, so it may have
- * run and committed). `safe`: a second run changes nothing the first did not and
- * answers what the first answered, so the caller cannot tell a replay from one run
- * (a read; an upsert keyed by values the call carries, such as an id generated before
- * the call). `never` (the default): the fault is surfaced as `AmbiguousFaultError`.
- * Faults that provably happened before the statement ran are retried either way.
+ * Whether a statement may be sent again, with the same values, after a fault that
+ * leaves its outcome unknown (the call timed out or its connection dropped after the
+ * request left, so it may have run and committed). `safe`: run twice in a row, it
+ * leaves the database as one run does and answers what the first run answered, so the
+ * caller cannot tell a replay from one run: a read; an upsert; a write keyed by a value
+ * the call carries (an id generated before the call, the call's `now`) whose answer
+ * compares the stored row with that value. `never` (the default): the fault is
+ * surfaced as `AmbiguousFaultError`. Faults that provably happened before the
+ * statement ran are retried either way.
  */
 export type Replay = 'safe' | 'never';
 

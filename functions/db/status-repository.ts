@@ -15,6 +15,7 @@ WHERE a.stripe_session_id = :sessionId`,
     job_status: z.enum(JOB_STATUSES).nullable(),
     phase: z.string().nullable(),
   }),
+  replay: 'safe',
 });
 
 export type SessionStatus = z.infer<typeof readSessionStatusStatement.row>;
