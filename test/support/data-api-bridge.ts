@@ -18,7 +18,6 @@
  * API reference of ExecuteStatement / BeginTransaction / SqlParameter, and errors
  * captured from live clusters.
  */
-import { randomBytes } from 'node:crypto';
 import {
   BatchExecuteStatementCommand,
   type BatchExecuteStatementCommandInput,
@@ -39,14 +38,7 @@ import {
 } from '@aws-sdk/client-rds-data';
 import { mockClient } from 'aws-sdk-client-mock';
 import pg from 'pg';
-import {
-  asDataApiError,
-  badRequest,
-  resuming,
-  statementTimeout,
-  transactionBusy,
-  transactionNotFound,
-} from './data-api-errors.js';
+import { badRequest, resuming } from './data-api-errors.js';
 import {
   type PreparedStatement,
   prepareStatement,
@@ -62,6 +54,7 @@ import {
   RAW_TEXT,
   toField,
 } from './data-api-results.js';
+import { DataApiSessions, type SessionLimits } from './data-api-sessions.js';
 
 /** One command the bridge received, failed or not: tests count Data API round trips with it. */
 export interface BridgeCall {
@@ -74,13 +67,9 @@ export type DataApiBridgeSource =
   | { readonly pool: pg.Pool }
   | { readonly connectionString: string };
 
-export interface DataApiBridgeOptions {
+export interface DataApiBridgeOptions extends SessionLimits {
   /** What "now" is for `resumeFor`: a test's virtual clock, or the real one. */
   readonly clock?: () => number;
-  /** A call still running after this long fails with StatementTimeoutException (the Data API's 45 s). */
-  readonly statementTimeoutMs?: number;
-  /** A transaction no call has used for this long is rolled back and forgotten (the Data API's 3 minutes). */
-  readonly idleTransactionTimeoutMs?: number;
 }
 
 /**
@@ -97,44 +86,10 @@ export interface InjectedFault {
   readonly when?: (call: BridgeCall) => boolean;
 }
 
-const DATA_API_STATEMENT_TIMEOUT_MS = 45_000;
-const DATA_API_IDLE_TRANSACTION_MS = 3 * 60_000;
-
-/**
- * What `DISCARD ALL` does, spelled out because DISCARD ALL cannot run in the implicit
- * transaction of a multi-statement query; then the session goes back to UTC.
- */
-const RESET_SESSION = [
-  'SET SESSION AUTHORIZATION DEFAULT',
-  'RESET ALL',
-  'DEALLOCATE ALL',
-  'CLOSE ALL',
-  'UNLISTEN *',
-  'SELECT pg_advisory_unlock_all()',
-  'DISCARD PLANS',
-  'DISCARD TEMP',
-  'DISCARD SEQUENCES',
-  "SET TimeZone = 'UTC'",
-].join('; ');
-
-interface OpenTransaction {
-  readonly connection: pg.PoolClient;
-  /** Serverless v2 refuses a second request on a transaction still running one. */
-  busy: boolean;
-  idleTimer?: NodeJS.Timeout;
-}
-
 type StatementOptions = Pick<
   ExecuteStatementCommandInput,
   'includeResultMetadata' | 'formatRecordsAs' | 'continueAfterTimeout'
 >;
-
-/** A statement past the call timeout that goes on running (continueAfterTimeout). */
-class ContinuingStatement extends Error {
-  constructor(readonly finished: Promise<unknown>) {
-    super('statement continues after the call timed out');
-  }
-}
 
 const COMMAND_NAMES = {
   execute: 'ExecuteStatementCommand',
@@ -152,14 +107,10 @@ export class DataApiBridge {
   private readonly pool: pg.Pool;
   private readonly ownsPool: boolean;
   private readonly clock: () => number;
-  private readonly statementTimeoutMs: number;
-  private readonly idleTransactionTimeoutMs: number;
-  private readonly utcConnections = new WeakSet<pg.PoolClient>();
+  private readonly sessions: DataApiSessions;
   private readonly columnTypes = new Map<number, ColumnType>();
-  private readonly transactions = new Map<string, OpenTransaction>();
   private readonly restorers: (() => void)[] = [];
   private readonly faults: { fault: InjectedFault; remaining: number }[] = [];
-  private readonly continuing = new Set<Promise<unknown>>();
   private resumingUntil = 0;
 
   constructor(source: DataApiBridgeSource, options: DataApiBridgeOptions = {}) {
@@ -171,9 +122,7 @@ export class DataApiBridge {
       this.ownsPool = true;
     }
     this.clock = options.clock ?? Date.now;
-    this.statementTimeoutMs = options.statementTimeoutMs ?? DATA_API_STATEMENT_TIMEOUT_MS;
-    this.idleTransactionTimeoutMs =
-      options.idleTransactionTimeoutMs ?? DATA_API_IDLE_TRANSACTION_MS;
+    this.sessions = new DataApiSessions(this.pool, options);
   }
 
   /** A real RDSDataClient whose five Data API commands are answered by this bridge. */
@@ -235,13 +184,7 @@ export class DataApiBridge {
 
   /** Rolls back and releases every open transaction, waits for continuing statements, and stops intercepting clients. */
   async close(): Promise<void> {
-    const open = [...this.transactions.values()];
-    this.transactions.clear();
-    for (const transaction of open) {
-      clearTimeout(transaction.idleTimer);
-      await this.endTransaction(transaction, 'ROLLBACK').catch(() => undefined);
-    }
-    await Promise.allSettled([...this.continuing]);
+    await this.sessions.close();
     for (const restore of this.restorers) restore();
     if (this.ownsPool) await this.pool.end();
   }
@@ -255,8 +198,8 @@ export class DataApiBridge {
     rejectSchema(input);
     const statement = prepareStatement(input.sql ?? '', input.parameters ?? []);
     const run = (connection: pg.ClientBase) => this.runStatement(connection, statement, input);
-    if (input.transactionId) return this.inTransaction(input.transactionId, run);
-    return this.withConnection(run);
+    if (input.transactionId) return this.sessions.inTransaction(input.transactionId, run);
+    return this.sessions.autocommit(run);
   }
 
   private async batchExecuteStatement(
@@ -270,9 +213,9 @@ export class DataApiBridge {
       for (const statement of statements) await this.query(connection, statement());
       return { updateResults: statements.map(() => ({ generatedFields: [] })), $metadata: {} };
     };
-    if (input.transactionId) return this.inTransaction(input.transactionId, run);
+    if (input.transactionId) return this.sessions.inTransaction(input.transactionId, run);
     // Without a transactionId the whole batch commits or fails as one.
-    return this.withConnection(async (connection) => {
+    return this.sessions.autocommit(async (connection) => {
       await connection.query('BEGIN');
       try {
         const output = await run(connection);
@@ -290,26 +233,14 @@ export class DataApiBridge {
   ): Promise<BeginTransactionCommandOutput> {
     requireMembers(input, ['resourceArn', 'secretArn']);
     rejectSchema(input);
-    const connection = await this.connect();
-    try {
-      await connection.query('BEGIN');
-    } catch (error) {
-      connection.release();
-      throw asDataApiError(error);
-    }
-    const transactionId = randomBytes(96).toString('base64');
-    const transaction: OpenTransaction = { connection, busy: false };
-    this.transactions.set(transactionId, transaction);
-    this.armIdleExpiry(transactionId, transaction);
-    return { transactionId, $metadata: {} };
+    return { transactionId: await this.sessions.begin(), $metadata: {} };
   }
 
   private async commitTransaction(
     input: CommitTransactionCommandInput,
   ): Promise<CommitTransactionCommandOutput> {
     requireMembers(input, ['resourceArn', 'secretArn', 'transactionId']);
-    const transaction = this.takeTransaction(input.transactionId ?? '');
-    await this.endTransaction(transaction, 'COMMIT');
+    await this.sessions.end(input.transactionId ?? '', 'COMMIT');
     return { transactionStatus: 'Transaction Committed', $metadata: {} };
   }
 
@@ -317,8 +248,7 @@ export class DataApiBridge {
     input: RollbackTransactionCommandInput,
   ): Promise<RollbackTransactionCommandOutput> {
     requireMembers(input, ['resourceArn', 'secretArn', 'transactionId']);
-    const transaction = this.takeTransaction(input.transactionId ?? '');
-    await this.endTransaction(transaction, 'ROLLBACK');
+    await this.sessions.end(input.transactionId ?? '', 'ROLLBACK');
     return { transactionStatus: 'Rollback Complete', $metadata: {} };
   }
 
@@ -329,7 +259,7 @@ export class DataApiBridge {
     statement: PreparedStatement,
     options: StatementOptions,
   ): Promise<ExecuteStatementCommandOutput> {
-    const result = await this.withinCallTimeout(
+    const result = await this.sessions.withinCallTimeout(
       connection,
       this.query(connection, statement),
       options.continueAfterTimeout ?? false,
@@ -375,43 +305,6 @@ export class DataApiBridge {
     });
   }
 
-  /**
-   * The Data API's call timeout: past it the call fails with StatementTimeoutException
-   * and the statement is cancelled ("the data isn't inserted"), unless
-   * `continueAfterTimeout` asked it to go on running, holding its session until done.
-   */
-  private async withinCallTimeout<T>(
-    connection: pg.ClientBase,
-    running: Promise<T>,
-    continueAfterTimeout: boolean,
-  ): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timed out'>((resolve) => {
-      timer = setTimeout(() => resolve('timed out'), this.statementTimeoutMs);
-    });
-    const outcome = await Promise.race([
-      running.then(
-        (value) => ({ value }),
-        (error: unknown) => ({ error }),
-      ),
-      timedOut,
-    ]);
-    clearTimeout(timer);
-    if (outcome !== 'timed out') {
-      if ('error' in outcome) throw outcome.error;
-      return outcome.value;
-    }
-    if (continueAfterTimeout) throw new ContinuingStatement(running);
-    await this.cancel(connection);
-    await running.catch(() => undefined);
-    throw statementTimeout();
-  }
-
-  private async cancel(connection: pg.ClientBase): Promise<void> {
-    const pid = (connection as unknown as { processID?: number }).processID;
-    await this.pool.query('SELECT pg_cancel_backend($1)', [pid]);
-  }
-
   /** Type names of the result's columns, looked up in pg_type once per type. */
   private async typesOf(
     connection: pg.ClientBase,
@@ -432,144 +325,6 @@ export class DataApiBridge {
       }
     }
     return this.columnTypes;
-  }
-
-  // --- Connections and transactions ----------------------------------------------------
-
-  /** A pool connection whose session runs in UTC, as every Data API session does. */
-  private async connect(): Promise<pg.PoolClient> {
-    const connection = await this.pool.connect();
-    if (!this.utcConnections.has(connection)) {
-      try {
-        await connection.query("SET TimeZone = 'UTC'");
-      } catch (error) {
-        connection.release(error instanceof Error ? error : true);
-        throw error;
-      }
-      this.utcConnections.add(connection);
-    }
-    return connection;
-  }
-
-  /**
-   * Gives a session back with nothing of the last call left on it (settings, session
-   * advisory locks, temporary tables, prepared statements): the service may hand the
-   * next request another connection, or reset this one.
-   */
-  private release(connection: pg.PoolClient): Promise<void> {
-    return connection.query(RESET_SESSION).then(
-      () => connection.release(),
-      (error: unknown) => connection.release(error instanceof Error ? error : true),
-    );
-  }
-
-  /** Runs one autocommitted call on a connection of its own. */
-  private async withConnection<T>(work: (connection: pg.ClientBase) => Promise<T>): Promise<T> {
-    const connection = await this.connect();
-    try {
-      const result = await work(connection);
-      await this.release(connection);
-      return result;
-    } catch (error) {
-      if (error instanceof ContinuingStatement) {
-        this.track(error.finished.finally(() => this.release(connection)));
-        throw statementTimeout();
-      }
-      await this.release(connection);
-      throw asDataApiError(error);
-    }
-  }
-
-  /**
-   * Runs one call inside an open transaction. Any error ends the transaction: Aurora
-   * rolls it back and forgets its id ("aborted due to an error from a previous call").
-   * A statement that continues past the call timeout keeps the transaction busy until
-   * it ends; if it fails, the transaction is aborted then.
-   */
-  private async inTransaction<T>(
-    transactionId: string,
-    work: (connection: pg.ClientBase) => Promise<T>,
-  ): Promise<T> {
-    const transaction = this.findTransaction(transactionId);
-    if (transaction.busy) throw transactionBusy();
-    transaction.busy = true;
-    clearTimeout(transaction.idleTimer);
-    try {
-      const result = await work(transaction.connection);
-      this.settle(transactionId, transaction);
-      return result;
-    } catch (error) {
-      if (error instanceof ContinuingStatement) {
-        this.track(
-          error.finished.then(
-            () => this.settle(transactionId, transaction),
-            () => this.abort(transactionId, transaction),
-          ),
-        );
-        throw statementTimeout();
-      }
-      await this.abort(transactionId, transaction);
-      throw asDataApiError(error);
-    }
-  }
-
-  /** The transaction is free for its next call, and idle from now on. */
-  private settle(transactionId: string, transaction: OpenTransaction): void {
-    transaction.busy = false;
-    this.armIdleExpiry(transactionId, transaction);
-  }
-
-  private async abort(transactionId: string, transaction: OpenTransaction): Promise<void> {
-    transaction.busy = false;
-    if (this.transactions.get(transactionId) !== transaction) return;
-    this.transactions.delete(transactionId);
-    await this.endTransaction(transaction, 'ROLLBACK').catch(() => undefined);
-  }
-
-  /** "A transaction times out if no calls use its transaction ID in three minutes": rolled back. */
-  private armIdleExpiry(transactionId: string, transaction: OpenTransaction): void {
-    if (this.transactions.get(transactionId) !== transaction) return;
-    clearTimeout(transaction.idleTimer);
-    transaction.idleTimer = setTimeout(() => {
-      if (!transaction.busy) this.track(this.abort(transactionId, transaction));
-    }, this.idleTransactionTimeoutMs);
-    transaction.idleTimer.unref();
-  }
-
-  private findTransaction(transactionId: string): OpenTransaction {
-    const transaction = this.transactions.get(transactionId);
-    if (!transaction) throw transactionNotFound(transactionId);
-    return transaction;
-  }
-
-  /** Removes a transaction from the open ones: commit and rollback both end it. */
-  private takeTransaction(transactionId: string): OpenTransaction {
-    const transaction = this.findTransaction(transactionId);
-    if (transaction.busy) throw transactionBusy();
-    this.transactions.delete(transactionId);
-    clearTimeout(transaction.idleTimer);
-    return transaction;
-  }
-
-  /** Ends a transaction's session work and gives its connection back to the pool, reset. */
-  private async endTransaction(
-    transaction: OpenTransaction,
-    verb: 'COMMIT' | 'ROLLBACK',
-  ): Promise<void> {
-    try {
-      await transaction.connection.query(verb);
-    } catch (error) {
-      transaction.connection.release(error instanceof Error ? error : true);
-      throw asDataApiError(error);
-    }
-    await this.release(transaction.connection);
-  }
-
-  /** Work that outlives the call that started it; `close` waits for it. */
-  private track(work: Promise<unknown>): void {
-    const settled = work.catch(() => undefined);
-    this.continuing.add(settled);
-    void settled.finally(() => this.continuing.delete(settled));
   }
 
   // --- Observation and fault injection -------------------------------------------------
