@@ -7,6 +7,7 @@ import { DATA_API_RETRY_BUDGET_SECONDS } from '../../functions/core/resume-budge
 import { DataApiExecutor, DEFAULT_DATA_API_RETRY } from '../../functions/db/data-api-executor.js';
 import { reportDataApiRetry } from '../../functions/db/data-api-faults.js';
 import { recordSettledCheckout } from '../../functions/db/jobs/checkout-records.js';
+import { recordRejectedInput } from '../../functions/db/rejected-inputs-repository.js';
 import { createStatusHandler } from '../../functions/handlers/status.js';
 import { createStripeWebhookHandler } from '../../functions/handlers/stripe-webhook.js';
 import { reconcile } from '../../functions/services/reconcile.js';
@@ -196,6 +197,8 @@ describe('a fault after the statement ran and committed (the answer lost)', () =
   });
 
   it('never replays a write not declared replay-safe: it is applied once and surfaced, so Stripe retries', async () => {
+    // Recording a checkout is such a write until its statement is declared replay-safe;
+    // then this fault must end as the one above: one job, one hand-off, one job.recorded.
     const { bridge, db } = dataApi('http');
     const sessionId = unique('cs_unsafe');
     bridge.injectFault({
@@ -213,27 +216,26 @@ describe('a fault after the statement ran and committed (the answer lost)', () =
     expect({ jobs, recorded }).toEqual({ jobs: 1, recorded: 1 });
   });
 
-  it('is surfaced as AmbiguousFaultError by the executor, naming the statement', async () => {
+  it('is surfaced as AmbiguousFaultError by the executor, naming the statement, which ran once', async () => {
     const { bridge, db } = dataApi('background');
-    bridge.injectFault({
-      error: lost(),
-      at: 'after',
-      when: sqlOf('INSERT INTO provisioning_jobs'),
-    });
-    const checkout = {
-      stripeSessionId: unique('cs_named'),
-      stripeCustomerId: null,
-      customerEmail: null,
-      packageSlug: 'growth',
-      callbackUrl: CALLBACK_URL,
-    };
+    const reference = unique('evt_refused');
+    bridge.injectFault({ error: lost(), at: 'after', when: sqlOf('INSERT INTO rejected_inputs') });
 
-    const recording = recordSettledCheckout(db, checkout, h.now());
+    const recording = recordRejectedInput(
+      db,
+      { source: 'stripe_webhook', reference, reason: 'unreadable event' },
+      h.now(),
+    );
 
     await expect(recording).rejects.toMatchObject({
       name: 'AmbiguousFaultError',
-      message: expect.stringMatching(/^statement "record settled checkout" may have run/),
+      message: expect.stringMatching(/^statement "record rejected input" may have run/),
     });
+    const { rows } = await h.db.pool.query(
+      'SELECT count(*)::int AS n FROM rejected_inputs WHERE reference = $1',
+      [reference],
+    );
+    expect(rows).toEqual([{ n: 1 }]);
   });
 });
 
