@@ -1,5 +1,4 @@
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { RDSDataClient } from '@aws-sdk/client-rds-data';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { type Clock, systemClock } from './adapters/clock.js';
@@ -8,8 +7,10 @@ import { HttpOrchestratorTrigger } from './adapters/http-orchestrator.js';
 import { EventBridgeLifecycleEvents, type LifecycleEvents } from './adapters/lifecycle-events.js';
 import type { OrchestratorTrigger } from './adapters/orchestrator.js';
 import { type SecretSource, SecretsManagerSource } from './adapters/secrets.js';
+import type { Telemetry } from './adapters/telemetry.js';
 import { type Config, ConfigError, loadConfig, required } from './config.js';
-import { DataApiExecutor } from './db/data-api-executor.js';
+import { DataApiExecutor, DEFAULT_DATA_API_RETRY, dataApiClient } from './db/data-api-executor.js';
+import { reportDataApiRetry } from './db/data-api-faults.js';
 import type { SqlExecutor } from './db/executor.js';
 import { createPool, PgExecutor } from './db/pg-executor.js';
 import { logger, PowertoolsTelemetry } from './observability.js';
@@ -27,10 +28,25 @@ export function awsConfig(): Config {
   return config;
 }
 
-export function awsExecutor(settings: Config = awsConfig()): SqlExecutor {
+/**
+ * The Data API executor with this function's retry budget (`DATA_API_RETRY_BUDGET_SECONDS`,
+ * set per function by the stack), its waits counted and logged.
+ */
+export function awsExecutor(
+  settings: Config = awsConfig(),
+  telemetry: Telemetry = new PowertoolsTelemetry(),
+): SqlExecutor {
   const { database } = settings;
   if (database.kind === 'data-api') {
-    return new DataApiExecutor(new RDSDataClient({}), database);
+    const { resourceArn, secretArn, database: name, retryBudgetMs } = database;
+    return new DataApiExecutor(
+      dataApiClient(),
+      { resourceArn, secretArn, database: name },
+      {
+        retry: { ...DEFAULT_DATA_API_RETRY, budgetMs: retryBudgetMs },
+        onRetry: reportDataApiRetry(telemetry, logger),
+      },
+    );
   }
   if (database.kind === 'postgres') return new PgExecutor(createPool(database.url, 2));
   throw new ConfigError(
@@ -80,11 +96,12 @@ export function awsOrchestrator(
 export function awsScheduledDependencies(
   settings: Config = awsConfig(),
 ): Omit<ServiceDependencies, 'events'> {
+  const telemetry = new PowertoolsTelemetry();
   return {
-    db: awsExecutor(settings),
+    db: awsExecutor(settings, telemetry),
     clock: systemClock,
     rules: settings.rules,
-    telemetry: new PowertoolsTelemetry(),
+    telemetry,
     log: logger,
   };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DATA_API_RETRY_BUDGET_SECONDS } from './core/resume-budget.js';
 import { DEFAULT_RULES, type ProvisioningRules } from './core/rules.js';
 import { STRIPE_MODES, type StripeMode } from './core/stripe-mode.js';
 
@@ -20,6 +21,8 @@ const environment = z.object({
   DATABASE_RESOURCE_ARN: optionalArn,
   DATABASE_SECRET_ARN: optionalArn,
   DATABASE_NAME: z.string().trim().min(1).default('provisioning'),
+  /** How long this function retries Data API faults that came before a statement ran (Aurora resuming). */
+  DATA_API_RETRY_BUDGET_SECONDS: positiveInt(DATA_API_RETRY_BUDGET_SECONDS.background),
   // … or a PostgreSQL server (local runtime).
   DATABASE_URL: optionalUrl,
   HANDOFF_QUEUE_URL: optionalUrl,
@@ -55,6 +58,7 @@ export interface Config {
         readonly resourceArn: string;
         readonly secretArn: string;
         readonly database: string;
+        readonly retryBudgetMs: number;
       }
     | { readonly kind: 'postgres'; readonly url: string }
     | { readonly kind: 'none' };
@@ -105,6 +109,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
             resourceArn: e.DATABASE_RESOURCE_ARN,
             secretArn: e.DATABASE_SECRET_ARN,
             database: e.DATABASE_NAME,
+            retryBudgetMs: e.DATA_API_RETRY_BUDGET_SECONDS * 1000,
           }
         : e.DATABASE_URL
           ? { kind: 'postgres', url: e.DATABASE_URL }

@@ -1,6 +1,7 @@
 import type { MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { ClientFacingError } from './core/errors.js';
+import { DatabaseResumingError } from './db/executor.js';
 import { logger } from './observability.js';
 
 export type HttpEvent = APIGatewayProxyEventV2;
@@ -31,8 +32,10 @@ export function header(event: HttpEvent, name: string): string | undefined {
 
 /**
  * One error mapper for every HTTP handler: client-facing errors answer their status
- * with `{"error": message}`; anything else is logged and answered with a bare 500, so
- * internals never leak and Stripe (or the orchestrator) retries.
+ * with `{"error": message}`; a database still resuming from a pause answers 503 with
+ * `Retry-After` (API Gateway would end the request at 30 s, with nothing said, before
+ * the longest wake-up is over); anything else is logged and answered with a bare 500,
+ * so internals never leak and Stripe (or the orchestrator) retries.
  */
 export function httpErrors(): MiddlewareObj<HttpEvent, HttpResult> {
   return {
@@ -45,8 +48,24 @@ export function httpErrors(): MiddlewareObj<HttpEvent, HttpResult> {
         request.response = json(error.status, { error: error.message });
         return;
       }
+      const resuming = resumingCause(error);
+      if (resuming) {
+        logger.warn('database resuming; answered 503', { error: resuming.message });
+        request.response = json(
+          503,
+          { error: 'the database is resuming from a pause; retry shortly' },
+          { 'retry-after': String(resuming.retryAfterSeconds) },
+        );
+        return;
+      }
       logger.error('request failed', { error: error as Error });
       request.response = json(500, { error: 'internal error; the request may be retried' });
     },
   };
+}
+
+/** The resume behind an error, however deep a service wrapped it. */
+function resumingCause(error: unknown): DatabaseResumingError | undefined {
+  if (error instanceof DatabaseResumingError) return error;
+  return error instanceof Error ? resumingCause(error.cause) : undefined;
 }

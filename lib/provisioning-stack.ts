@@ -4,6 +4,7 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { consumerTimeoutSeconds } from '../functions/core/handoff-timing.js';
+import { DATA_API_RETRY_BUDGET_SECONDS } from '../functions/core/resume-budget.js';
 import { ROUTES, type RouteName } from '../functions/routes.js';
 import { Alarms } from './constructs/alarms.js';
 import { OperationsDashboard } from './constructs/dashboard.js';
@@ -79,7 +80,12 @@ export class ProvisioningStack extends Stack {
         logRetention,
         removalPolicy,
         ...props,
-        environment: { ...rules, ...props.environment },
+        environment: {
+          ...rules,
+          // HTTP routes get a shorter budget below (they answer 503 instead of waiting).
+          DATA_API_RETRY_BUDGET_SECONDS: String(DATA_API_RETRY_BUDGET_SECONDS.background),
+          ...props.environment,
+        },
       });
       // Nothing serves before the schema is migrated.
       created.node.addDependency(database.migrated);
@@ -99,7 +105,10 @@ export class ProvisioningStack extends Stack {
     const handoff = fn('HandoffConsumer', {
       handler: 'handoff-consumer',
       description: 'Hand-off consumer: POST the trigger to the orchestrator, record the outcome',
-      timeout: Duration.seconds(consumerTimeoutSeconds(s.triggerTimeoutMs)),
+      // A batch's triggers, after waiting out a resume on its first database call.
+      timeout: Duration.seconds(
+        consumerTimeoutSeconds(s.triggerTimeoutMs) + DATA_API_RETRY_BUDGET_SECONDS.background,
+      ),
       memorySize: 256,
       environment: {
         TRIGGER_TIMEOUT_MS: String(s.triggerTimeoutMs),
@@ -132,7 +141,7 @@ export class ProvisioningStack extends Stack {
     const watchdog = fn('Watchdog', {
       handler: 'watchdog',
       description: 'Watchdog: notify admins of stalls and capped jobs',
-      timeout: Duration.seconds(60),
+      timeout: Duration.seconds(2 * DATA_API_RETRY_BUDGET_SECONDS.background),
       memorySize: 256,
     });
     const status = fn('Status', {
@@ -178,6 +187,10 @@ export class ProvisioningStack extends Stack {
     };
     for (const [name, fn] of Object.entries(served) as [RouteName, ProjectFunction][]) {
       api.addRoute(ROUTES[name], fn);
+      fn.setEnvironment(
+        'DATA_API_RETRY_BUDGET_SECONDS',
+        String(DATA_API_RETRY_BUDGET_SECONDS.http),
+      );
     }
 
     const schedules = new Schedules(this, 'Schedules', {

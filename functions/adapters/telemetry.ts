@@ -50,7 +50,13 @@ export type MetricName =
   | 'WatchdogStalledDatabases'
   | 'WatchdogCappedJobs'
   | 'WatchdogNotificationsSent'
-  | 'LifecycleEventPublishFailed';
+  | 'LifecycleEventPublishFailed'
+  /** A Data API call answered DatabaseResumingException: Aurora was waking from a pause. */
+  | 'DatabaseResuming'
+  /** Milliseconds spent waiting before retrying Data API calls (Aurora resuming, throttling). */
+  | 'DataApiRetryWaitMs'
+  /** A replay-safe statement sent again after a fault that left its outcome unknown. */
+  | 'DataApiReplayed';
 
 /** Collects what was reported; the local runtime renders it and tests assert on it. */
 export class TelemetryRegistry implements Telemetry {

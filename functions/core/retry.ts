@@ -6,7 +6,10 @@ export interface RetryPolicy {
   /** First delay's upper bound; each retry doubles it up to `maxDelayMs`. */
   readonly baseDelayMs: number;
   readonly maxDelayMs: number;
-  /** Total time after which the last error is thrown instead of waiting again. */
+  /**
+   * Total time after which the last error is thrown instead of waiting again; the last
+   * wait is cut short to end at the deadline, so the budget is tried to its end.
+   */
   readonly budgetMs: number;
 }
 
@@ -35,9 +38,10 @@ export async function retryTransient<T>(
       return await work();
     } catch (error) {
       if (!isTransient(error)) throw error;
+      const remainingMs = deadline - deps.now();
+      if (remainingMs <= 0) throw error;
       const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
-      const delayMs = Math.round(deps.random() * ceiling);
-      if (deps.now() + delayMs > deadline) throw error;
+      const delayMs = Math.min(Math.round(deps.random() * ceiling), remainingMs);
       onRetry(error, attempt, delayMs);
       await deps.sleep(delayMs);
     }

@@ -27,6 +27,8 @@ export type Breaker = z.infer<typeof breakerRow>;
 
 const readBreakerStatement = defineStatement({
   name: 'read breaker',
+  // A read.
+  replay: 'safe',
   sql: `
 SELECT state, consecutive_failures, opened_at, forced, probe_job_id, probe_attempt, probe_lease_expires_at,
   last_probe_at, reason, changed_by, changed_at
@@ -47,6 +49,8 @@ export function openSeconds(breaker: Pick<Breaker, 'state' | 'opened_at'>, now: 
 
 const forceBreakerStatement = defineStatement({
   name: 'force breaker',
+  // A replay is recognised by its request token and answered as the first call.
+  replay: 'safe',
   sql: `
 WITH prior AS (
   SELECT state, forced FROM orchestrator_breaker WHERE id = 'orchestrator' FOR UPDATE

@@ -11,6 +11,7 @@ ON CONFLICT (slug) DO UPDATE SET tier = excluded.tier, tokens_quota = excluded.t
 RETURNING slug`,
   params: { slug: 'text', tier: 'text', tokensQuota: 'int' },
   row: z.object({ slug: z.string() }),
+  replay: 'safe',
 });
 
 export interface Package {
@@ -32,6 +33,7 @@ ON CONFLICT (email) DO UPDATE SET role = excluded.role
 RETURNING u.id`,
   params: { id: 'uuid', email: 'text', role: 'text' },
   row: z.object({ id: z.string() }),
+  replay: 'safe',
 });
 
 /** Adds a user with a role, or changes the role of an existing one; answers the user's id. */
@@ -48,6 +50,7 @@ const findPackageStatement = defineStatement({
   sql: 'SELECT slug FROM packages WHERE slug = :slug',
   params: { slug: 'text' },
   row: z.object({ slug: z.string() }),
+  replay: 'safe',
 });
 
 /** Whether the catalogue sells this package (an operator's typo is refused, not recorded). */

@@ -2,20 +2,24 @@ import {
   BeginTransactionCommand,
   CommitTransactionCommand,
   ExecuteStatementCommand,
-  type ExecuteStatementCommandOutput,
-  type Field,
-  type RDSDataClient,
+  RDSDataClient,
+  type RDSDataClientConfig,
   RollbackTransactionCommand,
-  type SqlParameter,
 } from '@aws-sdk/client-rds-data';
+import { DATA_API_RETRY_BUDGET_SECONDS } from '../core/resume-budget.js';
 import { type RetryDeps, type RetryPolicy, realRetryDeps, retryTransient } from '../core/retry.js';
+import { classifyDataApiFault, isDatabaseResuming } from './data-api-faults.js';
+import { decodeRecords, toSqlParameter } from './data-api-values.js';
 import {
-  type BoundParam,
+  AmbiguousFaultError,
   type BoundParams,
+  DatabaseResumingError,
   type DecodedRow,
+  type ExecuteOptions,
   type SqlExecutor,
   StatementError,
 } from './executor.js';
+import { stripComments } from './sql-text.js';
 
 export interface DataApiTarget {
   readonly resourceArn: string;
@@ -26,48 +30,40 @@ export interface DataApiTarget {
 export interface DataApiExecutorOptions {
   readonly retry?: RetryPolicy;
   readonly retryDeps?: RetryDeps;
+  /** Called before each wait: the fault (the SDK's own error), the attempt that failed, the wait. */
   readonly onRetry?: (error: unknown, attempt: number, delayMs: number) => void;
 }
 
-/**
- * Aurora Serverless v2 at zero capacity needs up to ~15 s to resume, and the SDK does
- * not retry `DatabaseResumingException`; 30 s rides that out inside a Lambda timeout.
- */
+/** Capped exponential backoff with full jitter, within a background function's budget. */
 export const DEFAULT_DATA_API_RETRY: RetryPolicy = {
   baseDelayMs: 250,
   maxDelayMs: 4_000,
-  budgetMs: 30_000,
+  budgetMs: DATA_API_RETRY_BUDGET_SECONDS.background * 1000,
 };
 
 /**
- * Faults raised before the statement reached the database, so a repeat cannot apply
- * it twice. Statement errors (BadRequestException, DatabaseErrorException,
- * StatementTimeoutException) are never among them.
+ * The RDS Data client the executor needs: the SDK's own retries are off, because the
+ * SDK repeats timeouts and dropped connections, which can come after a statement ran;
+ * the executor retries only what it knows is safe to repeat.
  */
-const TRANSIENT_ERRORS = new Set([
-  'DatabaseResumingException',
-  'DatabaseUnavailableException',
-  'ThrottlingException',
-  'TooManyRequestsException',
-  'ServiceUnavailableError',
-  'TimeoutError',
-]);
-const TRANSIENT_NETWORK_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EAI_AGAIN',
-]);
-
-export function isTransientDataApiError(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  if (TRANSIENT_ERRORS.has(error.name)) return true;
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' && TRANSIENT_NETWORK_CODES.has(code);
+export function dataApiClient(config: RDSDataClientConfig = {}): RDSDataClient {
+  return new RDSDataClient({ ...config, maxAttempts: 1 });
 }
 
-/** Runs statements through the RDS Data API, one call per statement. */
+/** What one call may do when it fails, and how errors name it. */
+interface CallIntent {
+  readonly what: string;
+  /** Whether the call may be sent again after an ambiguous fault. */
+  readonly replayable: boolean;
+}
+
+/**
+ * Runs statements through the RDS Data API, one call per statement, comments stripped.
+ * A fault that provably came before the statement ran (Aurora resuming, throttling, no
+ * connection) is retried within the budget; an ambiguous one (a timeout or a dropped
+ * connection, after which the statement may have run) only for a statement declared
+ * replay-safe; a commit is never sent twice.
+ */
 export class DataApiExecutor implements SqlExecutor {
   constructor(
     private readonly client: RDSDataClient,
@@ -76,25 +72,32 @@ export class DataApiExecutor implements SqlExecutor {
     private readonly transactionId?: string,
   ) {}
 
-  async execute(sql: string, params: BoundParams = {}): Promise<DecodedRow[]> {
-    const output = await this.send(() =>
-      this.client.send(
-        new ExecuteStatementCommand({
-          ...this.target,
-          sql,
-          parameters: Object.entries(params).map(([name, param]) => toSqlParameter(name, param)),
-          includeResultMetadata: true,
-          transactionId: this.transactionId,
-        }),
-      ),
-    );
+  async execute(
+    sql: string,
+    params: BoundParams = {},
+    options: ExecuteOptions = {},
+  ): Promise<DecodedRow[]> {
+    const input = {
+      ...this.target,
+      sql: stripComments(sql),
+      parameters: Object.entries(params).map(([name, param]) => toSqlParameter(name, param)),
+      includeResultMetadata: true,
+      transactionId: this.transactionId,
+    };
+    // A command per attempt: the SDK resolves its middleware on each send.
+    const output = await this.call(() => this.client.send(new ExecuteStatementCommand(input)), {
+      what: options.name ? `statement "${options.name}"` : 'the statement',
+      replayable: options.replay === 'safe',
+    });
     return decodeRecords(output);
   }
 
   async transaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     if (this.transactionId) return work(this);
-    const { transactionId } = await this.send(() =>
-      this.client.send(new BeginTransactionCommand(this.target)),
+    // A repeated BeginTransaction at worst leaves an empty transaction that expires.
+    const { transactionId } = await this.call(
+      () => this.client.send(new BeginTransactionCommand(this.target)),
+      { what: 'BeginTransaction', replayable: true },
     );
     if (!transactionId) throw new Error('Data API BeginTransaction answered no transactionId');
     const tx = new DataApiExecutor(this.client, this.target, this.options, transactionId);
@@ -112,95 +115,55 @@ export class DataApiExecutor implements SqlExecutor {
       await this.client.send(new RollbackTransactionCommand(ids)).catch(() => undefined);
       throw error;
     }
-    await this.client.send(new CommitTransactionCommand(ids));
+    // A commit whose answer was lost may have committed: never sent twice.
+    await this.call(() => this.client.send(new CommitTransactionCommand(ids)), {
+      what: 'CommitTransaction',
+      replayable: false,
+    });
     return result;
   }
 
-  private async send<T>(call: () => Promise<T>): Promise<T> {
+  private async call<T>(send: () => Promise<T>, intent: CallIntent): Promise<T> {
+    const policy = this.options.retry ?? DEFAULT_DATA_API_RETRY;
+    const retryable = (error: unknown) => {
+      const fault = classifyDataApiFault(error);
+      return fault === 'before_run' || (fault === 'ambiguous' && intent.replayable);
+    };
     try {
       return await retryTransient(
-        call,
-        isTransientDataApiError,
-        this.options.retry ?? DEFAULT_DATA_API_RETRY,
+        send,
+        retryable,
+        policy,
         this.options.retryDeps ?? realRetryDeps,
         this.options.onRetry,
       );
     } catch (error) {
-      if (
-        error instanceof Error &&
-        (error.name === 'BadRequestException' || error.name === 'DatabaseErrorException')
-      ) {
-        throw new StatementError(error.message, sqlStateOf(error.message), { cause: error });
-      }
-      throw error;
+      throw asExecutorError(error, intent, policy);
     }
   }
 }
 
+/** The SDK's error as the executor's callers read it. */
+function asExecutorError(error: unknown, intent: CallIntent, policy: RetryPolicy): unknown {
+  if (!(error instanceof Error)) return error;
+  if (error.name === 'BadRequestException' || error.name === 'DatabaseErrorException') {
+    return new StatementError(error.message, sqlStateOf(error.message), { cause: error });
+  }
+  if (isDatabaseResuming(error)) {
+    return new DatabaseResumingError(
+      `the database was still resuming from a pause after ${policy.budgetMs / 1000} s of retries`,
+      { cause: error },
+    );
+  }
+  if (classifyDataApiFault(error) === 'ambiguous' && !intent.replayable) {
+    return new AmbiguousFaultError(
+      `${intent.what} may have run before the Data API call failed (${error.name}: ${error.message}); it is not replay-safe, so it was not sent again`,
+      { cause: error },
+    );
+  }
+  return error;
+}
+
 function sqlStateOf(message: string): string | undefined {
   return /SQLState: ([0-9A-Z]{5})/.exec(message)?.[1];
-}
-
-/** Encodes one value the way Aurora PostgreSQL needs it, with the type hint that makes it bind. */
-export function toSqlParameter(name: string, param: BoundParam): SqlParameter {
-  if (param.value === null) return { name, value: { isNull: true } };
-  switch (param.type) {
-    case 'text':
-      return { name, value: { stringValue: param.value } };
-    case 'int':
-      return { name, value: { longValue: param.value } };
-    case 'bool':
-      return { name, value: { booleanValue: param.value } };
-    case 'uuid':
-      return { name, value: { stringValue: param.value }, typeHint: 'UUID' };
-    case 'decimal':
-      return { name, value: { stringValue: param.value }, typeHint: 'DECIMAL' };
-    case 'json':
-      return { name, value: { stringValue: JSON.stringify(param.value) }, typeHint: 'JSON' };
-    case 'timestamp':
-      return {
-        name,
-        value: { stringValue: toDataApiTimestamp(param.value) },
-        typeHint: 'TIMESTAMP',
-      };
-  }
-}
-
-/** `YYYY-MM-DD HH:MM:SS.mmm` in UTC: the only form the TIMESTAMP hint accepts (no `T`, no `Z`). */
-export function toDataApiTimestamp(date: Date): string {
-  return date.toISOString().replace('T', ' ').replace('Z', '');
-}
-
-function decodeRecords(output: ExecuteStatementCommandOutput): DecodedRow[] {
-  const columns = output.columnMetadata ?? [];
-  return (output.records ?? []).map((record) => {
-    const row: DecodedRow = {};
-    record.forEach((field, index) => {
-      const column = columns[index];
-      const key = column?.label ?? column?.name ?? `column${index}`;
-      row[key] = decodeField(field, column?.typeName ?? '');
-    });
-    return row;
-  });
-}
-
-function decodeField(field: Field, typeName: string): unknown {
-  if (field.isNull) return null;
-  if (field.longValue !== undefined) return field.longValue;
-  if (field.doubleValue !== undefined) return field.doubleValue;
-  if (field.booleanValue !== undefined) return field.booleanValue;
-  if (field.blobValue !== undefined) return field.blobValue;
-  if (field.stringValue === undefined) return null;
-  const text = field.stringValue;
-  switch (typeName) {
-    case 'timestamptz':
-    case 'timestamp':
-      // The Data API answers timestamps zone-less; sessions run in UTC.
-      return new Date(`${text.replace(' ', 'T')}Z`);
-    case 'json':
-    case 'jsonb':
-      return JSON.parse(text);
-    default:
-      return text;
-  }
 }

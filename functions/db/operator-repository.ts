@@ -52,6 +52,7 @@ LIMIT :limit`,
       created_at: true,
     })
     .extend({ payload_missing: z.boolean(), total: z.number().int() }),
+  replay: 'safe',
 });
 
 export type UnprovisionedJob = Omit<z.infer<typeof listUnprovisionedJobsStatement.row>, 'total'>;
@@ -75,6 +76,7 @@ SELECT * FROM provisioning_jobs
 WHERE id = :jobId OR stripe_session_id = :sessionId`,
   params: { jobId: 'uuid', sessionId: 'text' },
   row: jobRow,
+  replay: 'safe',
 });
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -102,6 +104,7 @@ const findPackageStatement = defineStatement({
   sql: 'SELECT slug, tier, tokens_quota FROM packages WHERE slug = :slug',
   params: { slug: 'text' },
   row: z.object({ slug: z.string(), tier: z.string(), tokens_quota: z.number().int() }),
+  replay: 'safe',
 });
 
 export interface CataloguePackage {
@@ -124,6 +127,7 @@ const listPackagesStatement = defineStatement({
   sql: 'SELECT slug, tier, tokens_quota FROM packages ORDER BY slug',
   params: {},
   row: findPackageStatement.row,
+  replay: 'safe',
 });
 
 export async function listPackages(db: SqlExecutor): Promise<CataloguePackage[]> {
@@ -136,6 +140,7 @@ const listAdminsStatement = defineStatement({
   sql: `SELECT id, email, created_at FROM users WHERE role = 'admin' ORDER BY email`,
   params: {},
   row: z.object({ id: z.string(), email: z.string(), created_at: z.date() }),
+  replay: 'safe',
 });
 
 /** The users the watchdog notifies. */
@@ -163,6 +168,7 @@ LIMIT :limit`,
     job_id: z.string().nullable(),
     read_at: z.date().nullable(),
   }),
+  replay: 'safe',
 });
 
 export type NotificationRow = z.infer<typeof listNotificationsStatement.row>;

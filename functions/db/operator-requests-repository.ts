@@ -29,6 +29,7 @@ RETURNING r.request_hash, r.stripe_session_id, r.actor, r.stripe_session_id = :s
     actor: z.string(),
     created: z.boolean(),
   }),
+  replay: 'safe',
 });
 
 export interface OperatorRequestClaim {

@@ -28,6 +28,7 @@ WITH job AS (
 SELECT job.account_id, reported.provisioned_at FROM job LEFT JOIN reported ON true`,
   params: { sessionId: 'text', databaseId: 'text', status: 'text', now: 'timestamp' },
   row: z.object({ account_id: z.string(), provisioned_at: z.date().nullable() }),
+  replay: 'safe',
 });
 
 export type DatabaseReportResult =

@@ -9,13 +9,21 @@
 
 type Segment =
   | { readonly kind: 'code'; readonly text: string }
-  | { readonly kind: 'opaque'; readonly text: string }
+  /** A quoted string, quoted identifier or dollar-quoted body, quotes included. */
+  | { readonly kind: 'literal'; readonly text: string }
+  | { readonly kind: 'comment'; readonly text: string }
   | { readonly kind: 'param'; readonly name: string };
 
-const PARAM_NAME = /^[A-Za-z_][A-Za-z0-9_]*/;
-const DOLLAR_TAG = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/;
+// Sticky: each matches only at its lastIndex, so scanning never copies the rest of the text.
+const PARAM_NAME = /[A-Za-z_][A-Za-z0-9_]*/y;
+const DOLLAR_TAG = /\$([A-Za-z_][A-Za-z0-9_]*)?\$/y;
 
-/** Splits SQL into code, opaque (literals, comments) and parameter segments. */
+function matchAt(pattern: RegExp, text: string, index: number): string | undefined {
+  pattern.lastIndex = index;
+  return pattern.exec(text)?.[0];
+}
+
+/** Splits SQL into code, literal, comment and parameter segments. */
 export function scanSql(sql: string): Segment[] {
   const segments: Segment[] = [];
   let code = '';
@@ -25,13 +33,12 @@ export function scanSql(sql: string): Segment[] {
   };
   let i = 0;
   while (i < sql.length) {
-    const rest = sql.slice(i);
     const ch = sql[i];
-    const opaqueEnd = endOfOpaque(sql, i);
-    if (opaqueEnd !== undefined) {
+    const opaque = endOfOpaque(sql, i);
+    if (opaque !== undefined) {
       flushCode();
-      segments.push({ kind: 'opaque', text: sql.slice(i, opaqueEnd) });
-      i = opaqueEnd;
+      segments.push({ kind: opaque.kind, text: sql.slice(i, opaque.end) });
+      i = opaque.end;
       continue;
     }
     if (ch === ':' && sql[i + 1] === ':') {
@@ -40,7 +47,7 @@ export function scanSql(sql: string): Segment[] {
       continue;
     }
     if (ch === ':') {
-      const name = PARAM_NAME.exec(rest.slice(1))?.[0];
+      const name = matchAt(PARAM_NAME, sql, i + 1);
       if (name) {
         flushCode();
         segments.push({ kind: 'param', name });
@@ -55,28 +62,31 @@ export function scanSql(sql: string): Segment[] {
   return segments;
 }
 
-/** Index just past the literal or comment starting at `i`, or undefined if none starts there. */
-function endOfOpaque(sql: string, i: number): number | undefined {
+/** The literal or comment starting at `i` and the index just past it, or undefined if none starts there. */
+function endOfOpaque(
+  sql: string,
+  i: number,
+): { kind: 'literal' | 'comment'; end: number } | undefined {
   const ch = sql[i];
   const next = sql[i + 1];
   if (ch === "'" || ch === '"') {
     // E'…' strings also escape with a backslash.
     const backslashEscapes =
       ch === "'" && /[eE]/.test(sql[i - 1] ?? '') && !/[A-Za-z0-9_]/.test(sql[i - 2] ?? '');
-    return endOfQuoted(sql, i, ch, backslashEscapes);
+    return { kind: 'literal', end: endOfQuoted(sql, i, ch, backslashEscapes) };
   }
   if (ch === '-' && next === '-') {
     const eol = sql.indexOf('\n', i);
-    return eol === -1 ? sql.length : eol;
+    return { kind: 'comment', end: eol === -1 ? sql.length : eol };
   }
-  if (ch === '/' && next === '*') return endOfBlockComment(sql, i);
+  if (ch === '/' && next === '*') return { kind: 'comment', end: endOfBlockComment(sql, i) };
   if (ch === '$') {
     const previous = sql[i - 1] ?? ' ';
     if (/[A-Za-z0-9_]/.test(previous)) return undefined;
-    const tag = DOLLAR_TAG.exec(sql.slice(i))?.[0];
+    const tag = matchAt(DOLLAR_TAG, sql, i);
     if (!tag) return undefined;
     const close = sql.indexOf(tag, i + tag.length);
-    return close === -1 ? sql.length : close + tag.length;
+    return { kind: 'literal', end: close === -1 ? sql.length : close + tag.length };
   }
   return undefined;
 }
@@ -159,9 +169,9 @@ export function splitStatements(script: string): string[] {
       meaningful = true;
       continue;
     }
-    if (segment.kind === 'opaque') {
+    if (segment.kind === 'literal' || segment.kind === 'comment') {
       current += segment.text;
-      if (!segment.text.startsWith('--') && !segment.text.startsWith('/*')) meaningful = true;
+      if (segment.kind === 'literal') meaningful = true;
       continue;
     }
     for (const ch of segment.text) {
@@ -177,4 +187,58 @@ export function splitStatements(script: string): string[] {
   }
   if (meaningful) statements.push(current.trim());
   return statements;
+}
+
+/**
+ * The statement as it is sent to the Data API: without its comments. How the service's
+ * parameter scanner and multi-statement check read a `;` or a `:name` inside a comment
+ * is not documented, so no comment ever reaches it. Each comment becomes one space, so
+ * the tokens around it never fuse.
+ */
+export function stripComments(sql: string): string {
+  return scanSql(sql)
+    .map((segment) => {
+      if (segment.kind === 'param') return `:${segment.name}`;
+      return segment.kind === 'comment' ? ' ' : segment.text;
+    })
+    .join('')
+    .trim();
+}
+
+/** A colon that starts a parameter name (not one half of a `::` cast). */
+const PARAMETER_LIKE = /(?<!:):(?!:)[A-Za-z_][A-Za-z0-9_]*/;
+
+/**
+ * What in a statement's text the Data API is not documented to parse as PostgreSQL
+ * does: a comment, a `:name` inside a literal (its parameter scanner may take it for a
+ * parameter), a `;` inside a literal (its multi-statement check may split there), or
+ * more than one statement. One sentence per hazard; none for plain SQL.
+ */
+export function sqlTextHazards(sql: string): string[] {
+  const hazards: string[] = [];
+  for (const segment of scanSql(sql)) {
+    if (segment.kind === 'comment') {
+      hazards.push(`a comment (${excerpt(segment.text)}): strip comments before sending`);
+    }
+    if (segment.kind !== 'literal') continue;
+    const parameter = PARAMETER_LIKE.exec(segment.text)?.[0];
+    if (parameter) {
+      hazards.push(
+        `${parameter} inside the literal ${excerpt(segment.text)}: the Data API may read it as a parameter; build the text another way`,
+      );
+    }
+    if (segment.text.includes(';')) {
+      hazards.push(
+        `; inside the literal ${excerpt(segment.text)}: the Data API may split the statement there; build the text another way`,
+      );
+    }
+  }
+  const statements = splitStatements(sql).length;
+  if (statements > 1) hazards.push(`${statements} statements in one call: send one at a time`);
+  return hazards;
+}
+
+function excerpt(text: string): string {
+  const line = text.replace(/\s+/g, ' ');
+  return line.length > 40 ? `${line.slice(0, 37)}...` : line;
 }

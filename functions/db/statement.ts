@@ -1,6 +1,6 @@
 import type { z } from 'zod';
-import type { BoundParams, ParamType, ParamTypeValues, SqlExecutor } from './executor.js';
-import { parameterNames } from './sql-text.js';
+import type { BoundParams, ParamType, ParamTypeValues, Replay, SqlExecutor } from './executor.js';
+import { parameterNames, sqlTextHazards, stripComments } from './sql-text.js';
 
 type ParamSpec = Readonly<Record<string, ParamType>>;
 
@@ -18,11 +18,28 @@ export interface Statement<P extends ParamSpec, R> {
   readonly sql: string;
   readonly params: P;
   readonly row: z.ZodType<R>;
+  /**
+   * `safe` when running it twice with the same values changes nothing more than once
+   * and answers the same (see `Replay`): the Data API executor then sends it again
+   * after a fault that left its outcome unknown. Absent means `never`.
+   */
+  readonly replay?: Replay;
+}
+
+type AnyStatement = Statement<ParamSpec, unknown>;
+
+const registry: AnyStatement[] = [];
+
+/** Every statement defined so far (by the modules imported so far), in definition order. */
+export function definedStatements(): readonly AnyStatement[] {
+  return registry;
 }
 
 /**
  * Declares a statement and checks at module load that the SQL and the parameter spec
- * name the same parameters, so a typo fails the first test that imports it.
+ * name the same parameters, and that the text is plain for the Data API (see
+ * `sqlTextHazards`), so a mistake fails the first test that imports it. Every
+ * statement is registered, so a test can scan them all.
  */
 export function defineStatement<P extends ParamSpec, R>(
   statement: Statement<P, R>,
@@ -34,6 +51,11 @@ export function defineStatement<P extends ParamSpec, R>(
       `statement ${statement.name}: SQL uses [${used.join(', ')}] but declares [${declared.join(', ')}]`,
     );
   }
+  const hazards = sqlTextHazards(stripComments(statement.sql));
+  if (hazards.length > 0) {
+    throw new Error(`statement ${statement.name}: ${hazards.join('; ')}`);
+  }
+  registry.push(statement);
   return statement;
 }
 
@@ -47,7 +69,10 @@ export async function runStatement<P extends ParamSpec, R>(
   for (const [name, type] of Object.entries(statement.params)) {
     bound[name] = { type, value: values[name] ?? null } as BoundParams[string];
   }
-  const rows = await executor.execute(statement.sql, bound);
+  const rows = await executor.execute(statement.sql, bound, {
+    name: statement.name,
+    replay: statement.replay ?? 'never',
+  });
   return rows.map((row) => statement.row.parse(row));
 }
 

@@ -19,6 +19,7 @@ WHERE a.stripe_session_id = :sessionId`,
     parked: z.boolean(),
     capped: z.boolean(),
   }),
+  replay: 'safe',
 });
 
 export type SessionStatus = z.infer<typeof readSessionStatusStatement.row>;

@@ -13,6 +13,7 @@ const findProcessedEventStatement = defineStatement({
   sql: 'SELECT id FROM stripe_events WHERE id = :eventId',
   params: { eventId: 'text' },
   row: z.object({ id: z.string() }),
+  replay: 'safe',
 });
 
 export async function isStripeEventProcessed(db: SqlExecutor, eventId: string): Promise<boolean> {
@@ -23,12 +24,15 @@ export async function isStripeEventProcessed(db: SqlExecutor, eventId: string): 
 const markEventProcessedStatement = defineStatement({
   name: 'mark Stripe event processed',
   sql: `
-INSERT INTO stripe_events (id, type, stripe_session_id, processed_at)
+INSERT INTO stripe_events AS e (id, type, stripe_session_id, processed_at)
 VALUES (:eventId, :type, :sessionId, :now)
-ON CONFLICT (id) DO NOTHING
+-- A replay of this very call (same :now) answers the row again, as the first run did;
+-- another delivery of the event finds it marked at another time and answers nothing.
+ON CONFLICT (id) DO UPDATE SET id = e.id WHERE e.processed_at = excluded.processed_at
 RETURNING id`,
   params: { eventId: 'text', type: 'text', sessionId: 'text', now: 'timestamp' },
   row: z.object({ id: z.string() }),
+  replay: 'safe',
 });
 
 /**

@@ -9,13 +9,16 @@ const notifyStallsStatement = defineStatement({
   sql: `
 WITH subjects AS (
   SELECT 'database_stalled' AS kind, d.id AS subject_id, d.id AS database_id, CAST(NULL AS uuid) AS job_id,
-    format('Organisation database %s has been %s since %s UTC (over %s minutes).',
-      d.id, d.status, to_char(d.provisioned_at, 'YYYY-MM-DD HH24:MI'), CAST(:stallMinutes AS int8)) AS message
+    -- The time is built in two pieces: a ':MI' inside a literal could be read as a
+    -- parameter by the Data API.
+    format('Organisation database %s has been %s since %s:%s UTC (over %s minutes).',
+      d.id, d.status, to_char(d.provisioned_at, 'YYYY-MM-DD HH24'), to_char(d.provisioned_at, 'MI'),
+      CAST(:stallMinutes AS int8)) AS message
   FROM organization_databases d
   WHERE d.status IN ('provisioning', 'migrating') AND d.provisioned_at < :stallBefore
   UNION ALL
   SELECT 'job_capped', CAST(j.id AS text), NULL, j.id,
-    format('Provisioning job %s (checkout %s) is out of retry budget after %s hand-off attempts; last error: %s.',
+    format('Provisioning job %s (checkout %s) is out of retry budget after %s hand-off attempts (last error: %s).',
       j.id, j.stripe_session_id, j.budget_spent, coalesce(j.last_error, 'none'))
   FROM provisioning_jobs j
   WHERE j.status NOT IN ('provisioned', 'cancelled') AND j.capped_at IS NOT NULL

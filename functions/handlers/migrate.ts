@@ -36,6 +36,10 @@ export async function applyMigrationsOnDeploy(
 // The bundle carries schema/ next to the handler (see lib/constructs/database.ts).
 const schemaDir = join(process.env.LAMBDA_TASK_ROOT ?? '.', 'schema');
 
-export const handler = lambdaHandler((event: CloudFormationCustomResourceEvent) =>
-  applyMigrationsOnDeploy(awsExecutor(), schemaDir, event),
+// Its Data API budget (DATA_API_RETRY_BUDGET_SECONDS) outlasts a cluster waking from a
+// long pause, so a deploy after a quiet weekend does not fail; the waits are counted.
+export const handler = lambdaHandler(
+  (event: CloudFormationCustomResourceEvent) =>
+    applyMigrationsOnDeploy(awsExecutor(), schemaDir, event),
+  { flushMetrics: true },
 );

@@ -20,7 +20,7 @@ export interface OperationsDashboardProps {
 const sum = (name: MetricName) =>
   productMetric(name, { statistic: 'Sum', period: Duration.minutes(5), label: name });
 
-/** One page for the on-call: the funnel, the gauge, the queue, callbacks and durations. */
+/** One page for the on-call: the funnel, the gauge, the queue, callbacks, Aurora resumes and durations. */
 export class OperationsDashboard extends Construct {
   readonly dashboard: Dashboard;
 
@@ -129,6 +129,15 @@ export class OperationsDashboard extends Construct {
         sum('StripeSignatureRejected'),
         sum('InputRejected'),
       ]),
+    );
+    this.dashboard.addWidgets(
+      new GraphWidget({
+        title: 'Aurora resumes: DatabaseResumingException answers, replays, time waited (ms)',
+        left: [sum('DatabaseResuming'), sum('DataApiReplayed')],
+        right: [sum('DataApiRetryWaitMs')],
+        width: 24,
+        height: 6,
+      }),
     );
     this.dashboard.addWidgets(
       graph(

@@ -14,6 +14,7 @@ import {
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Provider } from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
+import { DATA_API_RETRY_BUDGET_SECONDS } from '../../functions/core/resume-budget.js';
 import { ProjectFunction } from './project-function.js';
 
 const SCHEMA_DIR = fileURLToPath(new URL('../../schema', import.meta.url));
@@ -83,8 +84,13 @@ export class Database extends Construct {
     const migrator = new ProjectFunction(this, 'Migrator', {
       handler: 'migrate',
       description: 'Applies schema/ migrations through the Data API at deploy',
-      timeout: Duration.minutes(5),
+      // Waits out a cluster resuming from a long pause, then leaves room for every
+      // migration's statements (each at most 45 s, the Data API's call limit).
+      timeout: Duration.minutes(10),
       memorySize: 256,
+      environment: {
+        DATA_API_RETRY_BUDGET_SECONDS: String(DATA_API_RETRY_BUDGET_SECONDS.migration),
+      },
       logRetention: props.logRetention,
       // Log groups cannot be snapshotted: kept in production, like every other log.
       removalPolicy: props.production ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,

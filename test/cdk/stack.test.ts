@@ -7,6 +7,11 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  DATA_API_RETRY_BUDGET_SECONDS,
+  HTTP_INTEGRATION_LIMIT_SECONDS,
+  LONGEST_REPORTED_RESUME_SECONDS,
+} from '../../functions/core/resume-budget.js';
 import { ProvisioningStack } from '../../lib/provisioning-stack.js';
 import { parseSettings } from '../../lib/settings.js';
 
@@ -256,6 +261,17 @@ describe('the alarms', () => {
   });
 });
 
+describe('the dashboard', () => {
+  it('shows Aurora resumes: the DatabaseResumingException answers, the replays and the time waited', () => {
+    const [[, dashboard] = []] = byType('AWS::CloudWatch::Dashboard');
+    const body = JSON.stringify(dashboard?.Properties?.DashboardBody);
+
+    for (const metric of ['DatabaseResuming', 'DataApiReplayed', 'DataApiRetryWaitMs']) {
+      expect(body).toContain(`\\"ProvisioningHandoff\\",\\"${metric}\\"`);
+    }
+  });
+});
+
 describe('the HTTP API', () => {
   it('serves the routes of SPEC 2.1, operator routes only to IAM-signed callers', () => {
     const routes = Object.fromEntries(
@@ -313,6 +329,36 @@ describe('the functions', () => {
           expect(name).toMatch(/_ARN$/);
           expect(typeof value).not.toBe('string');
         }
+      }
+    }
+  });
+
+  it('each outlast their Data API retry budget, which waits out the longest reported resume unless the function serves HTTP', () => {
+    // Functions API Gateway invokes: they must answer within its integration limit.
+    const served = new Set(
+      byType('AWS::Lambda::Permission')
+        .filter(([, p]) => p.Properties?.Principal === 'apigateway.amazonaws.com')
+        .map(
+          ([, p]) =>
+            JSON.stringify(p.Properties?.FunctionName).match(/"([A-Za-z0-9]+)","Arn"/)?.[1],
+        ),
+    );
+    const withDatabase = productFunctions().filter(
+      ([, fn]) => 'DATABASE_RESOURCE_ARN' in variablesOf(fn),
+    );
+
+    expect(withDatabase).toHaveLength(9);
+    expect(served.size).toBe(5);
+    for (const [id, fn] of withDatabase) {
+      const budget = Number(variablesOf(fn).DATA_API_RETRY_BUDGET_SECONDS);
+      const timeout = Number(fn.Properties?.Timeout);
+      // Time left, once the database answers, to do the work and answer.
+      expect(timeout - budget, id).toBeGreaterThanOrEqual(9);
+      if (served.has(id)) {
+        expect(timeout, id).toBeLessThan(HTTP_INTEGRATION_LIMIT_SECONDS);
+        expect(budget, id).toBe(DATA_API_RETRY_BUDGET_SECONDS.http);
+      } else {
+        expect(budget, id).toBeGreaterThanOrEqual(2 * LONGEST_REPORTED_RESUME_SECONDS);
       }
     }
   });

@@ -644,7 +644,7 @@ describe('the orchestrator callback under faults', () => {
     expect(route.telemetry.counters.get('CallbackAnswered2xx')).toBe(1);
   });
 
-  it('answers 5xx while the database is unavailable, so the orchestrator retries', async () => {
+  it('answers 503 while the database is resuming, so the orchestrator retries', async () => {
     const { sessionId } = await recordedJob();
     const route = callbackRoute();
     h.bridge.resumeFor(60_000);
@@ -654,7 +654,7 @@ describe('the orchestrator callback under faults', () => {
     });
     const retried = await route.send(callback(provisioned(sessionId)));
 
-    expect(answer.statusCode).toBe(500);
+    expect(answer.statusCode).toBe(503);
     expect(retried.body).toEqual({ ok: true, status: 'provisioned' });
     expect(route.telemetry.counters.get('CallbackAnswered5xx')).toBe(1);
     expect(route.telemetry.counters.get('CallbackAnswered2xx')).toBe(1);

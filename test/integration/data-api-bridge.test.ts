@@ -218,12 +218,15 @@ describe('parameter binding', () => {
     });
   });
 
-  it('runs one statement whose semicolons are inside a literal', async () => {
+  it('treats a semicolon inside a literal as one statement, then refuses it as undocumented text', async () => {
     // Act
-    const output = await execute("SELECT 'a;b' AS s");
+    const literal = execute("SELECT 'a;b' AS s");
 
     // Assess
-    expect(output.records).toEqual([[{ stringValue: 'a;b' }]]);
+    await expect(literal).rejects.toMatchObject({
+      name: 'BadRequestException',
+      message: expect.stringMatching(/^DataApiBridge \(strict\): ; inside the literal 'a;b'/),
+    });
   });
 
   it('rejects a call without the required secretArn', async () => {
@@ -430,7 +433,7 @@ describe('transactions', () => {
 
     // Act
     const [slow, concurrent] = await Promise.allSettled([
-      execute('SELECT pg_sleep(0.2)', [], { transactionId }),
+      execute('SELECT CAST(pg_sleep(0.2) AS text) AS slept', [], { transactionId }),
       execute('SELECT 1', [], { transactionId }),
     ]);
 

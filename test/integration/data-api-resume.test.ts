@@ -37,7 +37,8 @@ describe('an Aurora cluster resuming from zero capacity', () => {
     bridge.resumeFor(5_000);
 
     await expect(countStuckJobs(executor, new Date(), DEFAULT_RULES)).rejects.toMatchObject({
-      name: 'DatabaseResumingException',
+      name: 'DatabaseResumingError',
+      cause: { name: 'DatabaseResumingException' },
     });
   });
 });

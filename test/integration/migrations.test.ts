@@ -1,7 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { DATA_API_RETRY_BUDGET_SECONDS } from '../../functions/core/resume-budget.js';
+import { DataApiExecutor } from '../../functions/db/data-api-executor.js';
 import { loadMigrations, migrate } from '../../functions/db/migrator.js';
-import { bridgedExecutor } from '../support/executors.js';
+import { DataApiBridge } from '../support/data-api-bridge.js';
+import { bridgedExecutor, TEST_DATA_API_TARGET } from '../support/executors.js';
 import { freshDatabase, SCHEMA_DIR, type TestDatabase } from '../support/postgres.js';
+import { virtualClock } from '../support/virtual-clock.js';
 
 describe('schema migrations', () => {
   let db: TestDatabase | undefined;
@@ -77,6 +81,70 @@ describe('schema migrations', () => {
       /migration 0001_broken failed: .*already exists/,
     );
 
+    const { rows } = await db.pool.query(
+      `SELECT (SELECT count(*)::int FROM schema_migrations) AS recorded, to_regclass('a') IS NULL AS absent`,
+    );
+    expect(rows[0]).toEqual({ recorded: 0, absent: true });
+  });
+
+  it('wait out a cluster that takes 45 s to resume, within the migrator budget', async () => {
+    db = await freshDatabase({ migrated: false });
+    const clock = virtualClock();
+    const bridge = new DataApiBridge({ pool: db.pool }, { clock: clock.now });
+    const executor = new DataApiExecutor(bridge.client(), TEST_DATA_API_TARGET, {
+      retry: {
+        baseDelayMs: 250,
+        maxDelayMs: 4_000,
+        budgetMs: DATA_API_RETRY_BUDGET_SECONDS.migration * 1000,
+      },
+      retryDeps: clock,
+    });
+    const migrations = await loadMigrations(SCHEMA_DIR);
+    bridge.resumeFor(45_000);
+
+    const report = await migrate(executor, migrations).finally(() => bridge.close());
+
+    expect(report.applied).toEqual(migrations.map((m) => m.version));
+    expect(clock.slept()).toBeGreaterThanOrEqual(45_000);
+  });
+
+  it('apply a migration once when the answer to its commit is lost, and report it applied', async () => {
+    db = await freshDatabase({ migrated: false });
+    const { executor, bridge } = bridgedExecutor(db);
+    const migrations = await loadMigrations(SCHEMA_DIR);
+    bridge.injectFault({
+      error: Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }),
+      at: 'after',
+      when: (call) => call.command === 'CommitTransactionCommand',
+    });
+
+    const report = await migrate(executor, migrations);
+
+    expect(report.applied).toEqual(migrations.map((m) => m.version));
+    const { rows } = await db.pool.query('SELECT version FROM schema_migrations ORDER BY version');
+    expect(rows.map((row) => row.version)).toEqual(report.applied);
+    const begins = bridge.calls.filter((call) => call.command === 'BeginTransactionCommand');
+    expect(begins).toHaveLength(migrations.length + 1);
+  });
+
+  it('fail a migration whose statement outlasts the Data API call limit, and keep none of it', async () => {
+    db = await freshDatabase({ migrated: false });
+    const bridge = new DataApiBridge({ pool: db.pool }, { statementTimeoutMs: 200 });
+    const executor = new DataApiExecutor(bridge.client(), TEST_DATA_API_TARGET);
+    const slow = [
+      {
+        version: '0001',
+        name: 'slow',
+        sql: 'CREATE TABLE a (id int); CREATE TABLE b AS SELECT 1 AS x FROM pg_sleep(1);',
+      },
+    ];
+
+    const failure = migrate(executor, slow);
+
+    await expect(failure).rejects.toThrow(
+      /^migration 0001_slow failed: a statement ran past the Data API's 45 s call limit and was cancelled; nothing of this migration was applied/,
+    );
+    await bridge.close();
     const { rows } = await db.pool.query(
       `SELECT (SELECT count(*)::int FROM schema_migrations) AS recorded, to_regclass('a') IS NULL AS absent`,
     );

@@ -24,12 +24,14 @@ describe('function configuration', () => {
       MAX_ATTEMPTS: '3',
       STUCK_AFTER_SECONDS: '60',
       PUBLIC_BASE_URL: 'https://x.example.com/',
+      DATA_API_RETRY_BUDGET_SECONDS: '20',
     });
 
     expect(config.database).toEqual({
       kind: 'data-api',
       ...{ resourceArn: DATA_API.DATABASE_RESOURCE_ARN, secretArn: DATA_API.DATABASE_SECRET_ARN },
       database: 'provisioning',
+      retryBudgetMs: 20_000,
     });
     expect(config.rules).toMatchObject({ maxAttempts: 3, stuckAfterSeconds: 60 });
     expect(config.publicBaseUrl).toBe('https://x.example.com');

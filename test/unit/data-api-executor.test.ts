@@ -6,11 +6,18 @@ import {
   ExecuteStatementCommand,
   RDSDataClient,
   RollbackTransactionCommand,
+  ServiceUnavailableError,
 } from '@aws-sdk/client-rds-data';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { DataApiExecutor, toSqlParameter } from '../../functions/db/data-api-executor.js';
-import { StatementError } from '../../functions/db/executor.js';
+import { DataApiExecutor, dataApiClient } from '../../functions/db/data-api-executor.js';
+import { toSqlParameter } from '../../functions/db/data-api-values.js';
+import {
+  AmbiguousFaultError,
+  DatabaseResumingError,
+  StatementError,
+} from '../../functions/db/executor.js';
+import { virtualClock } from '../support/virtual-clock.js';
 
 const target = {
   resourceArn: 'arn:aws:rds:us-east-1:123456789012:cluster:c',
@@ -169,5 +176,136 @@ describe('Data API transactions', () => {
     ).rejects.toThrow('work failed');
     expect(rds.commandCalls(RollbackTransactionCommand)).toHaveLength(1);
     expect(rds.commandCalls(CommitTransactionCommand)).toHaveLength(0);
+  });
+});
+
+/** What the SDK raises for a throttled call (the Data API model names no class for it). */
+const throttled = () => Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
+
+/** Faults after which the statement may have run: a socket timeout, a reset, a 503. */
+const AMBIGUOUS = [
+  [
+    'a socket timeout',
+    () => Object.assign(new Error('socket timed out'), { name: 'TimeoutError' }),
+  ],
+  ['a reset connection', () => Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })],
+  ['a 503', () => new ServiceUnavailableError({ message: 'unavailable', $metadata: {} })],
+] as const;
+
+/** Faults that provably came before the statement ran. */
+const BEFORE_RUN = [
+  ['Aurora resuming', () => new DatabaseResumingException({ message: 'resuming', $metadata: {} })],
+  ['throttling', () => throttled()],
+  ['a refused connection', () => Object.assign(new Error('connect'), { code: 'ECONNREFUSED' })],
+] as const;
+
+describe('fault classes', () => {
+  it.each(BEFORE_RUN)(
+    'retry %s for any statement, replay-safe or not: it never reached the database',
+    async (_fault, fault) => {
+      rds.on(ExecuteStatementCommand).rejectsOnce(fault()).resolves({ records: [] });
+
+      await expect(executor().execute('INSERT 1', {}, { replay: 'never' })).resolves.toEqual([]);
+      expect(rds.commandCalls(ExecuteStatementCommand)).toHaveLength(2);
+    },
+  );
+
+  it.each(AMBIGUOUS)(
+    'never re-send a statement that is not replay-safe after %s, and say it may have run',
+    async (_fault, fault) => {
+      const cause = fault();
+      rds.on(ExecuteStatementCommand).rejectsOnce(cause).resolves({ records: [] });
+
+      const failure = executor().execute('INSERT 1', {}, { name: 'record checkout' });
+
+      await expect(failure).rejects.toBeInstanceOf(AmbiguousFaultError);
+      await expect(failure).rejects.toMatchObject({
+        message: expect.stringMatching(/^statement "record checkout" may have run/),
+        cause,
+      });
+      expect(rds.commandCalls(ExecuteStatementCommand)).toHaveLength(1);
+    },
+  );
+
+  it.each(AMBIGUOUS)('re-send a replay-safe statement after %s', async (_fault, fault) => {
+    rds
+      .on(ExecuteStatementCommand)
+      .rejectsOnce(fault())
+      .resolves({
+        columnMetadata: [{ label: 'n', typeName: 'int4' }],
+        records: [[{ longValue: 1 }]],
+      });
+
+    const rows = await executor().execute('SELECT 1 AS n', {}, { replay: 'safe' });
+
+    expect(rows).toEqual([{ n: 1 }]);
+    expect(rds.commandCalls(ExecuteStatementCommand)).toHaveLength(2);
+  });
+
+  it('never send a commit twice after an ambiguous fault: it may have committed', async () => {
+    rds.on(BeginTransactionCommand).resolves({ transactionId: 'tx-3' });
+    rds.on(ExecuteStatementCommand).resolves({ records: [] });
+    rds
+      .on(CommitTransactionCommand)
+      .rejectsOnce(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }))
+      .resolves({ transactionStatus: 'Transaction Committed' });
+
+    const failure = executor().transaction((tx) => tx.execute('INSERT 1', {}, { replay: 'safe' }));
+
+    await expect(failure).rejects.toThrow(/^CommitTransaction may have run/);
+    expect(rds.commandCalls(CommitTransactionCommand)).toHaveLength(1);
+  });
+
+  it('retry a commit that was throttled, and a begin whose answer was lost', async () => {
+    const lost = Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+    rds.on(BeginTransactionCommand).rejectsOnce(lost).resolves({ transactionId: 'tx-4' });
+    rds.on(ExecuteStatementCommand).resolves({ records: [] });
+    rds
+      .on(CommitTransactionCommand)
+      .rejectsOnce(throttled())
+      .resolves({ transactionStatus: 'Transaction Committed' });
+
+    await executor().transaction((tx) => tx.execute('INSERT 1'));
+
+    expect(rds.commandCalls(BeginTransactionCommand)).toHaveLength(2);
+    expect(rds.commandCalls(CommitTransactionCommand)).toHaveLength(2);
+  });
+
+  it('surface a resume that outlasts the budget as DatabaseResumingError, with when to retry', async () => {
+    rds
+      .on(ExecuteStatementCommand)
+      .rejects(new DatabaseResumingException({ message: 'resuming', $metadata: {} }));
+    const clock = virtualClock();
+    const slow = new DataApiExecutor(new RDSDataClient({ region: 'us-east-1' }), target, {
+      retry: { baseDelayMs: 250, maxDelayMs: 4_000, budgetMs: 20_000 },
+      retryDeps: clock,
+    });
+
+    const failure = slow.execute('SELECT 1');
+
+    await expect(failure).rejects.toBeInstanceOf(DatabaseResumingError);
+    await expect(failure).rejects.toMatchObject({
+      message: 'the database was still resuming from a pause after 20 s of retries',
+      retryAfterSeconds: 30,
+    });
+    expect(clock.slept()).toBe(20_000);
+  });
+});
+
+describe('what the executor sends', () => {
+  it('sends a statement without its comments', async () => {
+    rds.on(ExecuteStatementCommand).resolves({ records: [] });
+
+    await executor().execute('SELECT 1 -- a note; with :colon\nFROM t /* why */ WHERE a = 1');
+
+    expect(rds.commandCalls(ExecuteStatementCommand)[0]?.args[0].input.sql).toBe(
+      'SELECT 1  \nFROM t   WHERE a = 1',
+    );
+  });
+
+  it('goes through a client whose SDK retries are off, so nothing is repeated behind its back', async () => {
+    const client = dataApiClient({ region: 'us-east-1' });
+
+    expect(await client.config.maxAttempts()).toBe(1);
   });
 });

@@ -88,4 +88,23 @@ describe('retrying transient faults', () => {
     ).rejects.toThrow('transient');
     expect(clock.slept.reduce((sum, ms) => sum + ms, 0)).toBeLessThanOrEqual(2_500);
   });
+
+  it('tries to the end of its budget: the last wait is cut to end at the deadline', async () => {
+    const clock = fakeClock();
+    let calls = 0;
+
+    await retryTransient(
+      async () => {
+        calls += 1;
+        if (clock.now() < 2_450) throw new Error('transient');
+        return 'awake';
+      },
+      transient,
+      { ...policy, budgetMs: 2_450 },
+      clock,
+    );
+
+    expect(clock.slept).toEqual([100, 200, 400, 800, 950]);
+    expect(calls).toBe(6);
+  });
 });

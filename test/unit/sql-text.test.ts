@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { parameterNames, splitStatements, toPositional } from '../../functions/db/sql-text.js';
+import {
+  parameterNames,
+  splitStatements,
+  sqlTextHazards,
+  stripComments,
+  toPositional,
+} from '../../functions/db/sql-text.js';
 
 describe('named parameters', () => {
   it('become positional placeholders, one per distinct name, in first-use order', () => {
@@ -67,5 +73,50 @@ describe('PostgreSQL lexical corners', () => {
   it('nest block comments', () => {
     expect(parameterNames('/* a /* b */ :hidden */ SELECT :x')).toEqual(['x']);
     expect(splitStatements('/* a /* b */ ; */ SELECT 1')).toEqual(['/* a /* b */ ; */ SELECT 1']);
+  });
+});
+
+describe('comments, before a statement is sent', () => {
+  it('are stripped, line and nested block comments alike, with parameters and literals kept', () => {
+    const sql = [
+      'SELECT :id, \'-- kept\', "/* kept */" -- a note; with :colon',
+      '/* outer /* inner; */ still :comment */ FROM t',
+    ].join('\n');
+
+    expect(stripComments(sql)).toBe(`SELECT :id, '-- kept', "/* kept */"  \n  FROM t`);
+  });
+
+  it('never fuse the tokens around them', () => {
+    expect(stripComments('SELECT 1/*x*/AS one')).toBe('SELECT 1 AS one');
+  });
+});
+
+describe('text the Data API is not documented to parse', () => {
+  it('is none in plain SQL, casts and colons that start no name included', () => {
+    const sql = `SELECT :at::timestamptz, '12:30', 'a::text', $$x := 1$$ FROM t WHERE a = :a`;
+
+    expect(sqlTextHazards(sql)).toEqual([]);
+  });
+
+  it('names a :word inside a string, a quoted identifier or a dollar-quoted body', () => {
+    const hazards = sqlTextHazards(
+      `SELECT to_char(now(), 'YYYY-MM-DD HH24:MI') AS "at:time", $$ :body $$`,
+    );
+
+    expect(hazards).toEqual([
+      expect.stringMatching(/^:MI inside the literal 'YYYY-MM-DD HH24:MI'/),
+      expect.stringMatching(/^:time inside the literal "at:time"/),
+      expect.stringMatching(/^:body inside the literal \$\$ :body \$\$/),
+    ]);
+  });
+
+  it('names a semicolon inside a literal, a comment, and a second statement', () => {
+    expect(sqlTextHazards("SELECT 'a; b' -- note\n")).toEqual([
+      expect.stringMatching(/^; inside the literal 'a; b'/),
+      expect.stringMatching(/^a comment \(-- note\)/),
+    ]);
+    expect(sqlTextHazards('SELECT 1; SELECT 2')).toEqual([
+      '2 statements in one call: send one at a time',
+    ]);
   });
 });

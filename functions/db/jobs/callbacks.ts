@@ -16,6 +16,8 @@ import { jobStatus } from './job-row.js';
 
 const applyCallbackStatement = defineStatement({
   name: 'apply orchestrator callback',
+  // A replay is recognised by its request token and answered as the first call.
+  replay: 'safe',
   sql: `
 WITH prior AS (
   SELECT id, account_id, status, phase, deployment_id, cell_id, capped_at FROM provisioning_jobs

@@ -13,6 +13,8 @@ import { type JobRow, jobRow } from './job-row.js';
 
 const recordSettledCheckoutStatement = defineStatement({
   name: 'record settled checkout',
+  // A replay is recognised by its request token and answered as the first call.
+  replay: 'safe',
   sql: `
 WITH package AS (
   SELECT slug, tier, tokens_quota FROM packages WHERE slug = :packageSlug

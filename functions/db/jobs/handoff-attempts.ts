@@ -29,6 +29,8 @@ export type DispatchDecision = (typeof DISPATCH_DECISIONS)[number] | 'missing';
 
 const dispatchAttemptStatement = defineStatement({
   name: 'dispatch hand-off attempt',
+  // A replay is recognised by its request token and answered as the first call.
+  replay: 'safe',
   sql: `
 WITH breaker AS (
   SELECT state, probe_job_id, probe_attempt FROM orchestrator_breaker WHERE id = 'orchestrator'
@@ -136,6 +138,8 @@ export type BreakerTransition = (typeof BREAKER_TRANSITIONS)[number];
 
 const recordOutcomeStatement = defineStatement({
   name: 'record hand-off outcome',
+  // A replay is recognised by its request token and answered as the first call.
+  replay: 'safe',
   sql: `
 WITH prior AS (
   SELECT id, status, attempts, budget_spent, heartbeat_at, dispatched_at, outcome_attempt, parked_at,

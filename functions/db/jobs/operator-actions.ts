@@ -9,6 +9,8 @@ import { jobStatus } from './job-row.js';
 
 const rearmJobStatement = defineStatement({
   name: 're-arm job',
+  // A replay is recognised by its request token and answered as the first call.
+  replay: 'safe',
   sql: `
 WITH prior AS (
   SELECT id, status, budget_spent, parked_at, capped_at FROM provisioning_jobs WHERE id = :jobId FOR UPDATE
@@ -75,6 +77,8 @@ export async function rearmJob(
 
 const cancelJobStatement = defineStatement({
   name: 'cancel job',
+  // A replay is recognised by its request token and answered as the first call.
+  replay: 'safe',
   sql: `
 WITH prior AS (
   SELECT id, account_id, status FROM provisioning_jobs WHERE id = :jobId FOR UPDATE
@@ -136,6 +140,8 @@ export async function cancelJob(
 
 const readJobStatement = defineStatement({
   name: 'read job with account and history',
+  // A read.
+  replay: 'safe',
   sql: `
 SELECT to_jsonb(j) AS job, to_jsonb(a) AS account,
   coalesce((SELECT jsonb_agg(to_jsonb(e) ORDER BY e.id) FROM provisioning_job_events e WHERE e.job_id = j.id),

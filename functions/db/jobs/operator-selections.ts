@@ -22,6 +22,8 @@ export interface RearmFilter {
 
 const listStoppedJobsStatement = defineStatement({
   name: 'list jobs waiting for an operator',
+  // A read.
+  replay: 'safe',
   sql: `
 SELECT id, stripe_session_id, status, attempts, budget_spent, last_error, last_http_status, parked_at,
   capped_at, updated_at, count(*) OVER () AS total
@@ -71,6 +73,8 @@ export async function listStoppedJobs(
 
 const listLateCallbacksStatement = defineStatement({
   name: 'list tenants reported for cancelled jobs',
+  // A read.
+  replay: 'safe',
   sql: `
 SELECT j.id, j.stripe_session_id, j.cancel_reason, j.cancelled_at, e.occurred_at AS reported_at,
   e.detail->>'deployment_id' AS deployment_id, e.detail->>'cell_id' AS cell_id

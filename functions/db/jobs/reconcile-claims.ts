@@ -33,6 +33,8 @@ const cappedJob = z.object({
 
 const claimStaleJobsStatement = defineStatement({
   name: 'claim stale jobs',
+  // A replay is recognised by its request token and answered as the first call.
+  replay: 'safe',
   sql: `
 WITH breaker AS (
   SELECT state, opened_at FROM orchestrator_breaker WHERE id = 'orchestrator'
@@ -191,6 +193,8 @@ function toClaimedJob(job: z.infer<typeof claimedJob>): ClaimedJob {
 
 const claimProbeStatement = defineStatement({
   name: 'claim breaker probe',
+  // A replay is recognised by its request token and answered as the first call.
+  replay: 'safe',
   sql: `
 WITH replayed AS (
   SELECT job_id, CAST(detail->>'attempt' AS integer) AS attempt
@@ -268,6 +272,8 @@ export async function claimProbe(
 
 const countStuckJobsStatement = defineStatement({
   name: 'count stuck jobs',
+  // A read.
+  replay: 'safe',
   sql: `
 SELECT count(*) AS stuck FROM provisioning_jobs
 WHERE status NOT IN ('provisioned', 'cancelled')
