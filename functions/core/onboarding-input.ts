@@ -28,6 +28,7 @@ export const onboardingInput = z
       .describe('The e-mail given at checkout, as Stripe reported it; null when it gave none'),
     callback_url: z
       .url({ protocol: /^https?$/ })
+      .meta({ pattern: '^https?://' })
       .describe('Where to POST the signed callbacks (SPEC 2.2) about this job'),
   })
   .meta({
