@@ -52,6 +52,14 @@ export function suppressFindings(stack: Stack, production: boolean): void {
       });
     }
   }
+  const openApi = child(stack, 'HttpApi/Api/GET--api--openapi.json');
+  if (openApi) {
+    acknowledge(openApi, {
+      id: 'AwsSolutions-APIG4',
+      reason:
+        'The OpenAPI document of the public contract, served to the orchestrator team and tools: static, bundled, no data.',
+    });
+  }
   const scheduleFailures = child(stack, 'Schedules/FailedInvocations');
   if (scheduleFailures) {
     acknowledge(scheduleFailures, {
