@@ -39,7 +39,8 @@ export type TriggerVerification =
       readonly reason: string;
     };
 
-const REFUSED: Record<Exclude<SignatureCheck, 'valid'>, string> = {
+/** Why a signature was refused, in words that name the header and the likely cause. */
+export const SIGNATURE_REFUSALS: Record<Exclude<SignatureCheck, 'valid'>, string> = {
   malformed: `${HEADERS.signature} must be 64 lowercase hex characters and ${HEADERS.timestamp} unix seconds`,
   expired: `${HEADERS.timestamp} is more than ${SIGNATURE_TOLERANCE_SECONDS} seconds away from now: a replay, or a clock that is off`,
   mismatch: `${HEADERS.signature} does not match the body: another secret, or a body changed on the way`,
@@ -67,7 +68,7 @@ export function verifyTrigger(
     now: options.now ?? new Date(),
     toleranceSeconds: SIGNATURE_TOLERANCE_SECONDS,
   });
-  if (check !== 'valid') return refuse(401, REFUSED[check]);
+  if (check !== 'valid') return refuse(401, SIGNATURE_REFUSALS[check]);
 
   const parsed = onboardingInput.safeParse(parseJson(request.body));
   if (!parsed.success) return refuse(400, describeIssues(parsed.error.issues));
