@@ -78,7 +78,6 @@ async function drive(
 ): Promise<CheckResult[]> {
   const body = JSON.stringify(input);
   const send = (signing: Signing) => postTrigger(options.triggerUrl, body, input.job_id, signing);
-  const now = () => Math.floor(Date.now() / 1000);
   const signed = { secret: options.triggerSecret };
 
   const startedAt = Date.now();
@@ -86,21 +85,7 @@ async function drive(
   const accepted = isAccepted(first);
   // A re-delivery while the saga runs (the hand-off's queue retries this way).
   const inFlightRepeat = await send(signed);
-  const refusals = [
-    result('unsigned trigger refused', expectRefused(await send({ secret: undefined }))),
-    result(
-      'badly signed trigger refused',
-      expectRefused(await send({ secret: `${options.triggerSecret}-wrong` })),
-    ),
-    result(
-      `replayed trigger (timestamp ${SKEW_SECONDS} s old) refused`,
-      expectRefused(await send({ ...signed, timestamp: now() - SKEW_SECONDS })),
-    ),
-    result(
-      `trigger timestamped ${SKEW_SECONDS} s ahead refused`,
-      expectRefused(await send({ ...signed, timestamp: now() + SKEW_SECONDS })),
-    ),
-  ];
+  const refusals = await refusalChecks(send, options.triggerSecret);
   const results = [result('signed trigger accepted', describeAnswer(first, accepted)), ...refusals];
   if (!accepted) {
     const skipped = 'not run: the signed trigger was not accepted';
@@ -142,6 +127,30 @@ async function drive(
   );
   results.push(result('callbacks well-formed', wellFormed(receiver.received)));
   results.push(result('callbacks correctly signed', correctlySigned(receiver.received)));
+  return results;
+}
+
+/** The same trigger, each time with something an orchestrator must refuse. */
+async function refusalChecks(
+  send: (signing: Signing) => Promise<Answer>,
+  secret: string,
+): Promise<CheckResult[]> {
+  const now = () => Math.floor(Date.now() / 1000);
+  const probes: [string, Signing][] = [
+    ['unsigned trigger refused', { secret: undefined }],
+    ['badly signed trigger refused', { secret: `${secret}-wrong` }],
+    [
+      `replayed trigger (timestamp ${SKEW_SECONDS} s old) refused`,
+      { secret, timestamp: now() - SKEW_SECONDS },
+    ],
+    [
+      `trigger timestamped ${SKEW_SECONDS} s ahead refused`,
+      { secret, timestamp: now() + SKEW_SECONDS },
+    ],
+  ];
+  const results: CheckResult[] = [];
+  for (const [check, signing] of probes)
+    results.push(result(check, expectRefused(await send(signing))));
   return results;
 }
 
