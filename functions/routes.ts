@@ -19,9 +19,15 @@ export const ROUTES = {
     operator: true,
   },
   jobCreate: { method: 'POST', path: '/api/internal/provisioning/jobs', operator: true },
+  openApi: { method: 'GET', path: '/api/openapi.json', operator: false },
 } as const satisfies Record<string, Route>;
 
 export type RouteName = keyof typeof ROUTES;
+
+/** Served by the local runtime only: in AWS the same numbers are CloudWatch metrics. */
+export const LOCAL_ROUTES = {
+  metrics: { method: 'GET', path: '/api/metrics', operator: false },
+} as const satisfies Record<string, Route>;
 
 /** The callback URL stored in every trigger payload, from the API's public base URL. */
 export function callbackUrlFor(publicBaseUrl: string): string {

@@ -167,6 +167,16 @@ export class ProvisioningStack extends Stack {
       .bindEventBus(bus)
       .setEnvironment('PUBLIC_BASE_URL', api.url);
 
+    // A static document: no database, no secret, no alarm (it strands no one).
+    const openApi = new ProjectFunction(this, 'OpenApi', {
+      handler: 'openapi',
+      description: 'The OpenAPI document of these routes, bundled',
+      timeout: Duration.seconds(5),
+      memorySize: 128,
+      logRetention,
+      removalPolicy,
+    });
+
     const queue = new HandoffQueue(this, 'HandoffQueue', {
       consumer: handoff,
       maxReceiveCount: s.handoffMaxReceiveCount,
@@ -184,6 +194,7 @@ export class ProvisioningStack extends Stack {
       status,
       jobRead,
       jobCreate,
+      openApi,
     };
     for (const [name, fn] of Object.entries(served) as [RouteName, ProjectFunction][]) {
       api.addRoute(ROUTES[name], fn);

@@ -14,6 +14,7 @@ import { loadMigrations, migrate } from '../functions/db/migrator.js';
 import { createPool, PgExecutor } from '../functions/db/pg-executor.js';
 import { createCallbackHandler } from '../functions/handlers/callback.js';
 import { createHandoffConsumerHandler } from '../functions/handlers/handoff-consumer.js';
+import { createOpenApiHandler } from '../functions/handlers/openapi.js';
 import {
   createJobCreateHandler,
   createJobReadHandler,
@@ -143,6 +144,7 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
     status: createStatusHandler(deps),
     jobRead: createJobReadHandler(deps),
     jobCreate: createJobCreateHandler({ ...deps, queue, callbackUrl }),
+    openApi: createOpenApiHandler(),
   };
   const routes: LocalRoute[] = (
     Object.entries(handlers) as [RouteName, LocalRoute['handler']][]

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
+import { type OnboardingInput, onboardingInput } from '../functions/core/onboarding-input.js';
 import { checkProvisioningSignature, signTrigger } from '../functions/core/signatures.js';
 import { readBody } from './read-body.js';
 
@@ -47,15 +48,6 @@ const REFUSALS: Partial<Record<SandboxMode, { status: number; text: string }>> =
   unauthorized: { status: 401, text: 'sandbox: unknown signing key' },
   throttle: { status: 429, text: 'sandbox: too many triggers' },
 };
-
-const onboardingInput = z.object({
-  job_id: z.string(),
-  stripe_session_id: z.string(),
-  account_id: z.string(),
-  package_slug: z.string(),
-  tokens_quota: z.number(),
-  callback_url: z.url(),
-});
 
 /**
  * A stand-in for the external orchestrator: verifies each trigger's signature like the
@@ -140,7 +132,7 @@ export class SandboxOrchestrator {
     this.pending.add(saga);
   }
 
-  private async runSaga(input: z.infer<typeof onboardingInput>, mode: SandboxMode): Promise<void> {
+  private async runSaga(input: OnboardingInput, mode: SandboxMode): Promise<void> {
     const deploymentId =
       this.deployments.get(input.job_id) ?? `dpl_sandbox_${randomBytes(6).toString('hex')}`;
     this.deployments.set(input.job_id, deploymentId);

@@ -6,7 +6,8 @@ import { jobSessionId } from './session-id.js';
 /**
  * The orchestrator's callback body (SPEC 2.2), validated once the signature has been
  * checked. Unknown fields are ignored (the orchestrator may add some), and `null` reads
- * as absent, so a client that serialises empty optionals as null is not refused.
+ * as absent, so a client that serialises empty optionals as null is not refused. The
+ * contract documents (`contract/`) are generated from `callbackBody`.
  */
 
 export const DATABASE_STATUSES = ['provisioning', 'migrating', 'ready', 'failed'] as const;
@@ -22,24 +23,41 @@ const identifier = (what: string) =>
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,254}$/, `must be ${what} (1–255 of A–Z a–z 0–9 _ . : -)`);
 
-const callbackBody = z
+export const callbackBody = z
   .object({
-    stripe_session_id: sessionId,
-    status: z.enum(['provisioning', 'provisioned', 'failed']),
+    stripe_session_id: sessionId.describe('The session of the trigger payload being reported on'),
+    status: z
+      .enum(['provisioning', 'provisioned', 'failed'])
+      .describe(
+        'provisioning: progress (keeps the job alive); provisioned: done; failed: the saga failed',
+      ),
     deployment_id: z
       .string()
       .regex(/^dpl_[A-Za-z0-9_-]{1,251}$/, 'must be a deployment id (dpl_…)')
-      .nullish(),
-    cell_id: identifier('a cell id').nullish(),
-    tokens_quota: z.int().nonnegative().nullish(),
-    phase: z.string().max(200).nullish(),
+      .nullish()
+      .describe('The tenant deployment (dpl_…); required when provisioned'),
+    cell_id: identifier('a cell id')
+      .nullish()
+      .describe('The cell hosting it; required when provisioned'),
+    tokens_quota: z
+      .int()
+      .nonnegative()
+      .nullish()
+      .describe("The quota granted; 0 or absent leaves the account's quota as it is"),
+    phase: z
+      .string()
+      .max(200)
+      .nullish()
+      .describe('The saga step under way, shown to the customer as running'),
     error: z
       .string()
       .transform((text) => text.slice(0, MAX_ERROR_LENGTH))
-      .nullish(),
+      .nullish()
+      .describe(`Why the saga failed; kept up to ${MAX_ERROR_LENGTH} characters`),
     database: z
       .object({ id: identifier('a database id'), status: z.enum(DATABASE_STATUSES) })
-      .nullish(),
+      .nullish()
+      .describe("The tenant database's state, watched for stalls"),
   })
   .superRefine((body, ctx) => {
     if (body.status !== 'provisioned') return;
@@ -51,7 +69,20 @@ const callbackBody = z
           message: 'required when status is provisioned',
         });
     }
+  })
+  .meta({
+    title: 'CallbackBody',
+    description:
+      "The orchestrator's report on a job, signed with the callback secret. Unknown fields are ignored; null reads as absent.",
+    // The refinement above, as JSON Schema says it (zod cannot derive it from the code).
+    if: { properties: { status: { const: 'provisioned' } }, required: ['status'] },
+    // biome-ignore lint/suspicious/noThenProperty: JSON Schema's keyword; an object, so never a thenable
+    then: {
+      properties: { deployment_id: { type: 'string' }, cell_id: { type: 'string' } },
+      required: ['deployment_id', 'cell_id'],
+    },
   });
+export type CallbackBody = z.input<typeof callbackBody>;
 
 /** The orchestrator's report on a tenant database, tied to the job's account. */
 export interface DatabaseReport {

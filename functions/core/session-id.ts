@@ -12,6 +12,12 @@ export function isJobSessionId(value: string): boolean {
   return CHECKOUT_SESSION_ID.test(value) || OPERATOR_SESSION_ID.test(value);
 }
 
+const unanchored = (pattern: RegExp) => pattern.source.replace(/^\^|\$$/g, '');
+
 export const jobSessionId = z
   .string()
-  .refine(isJobSessionId, 'must be a checkout session id (cs_…) or an operator session id (op_…)');
+  .refine(isJobSessionId, 'must be a checkout session id (cs_…) or an operator session id (op_…)')
+  // The same rule as a pattern, for the JSON Schema documents (a refinement has none).
+  .meta({
+    pattern: `^(?:${unanchored(CHECKOUT_SESSION_ID)}|${unanchored(OPERATOR_SESSION_ID)})$`,
+  });
