@@ -1,0 +1,171 @@
+import { randomBytes } from 'node:crypto';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../local/free-port.js';
+import { sendSimulatedCheckout } from '../../local/simulated-checkout.js';
+import { type RuntimeProcess, startRuntimeProcess } from '../support/local-runtime-process.js';
+import { freshDatabase, type TestDatabase } from '../support/postgres.js';
+import { launchChromium, pageErrors } from './chromium.js';
+
+/**
+ * The checkout success page as a paying customer sees it: the demo page of the local
+ * runtime (`/success?session_id=…`) in headless Chromium, its `<provisioning-status>`
+ * polling the real status route while the real pipeline provisions.
+ */
+const WEBHOOK_SECRET = 'whsec_browser_widget';
+const BASE = {
+  STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
+  RECONCILE_EVERY_SECONDS: '1',
+  STALE_AFTER_SECONDS: '1',
+  SANDBOX_DELAY_MS: '10',
+};
+
+let browser: Browser;
+let runtime: RuntimeProcess | undefined;
+let db: TestDatabase | undefined;
+
+beforeAll(async () => {
+  browser = await launchChromium();
+});
+afterAll(async () => {
+  await browser?.close();
+});
+afterEach(async () => {
+  await runtime?.stop('SIGTERM');
+  runtime = undefined;
+  await db?.close();
+  db = undefined;
+});
+
+async function start(env: Record<string, string>): Promise<RuntimeProcess> {
+  db ??= await freshDatabase({ migrated: false });
+  runtime = await startRuntimeProcess({ ...BASE, DATABASE_URL: db.connectionString, ...env });
+  return runtime;
+}
+
+const newSession = () => `cs_test_${randomBytes(10).toString('hex')}`;
+
+function checkout(url: string, sessionId: string) {
+  return sendSimulatedCheckout({
+    baseUrl: url,
+    secret: WEBHOOK_SECRET,
+    packageSlug: 'growth',
+    sessionId,
+  });
+}
+
+/** The widget's parts, read through its open shadow root as a person sees them. */
+function widget(page: Page) {
+  const label = page.locator('provisioning-status [part=label]');
+  return {
+    label,
+    note: page.locator('provisioning-status [part=note]'),
+    host: page.locator('provisioning-status'),
+    shows: (text: string | RegExp, timeout = 20_000) =>
+      page.locator('provisioning-status [part=label]', { hasText: text }).waitFor({ timeout }),
+  };
+}
+
+/** Every label the widget shows from now on, in order, recorded in the page itself. */
+async function recordLabels(page: Page): Promise<() => Promise<string[]>> {
+  await page.evaluate(`(() => {
+    const label = document.querySelector('provisioning-status').shadowRoot.querySelector('[part=label]');
+    const seen = [label.textContent.trim()];
+    new MutationObserver(() => {
+      const text = label.textContent.trim();
+      if (seen[seen.length - 1] !== text) seen.push(text);
+    }).observe(label, { subtree: true, childList: true, characterData: true });
+    window.seenLabels = seen;
+  })()`);
+  return () => page.evaluate('window.seenLabels') as Promise<string[]>;
+}
+
+describe('the status widget on the checkout success page', () => {
+  it('walks the customer through Request sent, Queued, Running: <phase> and Ready', async () => {
+    // Each callback of the sandbox waits 1.5 s; the widget polls every second, so every state stays on screen a while.
+    const { url } = await start({ SANDBOX_DELAY_MS: '1500' });
+    const sessionId = newSession();
+    const page = await browser.newPage();
+    const errors = pageErrors(page);
+    const view = widget(page);
+
+    // Stripe redirects to the success page, often before its webhook has arrived.
+    await page.goto(`${url}/success?session_id=${sessionId}`);
+    await view.shows('Request sent');
+    const labels = await recordLabels(page);
+    expect((await checkout(url, sessionId)).status).toBe(200);
+    await view.shows('Ready', 30_000);
+
+    expect(await labels()).toEqual([
+      'Request sent',
+      'Queued',
+      'Running: cell',
+      'Running: database',
+      'Ready',
+    ]);
+    const live = page.getByRole('status');
+    expect(await live.getAttribute('aria-live')).toBe('polite');
+    expect(await live.textContent()).toContain('Your workspace is ready.');
+    expect(await view.host.getAttribute('state')).toBe('ready');
+    expect(await page.getByRole('link', { name: 'Continue to the console' }).isVisible()).toBe(
+      true,
+    );
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 60_000);
+
+  it('shows Failed, and stops polling, for a job that will never be provisioned', async () => {
+    // Every saga fails and one attempt is all the budget: nothing more will happen on its own.
+    const { url } = await start({ SANDBOX_ORCHESTRATOR: 'fail', MAX_ATTEMPTS: '1' });
+    const sessionId = newSession();
+    await checkout(url, sessionId);
+    const page = await browser.newPage();
+    const errors = pageErrors(page);
+    const view = widget(page);
+    const polls: string[] = [];
+    page.on('request', (request) => {
+      if (request.url().includes('/api/provisioning/status')) polls.push(request.url());
+    });
+
+    await page.goto(`${url}/success?session_id=${sessionId}`);
+    await view.shows(/^Failed: /);
+    const pollsAtFailure = polls.length;
+    await page.waitForTimeout(2_500);
+
+    expect(await view.host.getAttribute('state')).toBe('failed');
+    expect(await page.getByRole('status').textContent()).toContain('Our team has been alerted');
+    expect(await page.getByRole('link', { name: 'support@example.com' }).isVisible()).toBe(true);
+    expect(polls.length).toBe(pollsAtFailure);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 60_000);
+
+  it('says it is still working while the runtime is away, and shows Ready once it answers again', async () => {
+    const port = await freePort();
+    // Both runs listen on this address (the helper's own `url` names another port).
+    const url = `http://localhost:${port}`;
+    // A silent orchestrator accepts the trigger and never calls back: the job stays queued.
+    const first = await start({ PORT: String(port), SANDBOX_ORCHESTRATOR: 'silent' });
+    const sessionId = newSession();
+    await checkout(url, sessionId);
+    const page = await browser.newPage();
+    const errors = pageErrors(page);
+    const view = widget(page);
+    await page.goto(`${url}/success?session_id=${sessionId}`);
+    await view.shows('Queued');
+
+    // The runtime goes away: the page's polls are refused.
+    expect(await first.stop('SIGTERM')).toBe(0);
+    await view.note.filter({ hasText: 'Still working' }).waitFor({ timeout: 15_000 });
+    const labelWhileAway = await view.label.textContent();
+    // It comes back on the same address, with an orchestrator that answers; the
+    // reconciler re-drives the job.
+    await start({ PORT: String(port), SANDBOX_ORCHESTRATOR: 'ok' });
+    await view.shows('Ready', 40_000);
+
+    expect(labelWhileAway?.trim()).toBe('Queued');
+    expect((await view.note.textContent())?.trim()).toBe('');
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 90_000);
+});
