@@ -82,7 +82,8 @@ async function recordLabels(page: Page): Promise<() => Promise<string[]>> {
 
 describe('the status widget on the checkout success page', () => {
   it('walks the customer through Request sent, Queued, Running: <phase> and Ready', async () => {
-    // Each callback of the sandbox waits 1.5 s; the widget polls every second, so every state stays on screen a while.
+    // Each callback of the sandbox waits 1.5 s and the widget polls every second: every
+    // state is on screen for at least one poll.
     const { url } = await start({ SANDBOX_DELAY_MS: '1500' });
     const sessionId = newSession();
     const page = await browser.newPage();
