@@ -216,4 +216,44 @@ describe('the local console', () => {
     expect(new Set(others)).toEqual(new Set([parkedStatus]));
     expect(await page.locator('#jobs tbody tr').getAttribute('data-session')).toBe(parked);
   });
+
+  it('refuses bad requests to its routes with an error that names what is wrong, and writes nothing', async () => {
+    const jobsBefore = await db.pool.query('SELECT count(*)::int AS jobs FROM provisioning_jobs');
+    const ask = async (method: string, path: string, body?: unknown) => {
+      const answer = await fetch(`${runtime.url}/console/api/${path}`, {
+        method,
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      return { status: answer.status, error: ((await answer.json()) as { error: string }).error };
+    };
+
+    const answers = {
+      mode: await ask('PUT', 'sandbox/mode', { mode: 'sideways' }),
+      slug: await ask('POST', 'checkouts', { package: 'Growth Plan' }),
+      notJson: await ask('POST', 'checkouts', undefined),
+      status: await ask('GET', 'jobs?status=done'),
+      search: await ask('GET', 'jobs?search=%25'),
+      session: await ask('GET', 'jobs/not-a-session'),
+      unknown: await ask('GET', 'jobs/cs_test_never_seen'),
+      route: await ask('DELETE', 'jobs'),
+    };
+
+    expect(answers.mode).toEqual({ status: 400, error: expect.stringMatching(/^mode: /) });
+    expect(answers.slug).toEqual({ status: 400, error: expect.stringMatching(/^package: /) });
+    expect(answers.notJson).toEqual({ status: 400, error: 'body: not JSON' });
+    expect(answers.status).toEqual({ status: 400, error: expect.stringMatching(/^status: /) });
+    expect(answers.search).toEqual({ status: 400, error: expect.stringMatching(/^search: /) });
+    expect(answers.session.status).toBe(400);
+    expect(answers.unknown).toEqual({
+      status: 404,
+      error: 'no provisioning job for stripe_session_id cs_test_never_seen',
+    });
+    expect(answers.route.status).toBe(404);
+    const jobsAfter = await db.pool.query('SELECT count(*)::int AS jobs FROM provisioning_jobs');
+    expect(jobsAfter.rows[0]).toEqual(jobsBefore.rows[0]);
+    const overview = (await (await fetch(`${runtime.url}/console/api/overview`)).json()) as {
+      sandbox: { mode: string };
+    };
+    expect(overview.sandbox.mode).toBe('ok');
+  });
 });
