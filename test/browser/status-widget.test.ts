@@ -82,9 +82,9 @@ async function recordLabels(page: Page): Promise<() => Promise<string[]>> {
 
 describe('the status widget on the checkout success page', () => {
   it('walks the customer through Request sent, Queued, Running: <phase> and Ready', async () => {
-    // Each callback of the sandbox waits 1.5 s and the widget polls every second: every
-    // state is on screen for at least one poll.
-    const { url } = await start({ SANDBOX_DELAY_MS: '1500' });
+    // Each callback of the sandbox waits 2 s and the widget polls about every second, so
+    // each state is on screen for a poll or two.
+    const { url } = await start({ SANDBOX_DELAY_MS: '2000' });
     const sessionId = newSession();
     const page = await browser.newPage();
     const errors = pageErrors(page);
@@ -97,13 +97,16 @@ describe('the status widget on the checkout success page', () => {
     expect((await checkout(url, sessionId)).status).toBe(200);
     await view.shows('Ready', 30_000);
 
-    expect(await labels()).toEqual([
-      'Request sent',
-      'Queued',
-      'Running: cell',
-      'Running: database',
-      'Ready',
-    ]);
+    const seen = await labels();
+    const running = seen.slice(2, -1);
+    expect(seen.slice(0, 2)).toEqual(['Request sent', 'Queued']);
+    expect(seen.at(-1)).toBe('Ready');
+    // The phases as the orchestrator reported them, in order; on a loaded machine a poll
+    // can come late and see only the later one, never none.
+    expect(running.length).toBeGreaterThan(0);
+    expect(running).toEqual(
+      ['Running: cell', 'Running: database'].filter((label) => running.includes(label)),
+    );
     const live = page.getByRole('status');
     expect(await live.getAttribute('aria-live')).toBe('polite');
     expect(await live.textContent()).toContain('Your workspace is ready.');
