@@ -136,8 +136,9 @@ export class ProvisioningStatus extends HTMLElement {
   #timer;
   /** @type {AbortController | undefined} */
   #inFlight;
-  /** Bumped on every (re)start, so a late answer of an earlier run is ignored. */
+  /** Bumped on every start and stop, so a late answer of an earlier run is ignored. */
   #run = 0;
+  #started = false;
   /** @type {Record<'text' | 'detail' | 'note', HTMLElement>} */
   #view;
   /** @type {NodeListOf<HTMLLIElement>} */
@@ -170,13 +171,19 @@ export class ProvisioningStatus extends HTMLElement {
     this.#stop();
   }
 
-  attributeChangedCallback() {
-    if (this.isConnected) this.#start();
+  /**
+   * @param {string} _name
+   * @param {string | null} before
+   * @param {string | null} after
+   */
+  attributeChangedCallback(_name, before, after) {
+    // An upgrade reports the initial attributes before connectedCallback starts it.
+    if (this.#started && this.isConnected && before !== after) this.#start();
   }
 
   #start() {
     this.#stop();
-    this.#run += 1;
+    this.#started = true;
     this.#failures = 0;
     this.#unchanged = 0;
     this.#lastPhase = undefined;
@@ -189,6 +196,7 @@ export class ProvisioningStatus extends HTMLElement {
   }
 
   #stop() {
+    this.#run += 1;
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#inFlight?.abort();

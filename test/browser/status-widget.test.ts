@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../local/free-port.js';
@@ -172,4 +173,52 @@ describe('the status widget on the checkout success page', () => {
     expect(errors).toEqual([]);
     await page.close();
   }, 90_000);
+
+  it('follows a changed session-id, and stops polling once removed, even mid-request', async () => {
+    // No runtime: the browser answers for a made-up origin, each answer chosen, each
+    // status answer 300 ms late so that a request is in flight when the element goes.
+    const origin = 'http://shop.test';
+    const widgetSource = await readFile(
+      new URL('../../web/provisioning-status.js', import.meta.url),
+    );
+    const asked: string[] = [];
+    const page = await browser.newPage();
+    const errors = pageErrors(page);
+    await page.route(`${origin}/**`, async (route) => {
+      const url = new URL(route.request().url());
+      if (url.pathname === '/provisioning-status.js')
+        return route.fulfill({ contentType: 'text/javascript', body: widgetSource });
+      if (url.pathname === '/api/provisioning/status') {
+        const session = url.searchParams.get('session_id') ?? '';
+        asked.push(session);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const answer =
+          session === 'cs_test_second' ? { state: 'running', phase: 'cell' } : { state: 'queued' };
+        // The page may have aborted it meanwhile.
+        return route.fulfill({ json: { session_id: session, ...answer } }).catch(() => {});
+      }
+      return route.fulfill({
+        contentType: 'text/html',
+        body: '<script type="module" src="/provisioning-status.js"></script><provisioning-status></provisioning-status>',
+      });
+    });
+    const view = widget(page);
+
+    await page.goto(`${origin}/thanks?session_id=cs_test_first`);
+    await view.shows('Queued');
+    await page.evaluate(
+      `document.querySelector('provisioning-status').setAttribute('session-id', 'cs_test_second')`,
+    );
+    await view.shows('Running: cell');
+    await page.waitForRequest((request) => request.url().includes('/api/provisioning/status'));
+    await page.evaluate(`document.querySelector('provisioning-status').remove()`);
+    const askedWhenRemoved = asked.length;
+    await page.waitForTimeout(2_500);
+
+    expect(asked[0]).toBe('cs_test_first');
+    expect(asked.at(-1)).toBe('cs_test_second');
+    expect(asked.length).toBe(askedWhenRemoved);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
 });
