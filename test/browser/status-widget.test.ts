@@ -14,12 +14,7 @@ import { launchChromium, pageErrors } from './chromium.js';
  * polling the real status route while the real pipeline provisions.
  */
 const WEBHOOK_SECRET = 'whsec_browser_widget';
-const BASE = {
-  STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
-  RECONCILE_EVERY_SECONDS: '1',
-  STALE_AFTER_SECONDS: '1',
-  SANDBOX_DELAY_MS: '10',
-};
+const BASE = { STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET, SANDBOX_DELAY_MS: '10' };
 
 let browser: Browser;
 let runtime: RuntimeProcess | undefined;
@@ -164,8 +159,13 @@ describe('the status widget on the checkout success page', () => {
     await view.note.filter({ hasText: 'Still working' }).waitFor({ timeout: 15_000 });
     const labelWhileAway = await view.label.textContent();
     // It comes back on the same address, with an orchestrator that answers; the
-    // reconciler re-drives the job.
-    await start({ PORT: String(port), SANDBOX_ORCHESTRATOR: 'ok' });
+    // reconciler re-drives the job within a second or two.
+    await start({
+      PORT: String(port),
+      SANDBOX_ORCHESTRATOR: 'ok',
+      RECONCILE_EVERY_SECONDS: '1',
+      STALE_AFTER_SECONDS: '1',
+    });
     await view.shows('Ready', 40_000);
 
     expect(labelWhileAway?.trim()).toBe('Queued');
