@@ -19,6 +19,10 @@ const FILES: Record<string, { readonly file: URL; readonly type: string }> = {
     file: new URL('./static/console.js', import.meta.url),
     type: 'text/javascript',
   },
+  '/console/timeline.js': {
+    file: new URL('./static/timeline.js', import.meta.url),
+    type: 'text/javascript',
+  },
   '/console/console.css': {
     file: new URL('./static/console.css', import.meta.url),
     type: 'text/css',

@@ -12,24 +12,12 @@
  * @typedef {{ stuck: number, queue: { visible: number, inFlight: number, deadLetters: number },
  *   sandbox: { mode: string, modes: string[] } | null, statuses: string[],
  *   counts: Record<string, number>, packages: string[] }} Overview
- * @typedef {Record<string, unknown>} Row
- * @typedef {{ job: Row, account: Row, history: Row[] }} JobReport
+ * @typedef {import('./timeline.js').JobReport} JobReport
  */
 
-const REFRESH_MS = 500;
-/** The columns a person looks at first; the others follow in the record's order. */
-const FIRST_FACTS = [
-  'stripe_session_id',
-  'status',
-  'phase',
-  'attempts',
-  'last_error',
-  'package_slug',
-  'deployment_id',
-  'cell_id',
-  'email',
-];
+import { Timeline, timeOf } from './timeline.js';
 
+const REFRESH_MS = 500;
 const view = {
   connection: element('connection'),
   stuck: element('stuck'),
@@ -47,13 +35,8 @@ const view = {
   filters: element('filters'),
   jobs: /** @type {HTMLTableSectionElement} */ (element('jobs').querySelector('tbody')),
   jobsEmpty: element('jobs-empty'),
-  timeline: element('timeline'),
-  timelineCommand: element('timeline-command'),
-  timelineSuccess: /** @type {HTMLAnchorElement} */ (element('timeline-success')),
-  timelineJob: element('timeline-job'),
-  timelineAccount: element('timeline-account'),
-  timelineHistory: element('timeline-history'),
 };
+const timeline = new Timeline(element('timeline'));
 
 const filtersLegend = /** @type {HTMLLegendElement} */ (view.filters.querySelector('legend'));
 
@@ -66,7 +49,7 @@ const selection = {
 };
 
 /** What was last rendered, so an unchanged answer leaves the page (and its focus) alone. */
-const rendered = { filters: '', jobs: '', timeline: '', packages: '', modes: '' };
+const rendered = { filters: '', jobs: '', packages: '', modes: '' };
 /** @type {ReturnType<typeof setTimeout> | undefined} */
 let timer;
 /** One refresh at a time: a click during one asks for another right after it. */
@@ -242,90 +225,16 @@ function select(session) {
 async function refreshTimeline() {
   const session = selection.session;
   if (!session) {
-    view.timeline.hidden = true;
+    timeline.hide();
     return;
   }
   /** @type {JobReport | undefined} */
   const report = await api(`/console/api/jobs/${encodeURIComponent(session)}`).catch((error) => {
     // A session from an old link, or a job not recorded yet: say so where the timeline goes.
-    renderTimelineMissing(session, messageOf(error));
+    timeline.showMissing(session, messageOf(error));
     return undefined;
   });
-  if (!report) return;
-  const key = JSON.stringify(report);
-  if (key === rendered.timeline) return;
-  rendered.timeline = key;
-  view.timeline.hidden = false;
-  view.timelineCommand.textContent = `npm run ops -- show ${session} --json`;
-  view.timelineSuccess.href = `/success?session_id=${encodeURIComponent(session)}`;
-  const { trigger_payload: payload, ...job } = report.job;
-  view.timelineJob.replaceChildren(
-    ...facts({ ...job, trigger_payload: payload === null ? 'MISSING' : payload }),
-  );
-  view.timelineAccount.replaceChildren(...facts(report.account));
-  view.timelineHistory.replaceChildren(...report.history.map(historyItem));
-}
-
-/**
- * @param {string} session
- * @param {string} message
- */
-function renderTimelineMissing(session, message) {
-  rendered.timeline = '';
-  view.timeline.hidden = false;
-  view.timelineCommand.textContent = `npm run ops -- show ${session} --json`;
-  view.timelineSuccess.href = `/success?session_id=${encodeURIComponent(session)}`;
-  view.timelineJob.replaceChildren(...facts({ session, error: message }));
-  view.timelineAccount.replaceChildren();
-  view.timelineHistory.replaceChildren();
-}
-
-/** @param {Row} event */
-function historyItem(event) {
-  const item = document.createElement('li');
-  item.dataset.kind = String(event.kind);
-  const when = document.createElement('time');
-  when.dateTime = String(event.occurred_at);
-  when.textContent = timeOf(String(event.occurred_at));
-  const what = document.createElement('strong');
-  what.className = 'kind';
-  what.textContent = String(event.kind);
-  const move = document.createElement('span');
-  move.className = 'move';
-  move.textContent = `${event.from_status ?? '–'} → ${event.to_status ?? '–'}`;
-  const who = document.createElement('span');
-  who.className = 'actor';
-  who.textContent = String(event.actor ?? '');
-  item.append(when, what, move, who);
-  for (const [name, value] of [
-    ['reason', event.reason],
-    ['detail', event.detail],
-  ]) {
-    if (value === null || value === undefined) continue;
-    const extra = document.createElement('span');
-    extra.className = /** @type {string} */ (name);
-    extra.textContent = typeof value === 'string' ? value : JSON.stringify(value);
-    item.append(extra);
-  }
-  return item;
-}
-
-/** @param {Row} record */
-function facts(record) {
-  /** @param {string} name */
-  const rank = (name) => {
-    const index = FIRST_FACTS.indexOf(name);
-    return index < 0 ? FIRST_FACTS.length : index;
-  };
-  const entries = Object.entries(record).sort(([a], [b]) => rank(a) - rank(b));
-  return entries.flatMap(([name, value]) => {
-    const term = document.createElement('dt');
-    term.textContent = name;
-    const description = document.createElement('dd');
-    description.textContent =
-      value === null ? '–' : typeof value === 'object' ? JSON.stringify(value) : String(value);
-    return [term, description];
-  });
+  if (report) timeline.show(session, report);
 }
 
 /**
@@ -353,12 +262,6 @@ function option(value) {
   choice.value = value;
   choice.textContent = value;
   return choice;
-}
-
-/** @param {string} iso */
-function timeOf(iso) {
-  const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? iso : date.toLocaleTimeString([], { hour12: false });
 }
 
 /** @param {unknown} error */
