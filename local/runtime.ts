@@ -26,6 +26,7 @@ import { createWatchdogHandler } from '../functions/handlers/watchdog.js';
 import { callbackUrlFor, ROUTES, type RouteName } from '../functions/routes.js';
 import type { Log, ServiceDependencies } from '../functions/services/dependencies.js';
 import { apiGateway, type LocalRoute } from './api-gateway.js';
+import { createLocalConsole } from './console/console-server.js';
 import { openEmbeddedDatabase } from './embedded-database.js';
 import { LocalFifoQueue } from './fifo-queue.js';
 import { LoggedLifecycleEvents } from './logged-lifecycle-events.js';
@@ -152,6 +153,15 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
   const lambdas = apiGateway(routes, (route, event) =>
     track(route.handler(event, lambdaContext(route.path, route.timeoutMs))),
   );
+  const localConsole = createLocalConsole({
+    db,
+    clock: systemClock,
+    rules: config.rules,
+    queue,
+    sandbox,
+    baseUrl: url,
+    webhookSecret: settings.STRIPE_WEBHOOK_SECRET,
+  });
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
     const serve =
       request.method === 'GET' && request.url === '/api/metrics'
@@ -160,7 +170,9 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
               .writeHead(200, { 'content-type': 'text/plain; version=0.0.4' })
               .end(renderPrometheus(telemetry, stuck));
           })
-        : lambdas(request, response);
+        : localConsole.handles(request)
+          ? track(localConsole.serve(request, response))
+          : lambdas(request, response);
     serve.catch((error: unknown) => {
       log.error('local request failed', { error: String(error) });
       if (!response.headersSent)
