@@ -2,8 +2,9 @@ import { z } from 'zod';
 import { STRIPE_MODES, type StripeMode } from '../functions/core/stripe-mode.js';
 
 /**
- * The stack's settings, from CDK context (`cdk.json` or `-c key=value`), parsed at
- * synth: a bad value stops the synth with the key named.
+ * The product's settings: the `ProvisioningHandoff` construct's props, or the CDK context
+ * of `cdk deploy` (`cdk.json` or `-c key=value`), parsed at synth by one schema: a bad
+ * value stops the synth with the prop or key named.
  */
 const flag = z.union([
   z.boolean(),
@@ -52,13 +53,53 @@ export type StackSettings = z.infer<typeof contextSchema> & {
   readonly stripeMode: StripeMode;
 };
 
-export function parseSettings(context: Record<string, unknown>): StackSettings {
-  const parsed = contextSchema.safeParse(context);
+/** The construct's props: every setting optional, with the defaults of the README's table. */
+export interface ProvisioningHandoffProps {
+  /** Names the stage in metrics and alarm names; `prod` implies `production`. Default `dev`. */
+  readonly stage?: string;
+  /** Deletion protection, snapshot on delete, longer backups and logs. Default: stage is `prod`. */
+  readonly production?: boolean;
+  /** Subscribed to the paging topic. */
+  readonly alarmEmail?: string;
+  /** The Stripe mode the webhook serves. Default `live` in production, `test` otherwise. */
+  readonly stripeMode?: StripeMode;
+  /** The orchestrator's trigger endpoint; unset parks every hand-off as not configured. */
+  readonly triggerUrl?: string;
+  /** Where alarm descriptions link their runbooks. */
+  readonly runbookBaseUrl?: string;
+  readonly reconcileEnabled?: boolean;
+  readonly watchdogEnabled?: boolean;
+  readonly staleAfterSeconds?: number;
+  readonly stuckAfterSeconds?: number;
+  readonly maxAttempts?: number;
+  readonly retryMaxDelaySeconds?: number;
+  readonly breakerFailureThreshold?: number;
+  readonly stallAfterSeconds?: number;
+  readonly renotifyAfterSeconds?: number;
+  readonly reconcileBatchSize?: number;
+  readonly reconcileMaxRedrivesPerSecond?: number;
+  readonly triggerTimeoutMs?: number;
+  readonly handoffMaxConcurrency?: number;
+  readonly handoffMaxReceiveCount?: number;
+  readonly backlogWarning?: number;
+  readonly backlogCritical?: number;
+  readonly oldestMessageSeconds?: number;
+  readonly databaseMaxCapacityAcu?: number;
+  readonly apiRateLimit?: number;
+  readonly apiBurstLimit?: number;
+}
+
+/** Validates props or context; `source` names where they came from in the error. */
+export function parseSettings(
+  input: ProvisioningHandoffProps | Record<string, unknown>,
+  source = 'CDK context',
+): StackSettings {
+  const parsed = contextSchema.safeParse(input);
   if (!parsed.success) {
     const problems = parsed.error.issues.map(
       (issue) => `${issue.path.join('.')}: ${issue.message}`,
     );
-    throw new Error(`Invalid CDK context: ${problems.join('; ')}`);
+    throw new Error(`Invalid ${source}: ${problems.join('; ')}`);
   }
   const production = parsed.data.production ?? parsed.data.stage === 'prod';
   return {

@@ -1,0 +1,357 @@
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { EventBus } from 'aws-cdk-lib/aws-events';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { consumerTimeoutSeconds } from '../functions/core/handoff-timing.js';
+import { DATA_API_RETRY_BUDGET_SECONDS } from '../functions/core/resume-budget.js';
+import { ROUTES, type RouteName } from '../functions/routes.js';
+import { Alarms } from './constructs/alarms.js';
+import { OperationsDashboard } from './constructs/dashboard.js';
+import { Database } from './constructs/database.js';
+import { HandoffQueue } from './constructs/handoff-queue.js';
+import { ProvisioningHttpApi } from './constructs/http-api.js';
+import { ProjectFunction, type ProjectFunctionProps } from './constructs/project-function.js';
+import { Schedules } from './constructs/schedules.js';
+import { suppressFindings } from './nag-suppressions.js';
+import { type ProvisioningHandoffProps, parseSettings, type StackSettings } from './settings.js';
+
+export type { ProvisioningHandoffProps } from './settings.js';
+
+/** A value the operator CLI and the README name by its key (see `addStackOutputs`). */
+export interface StackOutputValue {
+  readonly value: string;
+  readonly description: string;
+}
+
+/**
+ * SPEC section 1 as one construct: database, hand-off queue, HTTP API, schedules,
+ * alarms and dashboard. Add it to any stack; every prop is optional and validated, and
+ * a bad one stops the synth naming it. `ProvisioningStack` wraps it for `cdk deploy`.
+ */
+export class ProvisioningHandoff extends Construct {
+  /** The settings in force: the props with their defaults. */
+  readonly settings: StackSettings;
+  readonly api: ProvisioningHttpApi;
+  readonly database: Database;
+  readonly queue: HandoffQueue;
+  readonly alarms: Alarms;
+  readonly dashboard: OperationsDashboard;
+  readonly lifecycleBus: EventBus;
+  /** The values an operator needs after a deploy, by the names the CLI and README use. */
+  readonly outputs: Readonly<Record<string, StackOutputValue>>;
+
+  constructor(scope: Construct, id: string, props: ProvisioningHandoffProps = {}) {
+    super(scope, id);
+    const s = parseSettings(props, 'ProvisioningHandoff props');
+    this.settings = s;
+    const removalPolicy = s.production ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+    const logRetention = s.production ? RetentionDays.THREE_MONTHS : RetentionDays.TWO_WEEKS;
+
+    const database = new Database(this, 'Database', {
+      production: s.production,
+      maxCapacityAcu: s.databaseMaxCapacityAcu,
+      logRetention,
+    });
+    const secret = (id: string, description: string) =>
+      new Secret(this, id, {
+        description,
+        removalPolicy,
+        generateSecretString: { excludePunctuation: true, passwordLength: 48 },
+      });
+    const secrets = {
+      stripeWebhook: secret(
+        'StripeWebhookSecret',
+        'Stripe webhook signing secret(s), whsec_…; several comma-separated during a rotation',
+      ),
+      stripeApiKey: secret(
+        'StripeApiKey',
+        'Stripe API key (restricted, read checkout sessions): used only by the operator CLI',
+      ),
+      trigger: secret(
+        'TriggerSecret',
+        'HMAC secret signing triggers to the orchestrator (shared with it)',
+      ),
+      callback: secret('CallbackSecret', 'HMAC secret the orchestrator signs callbacks with'),
+    };
+    const bus = new EventBus(this, 'LifecycleBus', {
+      description:
+        'Provisioning lifecycle: job recorded, provisioned, failed, capped, parked, cancelled; breaker opened, closed',
+    });
+    const api = new ProvisioningHttpApi(this, 'HttpApi', {
+      throttle: { rateLimit: s.apiRateLimit, burstLimit: s.apiBurstLimit },
+      logRetention,
+      removalPolicy,
+    });
+    const rules = {
+      STALE_AFTER_SECONDS: String(s.staleAfterSeconds),
+      STUCK_AFTER_SECONDS: String(s.stuckAfterSeconds),
+      MAX_ATTEMPTS: String(s.maxAttempts),
+      RETRY_MAX_DELAY_SECONDS: String(s.retryMaxDelaySeconds),
+      BREAKER_FAILURE_THRESHOLD: String(s.breakerFailureThreshold),
+      STALL_AFTER_SECONDS: String(s.stallAfterSeconds),
+      RENOTIFY_AFTER_SECONDS: String(s.renotifyAfterSeconds),
+    };
+    const fn = (
+      id: string,
+      props: Omit<ProjectFunctionProps, 'logRetention' | 'removalPolicy'>,
+    ) => {
+      const created = new ProjectFunction(this, id, {
+        logRetention,
+        removalPolicy,
+        ...props,
+        environment: {
+          ...rules,
+          // HTTP routes get a shorter budget below (they answer 503 instead of waiting).
+          DATA_API_RETRY_BUDGET_SECONDS: String(DATA_API_RETRY_BUDGET_SECONDS.background),
+          ...props.environment,
+        },
+      });
+      // Nothing serves before the schema is migrated.
+      created.node.addDependency(database.migrated);
+      return created.bindDatabase(database);
+    };
+
+    const webhook = fn('StripeWebhook', {
+      handler: 'stripe-webhook',
+      description: 'Stripe webhook: record the job, hand it off',
+      timeout: Duration.seconds(29),
+      memorySize: 512,
+    })
+      .bindSecret('STRIPE_WEBHOOK_SECRET_ARN', secrets.stripeWebhook)
+      .bindEventBus(bus)
+      .setEnvironment('PUBLIC_BASE_URL', api.url)
+      .setEnvironment('STRIPE_MODE', s.stripeMode);
+    const handoff = fn('HandoffConsumer', {
+      handler: 'handoff-consumer',
+      description: 'Hand-off consumer: POST the trigger to the orchestrator, record the outcome',
+      // A batch's triggers, after waiting out a resume on its first database call.
+      timeout: Duration.seconds(
+        consumerTimeoutSeconds(s.triggerTimeoutMs) + DATA_API_RETRY_BUDGET_SECONDS.background,
+      ),
+      memorySize: 256,
+      environment: {
+        TRIGGER_TIMEOUT_MS: String(s.triggerTimeoutMs),
+        ...(s.triggerUrl ? { PROVISIONING_TRIGGER_URL: s.triggerUrl } : {}),
+      },
+    })
+      .bindSecret('PROVISIONING_TRIGGER_SECRET_ARN', secrets.trigger)
+      .bindEventBus(bus)
+      // The callback URL in each trigger is the one this stack serves when it is sent.
+      .setEnvironment('PUBLIC_BASE_URL', api.url);
+    const callback = fn('Callback', {
+      handler: 'callback',
+      description: 'Orchestrator callback: verify, apply, answer',
+      timeout: Duration.seconds(29),
+      memorySize: 512,
+    })
+      .bindSecret('PROVISIONING_CALLBACK_SECRET_ARN', secrets.callback)
+      .bindSecret('PROVISIONING_TRIGGER_SECRET_ARN', secrets.trigger)
+      .bindEventBus(bus);
+    const reconciler = fn('Reconciler', {
+      handler: 'reconcile',
+      description: 'Reconciler: re-drive stale jobs, publish the STUCK gauge',
+      timeout: Duration.minutes(5),
+      memorySize: 512,
+      environment: {
+        RECONCILE_BATCH_SIZE: String(s.reconcileBatchSize),
+        RECONCILE_MAX_REDRIVES_PER_SECOND: String(s.reconcileMaxRedrivesPerSecond),
+      },
+    }).bindEventBus(bus);
+    const watchdog = fn('Watchdog', {
+      handler: 'watchdog',
+      description: 'Watchdog: notify admins of stalls and capped jobs',
+      timeout: Duration.seconds(2 * DATA_API_RETRY_BUDGET_SECONDS.background),
+      memorySize: 256,
+    });
+    const status = fn('Status', {
+      handler: 'status',
+      description: 'Checkout success page: coarse provisioning state',
+      timeout: Duration.seconds(29),
+      memorySize: 256,
+    });
+    const jobRead = fn('OperatorJobRead', {
+      handler: 'operator-jobs',
+      exportName: 'readHandler',
+      description: 'Operator: a job with its account and history',
+      timeout: Duration.seconds(29),
+      memorySize: 256,
+    });
+    const jobCreate = fn('OperatorJobCreate', {
+      handler: 'operator-jobs',
+      exportName: 'createHandler',
+      description: 'Operator: create a comped or manual job',
+      timeout: Duration.seconds(29),
+      memorySize: 256,
+    })
+      .bindEventBus(bus)
+      .setEnvironment('PUBLIC_BASE_URL', api.url);
+
+    // A static document: no database, no secret, no alarm (it strands no one).
+    const openApi = new ProjectFunction(this, 'OpenApi', {
+      handler: 'openapi',
+      description: 'The OpenAPI document of these routes, bundled',
+      timeout: Duration.seconds(5),
+      memorySize: 128,
+      logRetention,
+      removalPolicy,
+    });
+
+    const queue = new HandoffQueue(this, 'HandoffQueue', {
+      consumer: handoff,
+      maxReceiveCount: s.handoffMaxReceiveCount,
+      maxConcurrency: s.handoffMaxConcurrency,
+    });
+    // A claimed attempt is in flight as long as the queue may hold its message.
+    const lease = String(queue.visibilityTimeout.toSeconds());
+    for (const sender of [webhook, reconciler, jobCreate]) {
+      sender.bindQueueSend(queue.queue).setEnvironment('HANDOFF_LEASE_SECONDS', lease);
+    }
+
+    const served: Record<RouteName, ProjectFunction> = {
+      stripeWebhook: webhook,
+      callback,
+      status,
+      jobRead,
+      jobCreate,
+      openApi,
+    };
+    for (const [name, fn] of Object.entries(served) as [RouteName, ProjectFunction][]) {
+      api.addRoute(ROUTES[name], fn);
+      fn.setEnvironment(
+        'DATA_API_RETRY_BUDGET_SECONDS',
+        String(DATA_API_RETRY_BUDGET_SECONDS.http),
+      );
+    }
+
+    const schedules = new Schedules(this, 'Schedules', {
+      reconciler,
+      watchdog,
+      reconcileEnabled: s.reconcileEnabled,
+      watchdogEnabled: s.watchdogEnabled,
+    });
+    const functions = [
+      webhook,
+      handoff,
+      callback,
+      reconciler,
+      watchdog,
+      status,
+      jobRead,
+      jobCreate,
+    ];
+    const alarms = new Alarms(this, 'Alarms', {
+      alarmEmail: s.alarmEmail,
+      runbookBaseUrl: s.runbookBaseUrl,
+      handoffQueue: queue.queue,
+      handoffDeadLetterQueue: queue.deadLetterQueue,
+      scheduleDeadLetterQueue: schedules.deadLetterQueue,
+      functions,
+      thresholds: {
+        backlogWarning: s.backlogWarning,
+        backlogCritical: s.backlogCritical,
+        oldestMessageSeconds: s.oldestMessageSeconds,
+      },
+    });
+    const dashboard = new OperationsDashboard(this, 'Dashboard', {
+      handoffQueue: queue.queue,
+      handoffDeadLetterQueue: queue.deadLetterQueue,
+      functions,
+    });
+
+    const outputs: Record<string, StackOutputValue> = {};
+    const output = (id: string, value: string, description: string) => {
+      outputs[id] = { value, description };
+    };
+    output(
+      'WebhookUrl',
+      `${api.url}${ROUTES.stripeWebhook.path}`,
+      'Paste into Stripe: Developers → Webhooks → Add endpoint',
+    );
+    output(
+      'CallbackUrl',
+      `${api.url}${ROUTES.callback.path}`,
+      'Give to the orchestrator team: where it reports back',
+    );
+    output(
+      'StatusUrl',
+      `${api.url}${ROUTES.status.path}`,
+      'Poll from the checkout success page with ?session_id=',
+    );
+    output(
+      'OperatorJobsUrl',
+      `${api.url}${ROUTES.jobCreate.path}`,
+      'Operator routes (IAM-signed requests)',
+    );
+    output(
+      'StripeWebhookSecretArn',
+      secrets.stripeWebhook.secretArn,
+      'Fill with the whsec_… signing secret Stripe shows',
+    );
+    output(
+      'StripeApiKeySecretArn',
+      secrets.stripeApiKey.secretArn,
+      'Optional: a restricted Stripe key for the operator CLI',
+    );
+    output(
+      'TriggerSecretArn',
+      secrets.trigger.secretArn,
+      'Share with the orchestrator: it verifies triggers with it',
+    );
+    output(
+      'CallbackSecretArn',
+      secrets.callback.secretArn,
+      'Share with the orchestrator: it signs callbacks with it',
+    );
+    output(
+      'DatabaseClusterArn',
+      database.cluster.clusterArn,
+      'Aurora cluster (Data API) for the operator CLI',
+    );
+    output(
+      'DatabaseSecretArn',
+      database.credentials.secretArn,
+      'Database credentials for the Data API',
+    );
+    output('HandoffQueueUrl', queue.queue.queueUrl, 'The hand-off FIFO queue');
+    output(
+      'LifecycleBusName',
+      bus.eventBusName,
+      'Lifecycle events (job.*, breaker.*): subscribe with rules; the operator CLI publishes its own',
+    );
+    output(
+      'HandoffDeadLetterQueueUrl',
+      queue.deadLetterQueue.queueUrl,
+      'Hand-offs that could not be recorded',
+    );
+    output(
+      'ProvisioningRules',
+      JSON.stringify({
+        staleAfterSeconds: s.staleAfterSeconds,
+        stuckAfterSeconds: s.stuckAfterSeconds,
+        maxAttempts: s.maxAttempts,
+        retryMaxDelaySeconds: s.retryMaxDelaySeconds,
+        breakerFailureThreshold: s.breakerFailureThreshold,
+        handoffLeaseSeconds: queue.visibilityTimeout.toSeconds(),
+        stallAfterSeconds: s.stallAfterSeconds,
+        renotifyAfterSeconds: s.renotifyAfterSeconds,
+      }),
+      'The thresholds the functions run with: the operator CLI reproduces the gauge with them',
+    );
+    output('AlarmTopicArn', alarms.topic.topicArn, 'Subscribe the on-call pager here');
+    output(
+      'DashboardUrl',
+      `https://${Stack.of(this).region}.console.aws.amazon.com/cloudwatch/home?region=${Stack.of(this).region}#dashboards:name=${dashboard.dashboard.dashboardName}`,
+      'The operations dashboard',
+    );
+
+    this.outputs = outputs;
+    this.api = api;
+    this.database = database;
+    this.queue = queue;
+    this.alarms = alarms;
+    this.dashboard = dashboard;
+    this.lifecycleBus = bus;
+    suppressFindings(this, s.production);
+  }
+}
