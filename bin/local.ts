@@ -20,6 +20,7 @@ try {
     '',
     `Provisioning hand-off is running on ${runtime.url}`,
     '',
+    `  Console            ${runtime.url}/   (jobs, timelines, gauge, queue, breaker, sandbox)`,
     `  Stripe webhook     POST ${runtime.url}/api/webhooks/stripe`,
     `  Orchestrator       POST ${runtime.url}/api/internal/provisioning/callback`,
     `  Status page        GET  ${runtime.url}/api/provisioning/status?session_id=cs_…`,
