@@ -20,7 +20,10 @@ export const minutes = (n: number, from: Date = T0) => seconds(n * 60, from);
 export const LEASE_SECONDS = 360;
 
 /** The shipped rules, with the lease tests claim with. */
-export const TEST_RULES: ProvisioningRules = { ...DEFAULT_RULES, handoffLeaseSeconds: LEASE_SECONDS };
+export const TEST_RULES: ProvisioningRules = {
+  ...DEFAULT_RULES,
+  handoffLeaseSeconds: LEASE_SECONDS,
+};
 
 /** A fixed jitter: every backoff is half its ceiling. */
 export const half = () => 0.5;
