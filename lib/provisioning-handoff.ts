@@ -383,9 +383,11 @@ export class ProvisioningHandoff extends Construct {
         handoffLeaseSeconds: queue.visibilityTimeout.toSeconds(),
         stallAfterSeconds: s.stallAfterSeconds,
         renotifyAfterSeconds: s.renotifyAfterSeconds,
+        sweepLookbackHours: s.sweepLookbackHours,
       }),
       'The thresholds the functions run with: the operator CLI reproduces the gauge with them',
     );
+    output('StripeMode', s.stripeMode, 'The Stripe mode this stack serves (live or test)');
     if (stripeEvents) {
       output(
         'StripeEventBusName',
