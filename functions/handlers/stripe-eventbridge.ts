@@ -1,13 +1,6 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import {
-  awsCallbackUrl,
-  awsConfig,
-  awsHandoffQueue,
-  awsServiceDependencies,
-  lazyHandler,
-} from '../aws.js';
-import { required } from '../config.js';
+import { awsCheckoutIntakeDependencies, awsConfig, lazyHandler } from '../aws.js';
 import {
   consumeStripeEventBridgeMessage,
   type StripeEventBridgeDependencies,
@@ -46,13 +39,7 @@ export function createStripeEventBridgeHandler(
 
 export const handler = lazyHandler(() => {
   const config = awsConfig();
-  return createStripeEventBridgeHandler(
-    {
-      ...awsServiceDependencies(config),
-      queue: awsHandoffQueue(config),
-      callbackUrl: awsCallbackUrl(config),
-      stripeMode: required(config.stripeMode, 'STRIPE_MODE'),
-    },
-    { flushMetrics: true },
-  );
+  return createStripeEventBridgeHandler(awsCheckoutIntakeDependencies(config), {
+    flushMetrics: true,
+  });
 });

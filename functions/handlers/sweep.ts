@@ -4,15 +4,7 @@ import {
   StripeCheckoutSessions,
   stripeClient,
 } from '../adapters/stripe-checkout-sessions.js';
-import {
-  awsCallbackUrl,
-  awsConfig,
-  awsHandoffQueue,
-  awsSecrets,
-  awsServiceDependencies,
-  lazyHandler,
-} from '../aws.js';
-import { required } from '../config.js';
+import { awsCheckoutIntakeDependencies, awsConfig, awsSecrets, lazyHandler } from '../aws.js';
 import { NotConfiguredError } from '../core/errors.js';
 import { describeStripeKeyProblem, stripeKeyProblem } from '../core/stripe-api-key.js';
 import {
@@ -69,11 +61,8 @@ export const handler = lazyHandler(() => {
   const config = awsConfig();
   return createSweepHandler(
     {
-      ...awsServiceDependencies(config),
-      queue: awsHandoffQueue(config),
-      callbackUrl: awsCallbackUrl(config),
+      ...awsCheckoutIntakeDependencies(config),
       secrets: awsSecrets(config),
-      stripeMode: required(config.stripeMode, 'STRIPE_MODE'),
       lookbackSeconds: config.sweep.lookbackSeconds,
       sessionsFor: (apiKey) =>
         new StripeCheckoutSessions(stripeClient(apiKey, { apiUrl: config.stripeApiUrl })),
