@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { until } from '../browser/chromium.js';
 import { localEnv, opsRunner, type RunResult } from '../ops/ops-harness.js';
 import { type RuntimeProcess, startRuntimeProcess } from '../support/local-runtime-process.js';
 import { freshDatabase, type TestDatabase } from '../support/postgres.js';
-import { type JobRead, RuntimeClient, waitFor } from '../support/runtime-client.js';
+import { type JobRead, RuntimeClient } from '../support/runtime-client.js';
 
 /**
  * The retry model through `npm start`, driven as a person tries it: the sandbox
@@ -18,6 +19,10 @@ interface Runtime {
   readonly client: RuntimeClient;
   /** The operator CLI, in process, against the runtime's database. */
   ops(argv: string[]): Promise<RunResult>;
+  /** Waits until the session's job is parked; its read then. */
+  parked(session: string): Promise<JobRead>;
+  /** Waits until the status page says ready. */
+  ready(session: string): Promise<unknown>;
 }
 
 async function startRuntime(env: Record<string, string>): Promise<Runtime> {
@@ -32,11 +37,22 @@ async function startRuntime(env: Record<string, string>): Promise<Runtime> {
     env: localEnv(db.connectionString),
     collaborators: { osUser: () => 'oncall' },
   });
+  const client = new RuntimeClient(process, WEBHOOK_SECRET);
   return {
     process,
     db,
-    client: new RuntimeClient(process, WEBHOOK_SECRET),
+    client,
     ops: (argv) => ops(argv),
+    parked: (session) =>
+      until(
+        () => client.job(session),
+        (read) => read.job.parked_at !== null,
+      ),
+    ready: (session) =>
+      until(
+        () => client.state(session),
+        (state) => state.state === 'ready',
+      ),
   };
 }
 
@@ -59,11 +75,7 @@ describe('npm start: an orchestrator that refuses, and the operator', () => {
   it('reject (422): the job is parked at once, on the gauge, failed on the status page, and not replayed', async () => {
     const session = await r.client.checkout();
 
-    const parked = await waitFor(
-      'the job parked',
-      () => r.client.job(session),
-      (read) => read.job.parked_at !== null,
-    );
+    const parked = await r.parked(session);
     const gauge = await r.client.stuckGauge();
     const state = await r.client.state(session);
     // Several reconcile runs later, still the one attempt.
@@ -85,11 +97,7 @@ describe('npm start: an orchestrator that refuses, and the operator', () => {
     await r.client.sandboxMode('unauthorized');
     const session = await r.client.checkout();
 
-    const parked = await waitFor(
-      'the job parked',
-      () => r.client.job(session),
-      (read) => read.job.parked_at !== null,
-    );
+    const parked = await r.parked(session);
 
     expect(parked.job).toMatchObject({ last_http_status: 401, attempts: 1 });
     expect(r.process.output()).toContain('the trigger secret or URL is wrong');
@@ -99,11 +107,7 @@ describe('npm start: an orchestrator that refuses, and the operator', () => {
   it('ops cancel closes a parked job for good: off the gauge, failed on the status page, never re-driven', async () => {
     await r.client.sandboxMode('unauthorized');
     const session = await r.client.checkout();
-    await waitFor(
-      'the job parked',
-      () => r.client.job(session),
-      (read) => read.job.parked_at !== null,
-    );
+    await r.parked(session);
     const gaugeBefore = await r.client.stuckGauge();
 
     const cancelled = await r.ops(['cancel', session, '--yes', '--json', '--reason', 'refunded']);
@@ -125,19 +129,11 @@ describe('npm start: an orchestrator that refuses, and the operator', () => {
   it('ops rearm --parked, once the orchestrator accepts again, re-drives each parked job as a new attempt to ready', async () => {
     await r.client.sandboxMode('reject');
     const session = await r.client.checkout();
-    await waitFor(
-      'the job parked',
-      () => r.client.job(session),
-      (read) => read.job.parked_at !== null,
-    );
+    await r.parked(session);
     await r.client.sandboxMode('ok');
 
     const rearmed = await r.ops(['rearm', '--parked', '--yes', '--json', '--reason', 'tier fixed']);
-    await waitFor(
-      'the status page says ready',
-      () => r.client.state(session),
-      (s) => s.state === 'ready',
-    );
+    await r.ready(session);
     const read = await r.client.job(session);
 
     expect(rearmed.code).toBe(0);
@@ -188,17 +184,7 @@ describe('npm start: an orchestrator that takes its time, throttles, or goes dow
   it('slow: four checkouts queue behind each other for longer than STALE, and each is triggered once, with no page', async () => {
     const sessions = await Promise.all([1, 2, 3, 4].map(() => r.client.checkout()));
 
-    const peak = await gaugePeakDuring(
-      Promise.all(
-        sessions.map((session) =>
-          waitFor(
-            'ready',
-            () => r.client.state(session),
-            (s) => s.state === 'ready',
-          ),
-        ),
-      ),
-    );
+    const peak = await gaugePeakDuring(Promise.all(sessions.map((session) => r.ready(session))));
     const reads = await Promise.all(sessions.map((session) => r.client.job(session)));
 
     for (const read of reads) {
@@ -216,8 +202,7 @@ describe('npm start: an orchestrator that takes its time, throttles, or goes dow
     const phases = new Set<string>();
 
     const peak = await gaugePeakDuring(
-      waitFor(
-        'ready',
+      until(
         async () => {
           const state = await r.client.state(session);
           if (state.phase) phases.add(state.phase);
@@ -239,17 +224,12 @@ describe('npm start: an orchestrator that takes its time, throttles, or goes dow
     await r.client.sandboxMode('throttle');
     const session = await r.client.checkout();
 
-    const throttledTwice = await waitFor(
-      'two throttled hand-offs',
+    const throttledTwice = await until(
       () => r.client.job(session),
       (read) => read.history.filter((event) => event.kind === 'handoff').length >= 2,
     );
     await r.client.sandboxMode('ok');
-    await waitFor(
-      'ready',
-      () => r.client.state(session),
-      (s) => s.state === 'ready',
-    );
+    await r.ready(session);
 
     const [first, second] = throttledTwice.history.filter((event) => event.kind === 'handoff');
     const detail = first?.detail as { http_status: number; retry_at: string };
@@ -261,25 +241,19 @@ describe('npm start: an orchestrator that takes its time, throttles, or goes dow
   it('down: failures across jobs open the breaker, held hand-offs spend nothing, and recovery closes it and provisions everyone', async () => {
     await r.client.sandboxMode('down');
     const failing = await Promise.all([1, 2, 3].map(() => r.client.checkout()));
-    const open = await waitFor(
-      'the breaker open',
+    const open = await until(
       async () => (await r.ops(['breaker', '--json'])).json() as { state: string; reason: string },
       (breaker) => breaker.state === 'open',
     );
     const held = await r.client.checkout();
-    const deferred = await waitFor(
-      'the hand-off held by the breaker',
+    const deferred = await until(
       () => r.client.job(held),
       (read) => kinds(read).includes('deferred'),
     );
 
     await r.client.sandboxMode('ok');
     for (const session of [...failing, held]) {
-      await waitFor(
-        'ready',
-        () => r.client.state(session),
-        (s) => s.state === 'ready',
-      );
+      await r.ready(session);
     }
     const closed = (await r.ops(['breaker', '--json'])).json();
 

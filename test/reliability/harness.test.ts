@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { HttpOrchestratorTrigger } from '../../functions/adapters/http-orchestrator.js';
 import { EnvironmentSecretSource } from '../../functions/adapters/secrets.js';
 import { measure } from './harness/figures.js';
-import { type Pipeline, startPipeline, TRIGGER_SECRET } from './harness/pipeline.js';
+import { pipelinePerTest, TRIGGER_SECRET } from './harness/pipeline.js';
 import { VirtualTime } from './harness/virtual-time.js';
 
 /**
@@ -12,11 +12,7 @@ import { VirtualTime } from './harness/virtual-time.js';
  * duplicated tenant), so the figures the suite reports could have come out otherwise.
  */
 
-let pipeline: Pipeline | undefined;
-afterEach(async () => {
-  await pipeline?.close();
-  pipeline = undefined;
-});
+const start = pipelinePerTest();
 
 const T0 = new Date('2026-11-23T10:00:00.000Z');
 
@@ -72,8 +68,7 @@ describe('virtual time', () => {
 
 describe('the pipeline’s stand-ins', () => {
   it('the queue drops a dedup id sent again within five minutes, as SQS FIFO does, and takes it after', async () => {
-    pipeline = await startPipeline({ script: () => ({ kind: 'unreachable' }) });
-    const p = pipeline;
+    const p = await start({ script: () => ({ kind: 'unreachable' }) });
     const message = {
       jobId: randomUUID(),
       attempt: 1,
@@ -97,8 +92,7 @@ describe('the pipeline’s stand-ins', () => {
   });
 
   it('the orchestrator refuses a trigger not signed with the trigger secret, and says so', async () => {
-    pipeline = await startPipeline({ script: () => ({ kind: 'unreachable' }) });
-    const p = pipeline;
+    const p = await start({ script: () => ({ kind: 'unreachable' }) });
     const forged = new HttpOrchestratorTrigger({
       url: 'https://orchestrator.example.com/trigger/onboarding',
       secrets: new EnvironmentSecretSource({
@@ -122,12 +116,12 @@ describe('the pipeline’s stand-ins', () => {
   it('the figures see a checkout stranded off the gauge, and a job given two tenants', async () => {
     // Accepts every trigger and never reports: after the quiet window the product
     // re-drives (leaning on the Idempotency-Key this orchestrator ignores).
-    pipeline = await startPipeline({ script: () => ({ kind: 'accept', saga: [] }) });
-    pipeline.checkout();
-    pipeline.checkout(11 * 60);
+    const p = await start({ script: () => ({ kind: 'accept', saga: [] }) });
+    p.checkout();
+    p.checkout(11 * 60);
 
-    await pipeline.runUntil(16 * 60);
-    const figures = await measure(pipeline);
+    await p.runUntil(16 * 60);
+    const figures = await measure(p);
 
     // The first was re-driven at the 15-minute run and minted a second tenant; the
     // second, five minutes without a word, is neither provisioned nor on the gauge yet.

@@ -1,6 +1,6 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { expectDocumented, measure, published, rowsOf } from './harness/figures.js';
-import { type Pipeline, STACK, startPipeline } from './harness/pipeline.js';
+import { pipelinePerTest, STACK } from './harness/pipeline.js';
 
 /**
  * An orchestrator that is gone for an hour while a thousand customers pay: the breaker
@@ -8,11 +8,7 @@ import { type Pipeline, STACK, startPipeline } from './harness/pipeline.js';
  * it back, and everyone waiting is provisioned without an operator.
  */
 
-let pipeline: Pipeline | undefined;
-afterEach(async () => {
-  await pipeline?.close();
-  pipeline = undefined;
-});
+const start = pipelinePerTest();
 
 const MINUTE = 60;
 const HOUR = 3600;
@@ -21,20 +17,19 @@ describe('fault matrix: an orchestrator that is down', () => {
   it('1-hour outage with 1,000 jobs waiting: few triggers during it, none capped, all provisioned within 2 runs of recovery', async () => {
     const jobs = 1000;
     const outage = HOUR;
-    pipeline = await startPipeline({
-      script: ({ at }) =>
-        at.getTime() < (pipeline?.t0 ?? 0) + outage * 1000
+    const p = await start({
+      script: ({ second }) =>
+        second < outage
           ? { kind: 'unreachable' }
           : // One report per job keeps a thousand sagas lean.
             { kind: 'accept', saga: [{ afterMs: 30_000, status: 'provisioned' }] },
     });
     // A thousand checkouts over the outage's first ten minutes.
-    for (let i = 0; i < jobs; i += 1) pipeline.checkout((i * 10 * MINUTE) / jobs);
+    for (let i = 0; i < jobs; i += 1) p.checkout((i * 10 * MINUTE) / jobs);
 
-    await pipeline.runUntil(outage + 30 * MINUTE);
-    const figures = await measure(pipeline);
+    await p.runUntil(outage + 30 * MINUTE);
+    const figures = await measure(p);
 
-    const p = pipeline;
     const duringOutage = p.orchestrator.triggers.filter((t) => t.at < p.t0 + outage * 1000);
     const runsDuringOutage = p.runsBetween(0, outage).length;
     expect(duringOutage.length).toBeLessThanOrEqual(jobs + runsDuringOutage);

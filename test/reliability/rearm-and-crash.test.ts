@@ -3,7 +3,7 @@ import { deduplicationId } from '../../functions/adapters/handoff-queue.js';
 import { mockStack, STACK as OPS_STACK, opsRunner, stackOutputs } from '../ops/ops-harness.js';
 import { QUEUE_URL } from '../support/handler-harness.js';
 import { expectDocumented, measure, rowsOf } from './harness/figures.js';
-import { type Pipeline, startPipeline } from './harness/pipeline.js';
+import { type Pipeline, pipelinePerTest } from './harness/pipeline.js';
 import { QUICK_SAGA } from './harness/scripted-orchestrator.js';
 
 /**
@@ -12,13 +12,11 @@ import { QUICK_SAGA } from './harness/scripted-orchestrator.js';
  * sent once the claim's lease lapses.
  */
 
-let pipeline: Pipeline | undefined;
+const start = pipelinePerTest();
 let stack: ReturnType<typeof mockStack> | undefined;
-afterEach(async () => {
+afterEach(() => {
   stack?.restore();
   stack = undefined;
-  await pipeline?.close();
-  pipeline = undefined;
 });
 
 const JOBS = 20;
@@ -39,13 +37,12 @@ function sendsByJob(p: Pipeline) {
 describe('fault matrix: remedies and crashes', () => {
   it('re-arm inside the SQS 5-minute dedup window: the re-armed job gets a new attempt number and is triggered', async () => {
     const fixedAfter = 60;
-    pipeline = await startPipeline({
-      script: ({ at }) =>
-        at.getTime() < (pipeline?.t0 ?? 0) + fixedAfter * 1000
+    const p = await start({
+      script: ({ second }) =>
+        second < fixedAfter
           ? { kind: 'refuse', status: 422 }
           : { kind: 'accept', saga: QUICK_SAGA },
     });
-    const p = pipeline;
     stack = mockStack(
       stackOutputs({ HandoffQueueUrl: QUEUE_URL, ProvisioningRules: JSON.stringify(p.rules) }),
     );
@@ -105,8 +102,7 @@ describe('fault matrix: remedies and crashes', () => {
   });
 
   it('crash between claim and send, in the webhook and then in the reconciler: each job is sent once its lease lapses', async () => {
-    pipeline = await startPipeline({ script: () => ({ kind: 'accept', saga: QUICK_SAGA }) });
-    const p = pipeline;
+    const p = await start({ script: () => ({ kind: 'accept', saga: QUICK_SAGA }) });
     const lease = p.rules.handoffLeaseSeconds * 1000;
     // Attempt 1 is claimed by the webhook's record, attempt 2 by a reconcile run: each
     // invocation dies just before its send reaches the queue.

@@ -1,6 +1,6 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { expectDocumented, measure, published, rowsOf } from './harness/figures.js';
-import { type Pipeline, startPipeline } from './harness/pipeline.js';
+import { type Pipeline, pipelinePerTest } from './harness/pipeline.js';
 import { QUICK_SAGA } from './harness/scripted-orchestrator.js';
 
 /**
@@ -9,11 +9,7 @@ import { QUICK_SAGA } from './harness/scripted-orchestrator.js';
  * orchestrator asks.
  */
 
-let pipeline: Pipeline | undefined;
-afterEach(async () => {
-  await pipeline?.close();
-  pipeline = undefined;
-});
+const start = pipelinePerTest();
 
 const JOBS = 20;
 const HOUR = 3600;
@@ -33,13 +29,12 @@ describe('fault matrix: an orchestrator that refuses', () => {
   ])(
     '$status: one trigger per job, parked at once and on the gauge, never replayed',
     async ({ status, name }) => {
-      pipeline = await startPipeline({ script: () => ({ kind: 'refuse', status }) });
-      for (let i = 0; i < JOBS; i += 1) pipeline.checkout();
+      const p = await start({ script: () => ({ kind: 'refuse', status }) });
+      for (let i = 0; i < JOBS; i += 1) p.checkout();
 
-      await pipeline.runUntil(HOUR);
-      const figures = await measure(pipeline);
+      await p.runUntil(HOUR);
+      const figures = await measure(p);
 
-      const p = pipeline;
       const perJob = [...p.orchestrator.triggersPerJob().values()];
       expect(perJob).toEqual(Array(JOBS).fill(1));
       // Parked by the outcome of its one trigger, not by a later run.
@@ -75,18 +70,18 @@ describe('fault matrix: an orchestrator that refuses', () => {
   it('429 with Retry-After: no job is triggered again before the orchestrator allows, none is capped', async () => {
     const throttledFor = 600;
     const retryAfterSeconds = 1800;
-    pipeline = await startPipeline({
-      script: ({ at }) =>
-        at.getTime() < (pipeline?.t0 ?? 0) + throttledFor * 1000
+    const p = await start({
+      script: ({ second }) =>
+        second < throttledFor
           ? { kind: 'refuse', status: 429, retryAfterSeconds }
           : { kind: 'accept', saga: QUICK_SAGA },
     });
-    for (let i = 0; i < JOBS; i += 1) pipeline.checkout();
+    for (let i = 0; i < JOBS; i += 1) p.checkout();
 
-    await pipeline.runUntil(2 * HOUR);
-    const figures = await measure(pipeline);
+    await p.runUntil(2 * HOUR);
+    const figures = await measure(p);
 
-    const triggers = pipeline.orchestrator.triggers;
+    const triggers = p.orchestrator.triggers;
     const throttled = triggers.filter((t) => t.answer.kind === 'refuse');
     expect(throttled.length).toBeGreaterThan(0);
     for (const refused of throttled) {
@@ -95,7 +90,7 @@ describe('fault matrix: an orchestrator that refuses', () => {
       expect((next?.at ?? 0) - refused.at).toBeGreaterThanOrEqual(retryAfterSeconds * 1000);
     }
     expect(figures).toMatchObject({ lost: 0, duplicated: 0, capped: 0, provisioned: JOBS });
-    expect(pipeline.orchestrator.problems).toEqual([]);
+    expect(p.orchestrator.problems).toEqual([]);
     expectDocumented(
       'throttle',
       rowsOf(figures, { capped: '0', lost: '0', duplicated: '0', provisioned: 'all' }, [

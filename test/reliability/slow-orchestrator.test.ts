@@ -1,6 +1,6 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { expectDocumented, measure, published, rowsOf } from './harness/figures.js';
-import { type Pipeline, STACK, startPipeline } from './harness/pipeline.js';
+import { pipelinePerTest, STACK } from './harness/pipeline.js';
 import { heartbeatingSaga, QUICK_SAGA } from './harness/scripted-orchestrator.js';
 
 /**
@@ -10,22 +10,26 @@ import { heartbeatingSaga, QUICK_SAGA } from './harness/scripted-orchestrator.js
  * until it answers again.
  */
 
-let pipeline: Pipeline | undefined;
-afterEach(async () => {
-  await pipeline?.close();
-  pipeline = undefined;
-});
+const start = pipelinePerTest();
 
 const JOBS = 20;
 const MINUTE = 60;
 const HOUR = 3600;
+/** What a slow but healthy orchestrator must cost: nothing more. */
+const ONCE_WITHOUT_A_PAGE = {
+  triggers: 'one per job',
+  lost: '0',
+  duplicated: '0',
+  pages: '0',
+  provisioned: 'all',
+} as const;
 
 describe('fault matrix: an orchestrator that takes its time', () => {
   it('slow: a trigger accepted after 3× STALE, with queue backlog, is sent once per job and pages nobody', async () => {
     // STALE shrunk to 5 s so a trigger can outlast it three times within a deployable
     // trigger timeout (at most 25 s), and the reconciler runs every STALE window.
     const stale = 5;
-    pipeline = await startPipeline({
+    const p = await start({
       rules: { staleAfterSeconds: stale },
       triggerTimeoutMs: 20_000,
       reconcileEverySeconds: stale,
@@ -40,43 +44,30 @@ describe('fault matrix: an orchestrator that takes its time', () => {
         ],
       }),
     });
-    for (let i = 0; i < JOBS; i += 1) pipeline.checkout();
+    for (let i = 0; i < JOBS; i += 1) p.checkout();
 
-    await pipeline.runUntil(20 * 60);
-    const figures = await measure(pipeline);
+    await p.runUntil(20 * 60);
+    const figures = await measure(p);
 
-    const perJob = [...pipeline.orchestrator.triggersPerJob().values()];
+    const perJob = [...p.orchestrator.triggersPerJob().values()];
     expect(perJob).toEqual(Array(JOBS).fill(1));
-    expect(pipeline.runs.length).toBeGreaterThan(200);
+    expect(p.runs.length).toBeGreaterThan(200);
     expect(figures).toMatchObject({ lost: 0, duplicated: 0, pages: 0, provisioned: JOBS });
-    expect(pipeline.orchestrator.problems).toEqual([]);
-    expectDocumented(
-      'slow',
-      rowsOf(figures, {
-        triggers: 'one per job',
-        lost: '0',
-        duplicated: '0',
-        pages: '0',
-        provisioned: 'all',
-      }),
-    );
+    expect(p.orchestrator.problems).toEqual([]);
+    expectDocumented('slow', rowsOf(figures, ONCE_WITHOUT_A_PAGE));
   });
 
   it('hanging: triggers that never answer time out; the breaker holds the budgets until it answers again', async () => {
-    const jobs = JOBS;
     const hangsFor = 30 * MINUTE;
-    pipeline = await startPipeline({
-      script: ({ at }) =>
-        at.getTime() < (pipeline?.t0 ?? 0) + hangsFor * 1000
-          ? { kind: 'hang' }
-          : { kind: 'accept', saga: QUICK_SAGA },
+    const p = await start({
+      script: ({ second }) =>
+        second < hangsFor ? { kind: 'hang' } : { kind: 'accept', saga: QUICK_SAGA },
     });
-    for (let i = 0; i < jobs; i += 1) pipeline.checkout();
+    for (let i = 0; i < JOBS; i += 1) p.checkout();
 
-    await pipeline.runUntil(2 * HOUR);
-    const figures = await measure(pipeline);
+    await p.runUntil(2 * HOUR);
+    const figures = await measure(p);
 
-    const p = pipeline;
     const duringHang = p.orchestrator.triggers.filter((t) => t.at < p.t0 + hangsFor * 1000);
     const runsDuringHang = p.runsBetween(0, hangsFor).length;
     expect(duringHang.length).toBeLessThanOrEqual(
@@ -85,7 +76,7 @@ describe('fault matrix: an orchestrator that takes its time', () => {
     expect(p.h.log.text()).toContain('"outcome":"timeout"');
     expect(published(p, 'breaker.opened')).toHaveLength(1);
     expect(published(p, 'breaker.closed')).toHaveLength(1);
-    expect(figures).toMatchObject({ lost: 0, duplicated: 0, capped: 0, provisioned: jobs });
+    expect(figures).toMatchObject({ lost: 0, duplicated: 0, capped: 0, provisioned: JOBS });
     expect(p.orchestrator.problems).toEqual([]);
     expectDocumented(
       'hanging',
@@ -101,11 +92,10 @@ describe('fault matrix: an orchestrator that takes its time', () => {
 
   it('long saga: two hours of heartbeats before the tenant, with the default settings: one trigger per job, no page', async () => {
     const twoHours = 2 * 3600_000;
-    pipeline = await startPipeline({
+    const p = await start({
       // A heartbeat every 4 minutes: inside the 5-minute quiet window, as the contract asks.
       script: () => ({ kind: 'accept', saga: heartbeatingSaga(twoHours, 4 * 60_000) }),
     });
-    const p = pipeline;
     for (let i = 0; i < JOBS; i += 1) p.checkout();
 
     await p.runUntil(twoHours / 1000 + 20 * 60);
@@ -118,15 +108,6 @@ describe('fault matrix: an orchestrator that takes its time', () => {
     expect(p.runs.every((run) => run.summary.redriven === 0)).toBe(true);
     expect(figures).toMatchObject({ lost: 0, duplicated: 0, pages: 0, provisioned: JOBS });
     expect(p.orchestrator.problems).toEqual([]);
-    expectDocumented(
-      'saga',
-      rowsOf(figures, {
-        triggers: 'one per job',
-        lost: '0',
-        duplicated: '0',
-        pages: '0',
-        provisioned: 'all',
-      }),
-    );
+    expectDocumented('saga', rowsOf(figures, ONCE_WITHOUT_A_PAGE));
   });
 });

@@ -65,21 +65,3 @@ export class RuntimeClient {
     if (answer.status !== 204) throw new Error(`the sandbox refused mode ${mode}`);
   }
 }
-
-/** Polls `probe` until `accept` holds; fails naming `what` and the last value seen. */
-export async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T>,
-  accept: (value: T) => boolean,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (accept(value)) return value;
-    if (Date.now() > deadline) {
-      throw new Error(`${what}: not within ${timeoutMs} ms; last seen ${JSON.stringify(value)}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}

@@ -4,6 +4,7 @@ import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { expect } from 'vitest';
 import { isStuck } from '../../../functions/core/rules.js';
 import type { JobRow } from '../../../functions/db/jobs/job-row.js';
+import { clockOf } from '../../../ops/advice.js';
 import type { Pipeline } from './pipeline.js';
 
 /**
@@ -66,20 +67,7 @@ export async function measure(pipeline: Pipeline): Promise<Figures> {
     const job = jobBySession.get(session);
     if (!job) return true;
     if (provisioned.includes(job)) return false;
-    return !isStuck(
-      {
-        status: job.status,
-        budgetSpent: job.budget_spent,
-        updatedAt: job.updated_at,
-        leaseExpiresAt: job.lease_expires_at,
-        nextAttemptAt: job.next_attempt_at,
-        parkedAt: job.parked_at,
-        cappedAt: job.capped_at,
-        hasPayload: job.trigger_payload !== null,
-      },
-      now,
-      rules,
-    );
+    return !isStuck(clockOf({ ...job, payload_missing: job.trigger_payload === null }), now, rules);
   });
   const [events] = spent;
   return {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { SendMessageCommand, type SendMessageCommandInput } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse } from 'aws-lambda';
+import { afterEach } from 'vitest';
 import type { SignedCallback } from '../../../contract/index.js';
 import {
   deduplicationId,
@@ -49,7 +50,7 @@ import { VirtualTime } from './virtual-time.js';
 
 /** The stack's defaults (lib/settings.ts), as `cdk deploy` sets them with no context. */
 export const STACK = parseSettings({});
-/** The reconciler's Lambda timeout (lib/provisioning-stack.ts). */
+/** The reconciler's Lambda timeout (lib/provisioning-handoff.ts). */
 const RECONCILE_TIMEOUT_MS = 5 * 60_000;
 /** The HTTP routes' Lambda timeout. */
 const ROUTE_TIMEOUT_MS = 29_000;
@@ -65,7 +66,7 @@ const TRIGGER_URL = 'https://orchestrator.example.com/trigger/onboarding';
 
 /**
  * The consumer's timeout and the queue's visibility timeout (the claim lease) as the stack
- * derives them from the trigger timeout (lib/provisioning-stack.ts, HandoffQueue).
+ * derives them from the trigger timeout (lib/provisioning-handoff.ts, HandoffQueue).
  */
 export function stackTimings(triggerTimeoutMs: number) {
   const consumerTimeoutS =
@@ -126,6 +127,19 @@ export interface Pipeline {
   /** A Lambda context whose remaining time runs on virtual time. */
   context(timeoutMs: number): Context;
   close(): Promise<void>;
+}
+
+/** For a test file: each test starts its pipeline, closed after the test, pass or fail. */
+export function pipelinePerTest(): (options: PipelineOptions) => Promise<Pipeline> {
+  let open: Pipeline | undefined;
+  afterEach(async () => {
+    await open?.close();
+    open = undefined;
+  });
+  return async (options) => {
+    open = await startPipeline(options);
+    return open;
+  };
 }
 
 export async function startPipeline(options: PipelineOptions): Promise<Pipeline> {

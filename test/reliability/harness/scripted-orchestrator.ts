@@ -50,9 +50,10 @@ export interface Tenant {
   readonly deploymentId: string;
 }
 
-/** What the script decides from: the trigger's time, its verified body, and how many this job had. */
+/** What the script decides from: when the trigger came, its verified body, and how many this job had. */
 export type Script = (trigger: {
-  readonly at: Date;
+  /** Seconds since the scenario started. */
+  readonly second: number;
   readonly input: OnboardingInput;
   readonly nth: number;
 }) => TriggerAnswer;
@@ -94,9 +95,11 @@ export class ScriptedOrchestrator {
   readonly problems: string[] = [];
   script: Script;
   private readonly perJob = new Map<string, number>();
+  private readonly startedAt: number;
 
   constructor(private readonly options: ScriptedOrchestratorOptions) {
     this.script = options.script;
+    this.startedAt = options.time.now();
   }
 
   /** The `fetch` the product's trigger adapter calls: answers in virtual time. */
@@ -114,7 +117,7 @@ export class ScriptedOrchestrator {
     const input = verified.input;
     const nth = (this.perJob.get(input.job_id) ?? 0) + 1;
     this.perJob.set(input.job_id, nth);
-    const answer = this.script({ at: time.clock(), input, nth });
+    const answer = this.script({ second: (time.now() - this.startedAt) / 1000, input, nth });
     this.triggers.push({
       at: time.now(),
       jobId: input.job_id,
