@@ -46,7 +46,6 @@ describe('fault matrix: an orchestrator that is down', () => {
     expect(published(p, 'breaker.opened')).toHaveLength(1);
     expect(published(p, 'breaker.closed')).toHaveLength(1);
     expect(figures).toMatchObject({ lost: 0, duplicated: 0, capped: 0, provisioned: jobs });
-    expect(p.orchestrator.problems).toEqual([]);
     const drained = Math.ceil((lastProvisioned - p.t0 - outage * 1000) / 1000);
     expectDocumented(
       'outage',

@@ -53,7 +53,6 @@ describe('fault matrix: an orchestrator that refuses', () => {
         expect(p.h.log.text()).toContain('the trigger secret or URL is wrong');
       }
       expect(figures).toMatchObject({ lost: 0, duplicated: 0, parked: JOBS, capped: 0 });
-      expect(p.orchestrator.problems).toEqual([]);
       expectDocumented(
         name,
         rowsOf(figures, {
@@ -90,7 +89,6 @@ describe('fault matrix: an orchestrator that refuses', () => {
       expect((next?.at ?? 0) - refused.at).toBeGreaterThanOrEqual(retryAfterSeconds * 1000);
     }
     expect(figures).toMatchObject({ lost: 0, duplicated: 0, capped: 0, provisioned: JOBS });
-    expect(p.orchestrator.problems).toEqual([]);
     expectDocumented(
       'throttle',
       rowsOf(figures, { capped: '0', lost: '0', duplicated: '0', provisioned: 'all' }, [

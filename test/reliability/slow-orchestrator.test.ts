@@ -53,7 +53,6 @@ describe('fault matrix: an orchestrator that takes its time', () => {
     expect(perJob).toEqual(Array(JOBS).fill(1));
     expect(p.runs.length).toBeGreaterThan(200);
     expect(figures).toMatchObject({ lost: 0, duplicated: 0, pages: 0, provisioned: JOBS });
-    expect(p.orchestrator.problems).toEqual([]);
     expectDocumented('slow', rowsOf(figures, ONCE_WITHOUT_A_PAGE));
   });
 
@@ -77,7 +76,6 @@ describe('fault matrix: an orchestrator that takes its time', () => {
     expect(published(p, 'breaker.opened')).toHaveLength(1);
     expect(published(p, 'breaker.closed')).toHaveLength(1);
     expect(figures).toMatchObject({ lost: 0, duplicated: 0, capped: 0, provisioned: JOBS });
-    expect(p.orchestrator.problems).toEqual([]);
     expectDocumented(
       'hanging',
       rowsOf(figures, { capped: '0', lost: '0', duplicated: '0', provisioned: 'all' }, [
@@ -107,7 +105,6 @@ describe('fault matrix: an orchestrator that takes its time', () => {
     expect(p.runs.filter((run) => run.at < p.t0 + twoHours)).toHaveLength(12);
     expect(p.runs.every((run) => run.summary.redriven === 0)).toBe(true);
     expect(figures).toMatchObject({ lost: 0, duplicated: 0, pages: 0, provisioned: JOBS });
-    expect(p.orchestrator.problems).toEqual([]);
     expectDocumented('saga', rowsOf(figures, ONCE_WITHOUT_A_PAGE));
   });
 });

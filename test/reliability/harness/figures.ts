@@ -33,6 +33,7 @@ export interface Figures {
 }
 
 export async function measure(pipeline: Pipeline): Promise<Figures> {
+  expect(pipeline.problems(), 'the scenario ran as scripted').toEqual([]);
   const { h, orchestrator, rules } = pipeline;
   const now = pipeline.time.clock();
   const { rows: jobs } = await h.db.pool.query<
@@ -54,19 +55,21 @@ export async function measure(pipeline: Pipeline): Promise<Figures> {
   );
   const tenantsBySession = countBy(orchestrator.tenants.map((tenant) => tenant.sessionId));
   const jobBySession = new Map(jobs.map((job) => [job.stripe_session_id, job]));
-  const provisioned = jobs.filter(
-    (job) =>
-      job.status === 'provisioned' &&
-      job.account_status === 'active' &&
-      job.account_deployment === job.deployment_id &&
-      orchestrator.tenants.some(
-        (tenant) => tenant.jobId === job.id && tenant.deploymentId === job.deployment_id,
-      ),
+  const provisioned = new Set(
+    jobs.filter(
+      (job) =>
+        job.status === 'provisioned' &&
+        job.account_status === 'active' &&
+        job.account_deployment === job.deployment_id &&
+        orchestrator.tenants.some(
+          (tenant) => tenant.jobId === job.id && tenant.deploymentId === job.deployment_id,
+        ),
+    ),
   );
   const lost = pipeline.sessions.filter((session) => {
     const job = jobBySession.get(session);
     if (!job) return true;
-    if (provisioned.includes(job)) return false;
+    if (provisioned.has(job)) return false;
     return !isStuck(clockOf({ ...job, payload_missing: job.trigger_payload === null }), now, rules);
   });
   const [events] = spent;
@@ -80,11 +83,11 @@ export async function measure(pipeline: Pipeline): Promise<Figures> {
     lost: lost.length,
     duplicated: [...tenantsBySession.values()].filter((tenants) => tenants > 1).length,
     pages: Math.max(0, ...pipeline.runs.map((run) => run.summary.stuck_total)),
-    provisioned: provisioned.length,
+    provisioned: provisioned.size,
   };
 }
 
-export function countBy(keys: readonly string[]): Map<string, number> {
+function countBy(keys: readonly string[]): Map<string, number> {
   const counts = new Map<string, number>();
   for (const key of keys) counts.set(key, (counts.get(key) ?? 0) + 1);
   return counts;
@@ -130,7 +133,7 @@ export function rowsOf(
   ];
 }
 
-export function renderTable(rows: readonly Row[]): string {
+function renderTable(rows: readonly Row[]): string {
   return [
     '| figure | measured | goal |',
     '|---|---:|---|',
@@ -142,7 +145,7 @@ export function renderTable(rows: readonly Row[]): string {
  * The table docs/RELIABILITY.md shows for a class, between `<!-- figures:NAME -->` and
  * `<!-- /figures:NAME -->`; undefined when it has none.
  */
-export function documentedTable(name: string): string | undefined {
+function documentedTable(name: string): string | undefined {
   const doc = readFileSync(DOC, 'utf8');
   const start = `<!-- figures:${name} -->`;
   const from = doc.indexOf(start);

@@ -57,18 +57,18 @@ const ROUTE_TIMEOUT_MS = 29_000;
 /** How often an idle poller asks the queue again (Lambda long-polls; a message waits at most this). */
 const POLL_MS = 1_000;
 /** Stripe delivers every event at least once: here, each one twice, a minute apart. */
-export const STRIPE_REDELIVERY_SECONDS = 60;
+const STRIPE_REDELIVERY_SECONDS = 60;
 
-export const WEBHOOK_SECRET = 'whsec_fault_matrix';
+const WEBHOOK_SECRET = 'whsec_fault_matrix';
 export const TRIGGER_SECRET = 'fault-matrix-trigger-secret';
-export const CALLBACK_SECRET = 'fault-matrix-callback-secret';
+const CALLBACK_SECRET = 'fault-matrix-callback-secret';
 const TRIGGER_URL = 'https://orchestrator.example.com/trigger/onboarding';
 
 /**
  * The consumer's timeout and the queue's visibility timeout (the claim lease) as the stack
  * derives them from the trigger timeout (lib/provisioning-handoff.ts, HandoffQueue).
  */
-export function stackTimings(triggerTimeoutMs: number) {
+function stackTimings(triggerTimeoutMs: number) {
   const consumerTimeoutS =
     consumerTimeoutSeconds(triggerTimeoutMs) + DATA_API_RETRY_BUDGET_SECONDS.background;
   return { consumerTimeoutMs: consumerTimeoutS * 1000, leaseSeconds: consumerTimeoutS * 6 };
@@ -104,7 +104,6 @@ export interface Pipeline {
   readonly h: Harness;
   readonly rules: ProvisioningRules;
   readonly orchestrator: ScriptedOrchestrator;
-  readonly queue: LocalFifoQueue;
   /** Scheduled reconcile runs that completed, in order. */
   readonly runs: ReconcileRun[];
   /** The completed runs that started within [from, to) seconds of t0. */
@@ -112,10 +111,12 @@ export interface Pipeline {
   readonly sent: SentMessage[];
   /** Paid checkout sessions Stripe delivered (or will). */
   readonly sessions: string[];
-  /** Webhook answers other than 200. */
-  readonly webhookRefusals: number[];
-  /** Consumer invocations that failed as a whole (their batch returns to the queue). */
-  readonly consumerFailures: unknown[];
+  /**
+   * What went wrong outside the product's retry model: a delivery the webhook refused, a
+   * consumer invocation that failed as a whole, anything off the orchestrator's contract.
+   * The figures mean something only when there is none.
+   */
+  problems(): string[];
   /** A paid checkout `afterSeconds` from t0; Stripe delivers it twice. Returns its session. */
   checkout(afterSeconds?: number): string;
   /** While `crashes` says so, a send to the queue kills the invocation making it, before the message is sent. */
@@ -124,8 +125,6 @@ export interface Pipeline {
   at(afterSeconds: number, work: () => Promise<unknown>): void;
   /** Runs the scenario until `seconds` from t0. */
   runUntil(seconds: number): Promise<void>;
-  /** A Lambda context whose remaining time runs on virtual time. */
-  context(timeoutMs: number): Context;
   close(): Promise<void>;
 }
 
@@ -315,14 +314,16 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     h,
     rules,
     orchestrator,
-    queue,
     runs,
     runsBetween: (from, to) =>
       runs.filter((run) => run.at >= t0 + from * 1000 && run.at < t0 + to * 1000),
     sent,
     sessions,
-    webhookRefusals,
-    consumerFailures,
+    problems: () => [
+      ...webhookRefusals.map((status) => `the webhook answered ${status}`),
+      ...consumerFailures.map((error) => `a consumer invocation failed: ${String(error)}`),
+      ...orchestrator.problems,
+    ],
     checkout(afterSeconds = 0) {
       const at = t0 + afterSeconds * 1000;
       const event = freshEvent(paidCheckoutFile('2026-07-29.dahlia'), new Date(at));
@@ -340,7 +341,6 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
       time.spawn(work, t0 + afterSeconds * 1000 - time.now());
     },
     runUntil: (seconds) => time.runUntil(new Date(t0 + seconds * 1000)),
-    context,
     close: () => h.close(),
   };
 }
