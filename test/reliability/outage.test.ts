@@ -59,6 +59,11 @@ describe('fault matrix: an orchestrator that is down', () => {
             goal: `≤ jobs + one probe per run (${jobs} + ${runsDuringOutage})`,
           },
           {
+            figure: 're-driven by the 2nd run after recovery',
+            measured: secondAfter.summary.redriven,
+            goal: 'every job the breaker held, in one run',
+          },
+          {
             figure: 'last job provisioned, seconds after recovery',
             measured: drained,
             goal: `within 2 reconcile runs (the 2nd starts at 900 s), at ${STACK.reconcileMaxRedrivesPerSecond} re-drives/s`,
