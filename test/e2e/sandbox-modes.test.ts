@@ -152,15 +152,16 @@ describe('npm start: an orchestrator that refuses, and the operator', () => {
 describe('npm start: an orchestrator that takes its time, throttles, or goes down', () => {
   let r: Runtime;
   const STALE = 3;
+  const STUCK = 10;
   beforeAll(async () => {
     r = await startRuntime({
       SANDBOX_ORCHESTRATOR: 'slow',
       // A second before each acceptance (slow) and each callback: inside the quiet window.
       SANDBOX_DELAY_MS: '1000',
-      SANDBOX_SAGA_HEARTBEATS: '4',
+      SANDBOX_SAGA_HEARTBEATS: '8',
       SANDBOX_RETRY_AFTER_SECONDS: '2',
       STALE_AFTER_SECONDS: String(STALE),
-      STUCK_AFTER_SECONDS: '6',
+      STUCK_AFTER_SECONDS: String(STUCK),
       BREAKER_FAILURE_THRESHOLD: '3',
     });
   }, 90_000);
@@ -181,8 +182,9 @@ describe('npm start: an orchestrator that takes its time, throttles, or goes dow
     return peak;
   }
 
-  it('slow: four checkouts queue behind each other for longer than STALE, and each is triggered once, with no page', async () => {
-    const sessions = await Promise.all([1, 2, 3, 4].map(() => r.client.checkout()));
+  it('slow: five checkouts queue behind each other for longer than STALE, and each is triggered once, with no page', async () => {
+    // Each acceptance takes a second: the fifth waits four, longer than STALE.
+    const sessions = await Promise.all([1, 2, 3, 4, 5].map(() => r.client.checkout()));
 
     const peak = await gaugePeakDuring(Promise.all(sessions.map((session) => r.ready(session))));
     const reads = await Promise.all(sessions.map((session) => r.client.job(session)));
@@ -215,7 +217,7 @@ describe('npm start: an orchestrator that takes its time, throttles, or goes dow
 
     expect(read.job).toMatchObject({ attempts: 1, budget_spent: 1, status: 'provisioned' });
     expect(kinds(read)).not.toContain('redrive');
-    expect(at(read.job.provisioned_at) - at(read.job.created_at)).toBeGreaterThan(6_000);
+    expect(at(read.job.provisioned_at) - at(read.job.created_at)).toBeGreaterThan(STUCK * 1000);
     expect([...phases].filter((phase) => phase.startsWith('workloads')).length).toBeGreaterThan(1);
     expect(peak).toBe(0);
   });
