@@ -11,7 +11,11 @@ import {
 } from '../functions/adapters/stripe-checkout-sessions.js';
 import { TelemetryRegistry } from '../functions/adapters/telemetry.js';
 import { loadConfig } from '../functions/config.js';
-import { consumerTimeoutSeconds, reserveFor } from '../functions/core/handoff-timing.js';
+import {
+  consumerTimeoutSeconds,
+  dispatchLeaseSeconds,
+  reserveFor,
+} from '../functions/core/handoff-timing.js';
 import { upsertPackage, upsertUser } from '../functions/db/catalogue-repository.js';
 import { countStuckJobs } from '../functions/db/jobs/reconcile-claims.js';
 import { loadMigrations, migrate } from '../functions/db/migrator.js';
@@ -151,7 +155,12 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
   });
   const reserveMs = reserveFor(config.triggerTimeoutMs);
   const handoffConsumer = createHandoffConsumerHandler(
-    { ...deps, orchestrator, callbackUrl, triggerTimeoutMs: config.triggerTimeoutMs },
+    {
+      ...deps,
+      orchestrator,
+      callbackUrl,
+      dispatchLeaseSeconds: dispatchLeaseSeconds(config.triggerTimeoutMs),
+    },
     { reserveMs },
   );
   const reconcile = createReconcileHandler({ ...deps, queue, settings: config.reconcile });

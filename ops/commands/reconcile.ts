@@ -4,6 +4,7 @@ import { SqsHandoffQueue } from '../../functions/adapters/handoff-queue.js';
 import { HttpOrchestratorTrigger } from '../../functions/adapters/http-orchestrator.js';
 import type { LifecycleEvents } from '../../functions/adapters/lifecycle-events.js';
 import { TelemetryRegistry } from '../../functions/adapters/telemetry.js';
+import { dispatchLeaseSeconds } from '../../functions/core/handoff-timing.js';
 import type { Log } from '../../functions/services/dependencies.js';
 import { type HandoffDependencies, handOff } from '../../functions/services/handoff.js';
 import { type ReconcileSummary, realTimer, reconcile } from '../../functions/services/reconcile.js';
@@ -124,7 +125,7 @@ export function inlineHandoff(
       fetch: context.collaborators.fetch,
     }),
     callbackUrl: target.callbackUrl(),
-    triggerTimeoutMs: target.reconcile.triggerTimeoutMs,
+    dispatchLeaseSeconds: dispatchLeaseSeconds(target.reconcile.triggerTimeoutMs),
   };
   return {
     async send(message: HandoffMessage) {

@@ -9,7 +9,11 @@ import {
   handoffMessage,
 } from '../../../functions/adapters/handoff-queue.js';
 import { HttpOrchestratorTrigger } from '../../../functions/adapters/http-orchestrator.js';
-import { consumerTimeoutSeconds, reserveFor } from '../../../functions/core/handoff-timing.js';
+import {
+  consumerTimeoutSeconds,
+  dispatchLeaseSeconds,
+  reserveFor,
+} from '../../../functions/core/handoff-timing.js';
 import { DATA_API_RETRY_BUDGET_SECONDS } from '../../../functions/core/resume-budget.js';
 import { DEFAULT_RULES, type ProvisioningRules } from '../../../functions/core/rules.js';
 import { createCallbackHandler } from '../../../functions/handlers/callback.js';
@@ -233,7 +237,11 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
         fetch: orchestrator.fetch,
       }),
       callbackUrl: CALLBACK_URL,
-      triggerTimeoutMs,
+      // As the stack derives it: the trigger, then a recording that may wait out a resume.
+      dispatchLeaseSeconds: dispatchLeaseSeconds(
+        triggerTimeoutMs,
+        DATA_API_RETRY_BUDGET_SECONDS.background * 1000,
+      ),
       random,
     },
     { reserveMs: reserveFor(triggerTimeoutMs) },
