@@ -14,6 +14,7 @@ import {
 } from '../../functions/core/resume-budget.js';
 import { ProvisioningStack } from '../../lib/provisioning-stack.js';
 import { parseSettings } from '../../lib/settings.js';
+import { cdkJsonContext, featureFlags } from '../support/cdk-context.js';
 
 type Resource = {
   Type: string;
@@ -51,9 +52,12 @@ function byType(type: string): [string, Resource][] {
 
 beforeAll(() => {
   outdir = mkdtempSync(join(tmpdir(), 'provisioning-cdk-'));
-  // One real synth, bundling included: what `cdk deploy` would upload.
-  // Asset metadata names each function's bundle directory in the assembly.
-  const app = new App({ outdir, context: { 'aws:cdk:enable-asset-metadata': true } });
+  // One real synth, bundling included, with cdk.json's feature flags: what `cdk deploy`
+  // would upload. Asset metadata names each function's bundle directory in the assembly.
+  const app = new App({
+    outdir,
+    context: { ...featureFlags(cdkJsonContext()), 'aws:cdk:enable-asset-metadata': true },
+  });
   stack = new ProvisioningStack(app, 'Provisioning-test', {
     settings: parseSettings({
       stage: 'test',
