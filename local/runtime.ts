@@ -142,7 +142,7 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
       stripeMode: settings.STRIPE_MODE,
     }),
     callback: createCallbackHandler({ ...deps, secrets }),
-    status: createStatusHandler(deps),
+    status: createStatusHandler(deps, { allowedOrigins: config.allowedOrigins }),
     jobRead: createJobReadHandler(deps),
     jobCreate: createJobCreateHandler({ ...deps, queue, callbackUrl }),
     openApi: createOpenApiHandler(),
