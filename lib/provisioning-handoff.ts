@@ -1,4 +1,5 @@
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
 import { EventBus } from 'aws-cdk-lib/aws-events';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -12,6 +13,7 @@ import { Database } from './constructs/database.js';
 import { HandoffQueue } from './constructs/handoff-queue.js';
 import { ProvisioningHttpApi } from './constructs/http-api.js';
 import { ProjectFunction, type ProjectFunctionProps } from './constructs/project-function.js';
+import { SandboxOrchestrator } from './constructs/sandbox-orchestrator.js';
 import { Schedules } from './constructs/schedules.js';
 import { suppressFindings } from './nag-suppressions.js';
 import { type ProvisioningHandoffProps, parseSettings, type StackSettings } from './settings.js';
@@ -78,11 +80,28 @@ export class ProvisioningHandoff extends Construct {
       description:
         'Provisioning lifecycle: job recorded, provisioned, failed, capped, parked, cancelled; breaker opened, closed',
     });
+    const certificate =
+      s.certificate ??
+      (s.certificateArn
+        ? Certificate.fromCertificateArn(this, 'DomainCertificate', s.certificateArn)
+        : undefined);
     const api = new ProvisioningHttpApi(this, 'HttpApi', {
       throttle: { rateLimit: s.apiRateLimit, burstLimit: s.apiBurstLimit },
       logRetention,
       removalPolicy,
+      ...(s.domainName && certificate
+        ? { customDomain: { domainName: s.domainName, certificate } }
+        : {}),
     });
+    const sandbox = s.sandboxOrchestrator
+      ? new SandboxOrchestrator(this, 'SandboxOrchestrator', {
+          triggerSecret: secrets.trigger,
+          callbackSecret: secrets.callback,
+          logRetention,
+          removalPolicy,
+        })
+      : undefined;
+    const triggerUrl = s.triggerUrl ?? sandbox?.triggerUrl;
     const rules = {
       STALE_AFTER_SECONDS: String(s.staleAfterSeconds),
       STUCK_AFTER_SECONDS: String(s.stuckAfterSeconds),
@@ -132,7 +151,7 @@ export class ProvisioningHandoff extends Construct {
       memorySize: 256,
       environment: {
         TRIGGER_TIMEOUT_MS: String(s.triggerTimeoutMs),
-        ...(s.triggerUrl ? { PROVISIONING_TRIGGER_URL: s.triggerUrl } : {}),
+        ...(triggerUrl ? { PROVISIONING_TRIGGER_URL: triggerUrl } : {}),
       },
     })
       .bindSecret('PROVISIONING_TRIGGER_SECRET_ARN', secrets.trigger)
@@ -169,6 +188,9 @@ export class ProvisioningHandoff extends Construct {
       description: 'Checkout success page: coarse provisioning state',
       timeout: Duration.seconds(29),
       memorySize: 256,
+      ...(s.allowedOrigins.length
+        ? { environment: { ALLOWED_ORIGINS: s.allowedOrigins.join(',') } }
+        : {}),
     });
     const jobRead = fn('OperatorJobRead', {
       handler: 'operator-jobs',
@@ -339,6 +361,26 @@ export class ProvisioningHandoff extends Construct {
       'The thresholds the functions run with: the operator CLI reproduces the gauge with them',
     );
     output('AlarmTopicArn', alarms.topic.topicArn, 'Subscribe the on-call pager here');
+    output('StripeMode', s.stripeMode, 'The Stripe mode the webhook serves (live or test)');
+    if (api.domainTarget) {
+      output(
+        'ApiDomainTarget',
+        api.domainTarget.name,
+        `Point ${s.domainName} here (a CNAME, or a Route 53 alias)`,
+      );
+      output(
+        'ApiDomainHostedZoneId',
+        api.domainTarget.hostedZoneId,
+        'The hosted zone of ApiDomainTarget, for a Route 53 alias record',
+      );
+    }
+    if (sandbox) {
+      output(
+        'SandboxTriggerUrl',
+        sandbox.triggerUrl,
+        'The sandbox orchestrator that receives every trigger of this stack (ops smoke)',
+      );
+    }
     output(
       'DashboardUrl',
       `https://${Stack.of(this).region}.console.aws.amazon.com/cloudwatch/home?region=${Stack.of(this).region}#dashboards:name=${dashboard.dashboard.dashboardName}`,

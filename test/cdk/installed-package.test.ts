@@ -12,7 +12,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -36,7 +36,7 @@ import { ProvisioningHandoff } from 'provisioning-handoff';
 
 const app = new App({ outdir: process.argv[2], context: { 'aws:cdk:enable-asset-metadata': true } });
 const stack = new Stack(app, 'SaasPlatform', { env: { account: '123456789012', region: 'eu-west-1' } });
-new ProvisioningHandoff(stack, 'Provisioning', { stage: 'staging' });
+new ProvisioningHandoff(stack, 'Provisioning', { stage: 'staging', sandboxOrchestrator: true });
 app.synth();
 `;
 
@@ -77,20 +77,23 @@ afterAll(() => {
 });
 
 describe('the construct installed from npm in another app’s node_modules', () => {
-  it('bundles every function from the installed package, with the app’s own dependencies', () => {
+  it('bundles every function from the installed package, with the app’s own dependencies, into modules that load', async () => {
     const functions = Object.values(resources).filter(
       (r) =>
         r.Type === 'AWS::Lambda::Function' &&
         JSON.stringify(r.Properties?.Environment ?? {}).includes('POWERTOOLS_SERVICE_NAME'),
     );
 
-    expect(functions.length).toBeGreaterThanOrEqual(10);
+    // The sandbox orchestrator's two among them.
+    expect(functions.length).toBeGreaterThanOrEqual(12);
     for (const fn of functions) {
-      expect(existsSync(join(outdir, String(fn.Metadata?.['aws:asset:path']), 'index.mjs'))).toBe(
-        true,
-      );
+      const entry = join(outdir, String(fn.Metadata?.['aws:asset:path']), 'index.mjs');
+      expect(existsSync(entry)).toBe(true);
+      const module = await import(pathToFileURL(entry).href);
+      const exportName = String(fn.Properties?.Handler).replace(/^index\./, '');
+      expect(typeof module[exportName]).toBe('function');
     }
-  });
+  }, 60_000);
 
   it('ships every migration inside the migrator’s bundle', () => {
     const migrator = Object.entries(resources).find(

@@ -499,6 +499,23 @@ describe('cdk-nag AwsSolutions', () => {
     expect(synthError).toBeUndefined();
   });
 
+  it('passes a stack with every optional part: sandbox orchestrator, custom domain, CORS', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    new ProvisioningStack(app, 'Provisioning-smoke', {
+      settings: parseSettings({
+        stage: 'smoke',
+        sandboxOrchestrator: true,
+        domainName: 'billing-api.example.com',
+        certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/0f7bc0e2',
+        allowedOrigins: 'https://shop.example.com',
+      }),
+      env: { account: '123456789012', region: 'eu-west-1' },
+    });
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+
+    expect(() => app.synth()).not.toThrow();
+  });
+
   it('fails the synth on a finding nobody acknowledged', () => {
     const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
     const careless = new Stack(app, 'Careless');
