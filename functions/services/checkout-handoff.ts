@@ -127,7 +127,7 @@ export interface StripeWebhookDependencies extends CheckoutHandoffDependencies {
 
 export type StripeEventOutcome =
   | { readonly outcome: 'ignored' | 'duplicate' | 'awaiting_payment' | 'payment_failed' }
-  | ({ readonly outcome: 'recorded' } & HandedOffJob);
+  | ({ readonly outcome: 'recorded' | 'duplicate' } & HandedOffJob);
 
 /**
  * Acts on a verified Stripe event once: a repeat of a processed event is answered
@@ -164,11 +164,12 @@ async function applyCheckoutEvent(
   ids: Readonly<Record<string, string>>,
 ): Promise<StripeEventOutcome> {
   switch (event.kind) {
-    case 'settled':
-      return {
-        outcome: 'recorded',
-        ...(await recordAndHandOff(deps, event.checkout, 'stripe', ids)),
-      };
+    case 'settled': {
+      const job = await recordAndHandOff(deps, event.checkout, 'stripe', ids);
+      // Another event for a session already recorded (a resend, a second delivery path):
+      // this one recorded nothing.
+      return { outcome: job.created ? 'recorded' : 'duplicate', ...job };
+    }
     case 'awaiting_payment': {
       const { recorded } = await recordAwaitingPayment(deps.db, event.checkout, deps.clock());
       deps.log.info('checkout awaiting a delayed payment', { ...ids, recorded });
