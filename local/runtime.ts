@@ -6,7 +6,7 @@ import { systemClock } from '../functions/adapters/clock.js';
 import { HttpOrchestratorTrigger } from '../functions/adapters/http-orchestrator.js';
 import { EnvironmentSecretSource } from '../functions/adapters/secrets.js';
 import { TelemetryRegistry } from '../functions/adapters/telemetry.js';
-import { loadConfig } from '../functions/config.js';
+import { type Config, loadConfig } from '../functions/config.js';
 import { consumerTimeoutSeconds, reserveFor } from '../functions/core/handoff-timing.js';
 import { upsertPackage, upsertUser } from '../functions/db/catalogue-repository.js';
 import { countStuckJobs } from '../functions/db/jobs/reconcile-claims.js';
@@ -29,6 +29,7 @@ import { apiGateway, type LocalRoute } from './api-gateway.js';
 import { createLocalConsole } from './console/console-server.js';
 import { openEmbeddedDatabase } from './embedded-database.js';
 import { LocalFifoQueue } from './fifo-queue.js';
+import { isPortFree } from './free-port.js';
 import { LoggedLifecycleEvents } from './logged-lifecycle-events.js';
 import { renderPrometheus } from './prometheus.js';
 import { SandboxOrchestrator } from './sandbox-orchestrator.js';
@@ -47,6 +48,10 @@ export const DEMO_ADMIN = 'admin@localhost';
 export interface LocalRuntime {
   readonly url: string;
   readonly settings: LocalSettings;
+  /** The functions' configuration it runs with (thresholds, timeouts). */
+  readonly config: Config;
+  /** Where the hand-off consumer sends triggers: the sandbox's, or PROVISIONING_TRIGGER_URL. */
+  readonly triggerUrl: string | undefined;
   readonly databaseUrl: string;
   readonly sandbox: SandboxOrchestrator | undefined;
   readonly seeded: boolean;
@@ -61,6 +66,12 @@ export interface LocalRuntime {
 export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promise<LocalRuntime> {
   const settings = parseLocalSettings(env);
   const config = loadConfig(env);
+  // Before the database starts: a busy port is said in one line, with nothing to undo.
+  if (settings.PORT && !(await isPortFree(settings.PORT))) {
+    throw new Error(
+      `port ${settings.PORT} is in use: stop what listens there, or start on another port (PORT=3001 npm start)`,
+    );
+  }
   const database = settings.DATABASE_URL
     ? { connectionString: settings.DATABASE_URL, stop: async () => {} }
     : await openEmbeddedDatabase({
@@ -239,7 +250,16 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
     })();
     return stopped;
   };
-  return { url, settings, databaseUrl: database.connectionString, sandbox, seeded, stop };
+  return {
+    url,
+    settings,
+    config,
+    triggerUrl,
+    databaseUrl: database.connectionString,
+    sandbox,
+    seeded,
+    stop,
+  };
 }
 
 /** Demo catalogue and an admin for a database that has none; production seeds nothing. */

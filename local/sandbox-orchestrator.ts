@@ -28,7 +28,8 @@ export interface SandboxOptions {
 /**
  * The sandbox orchestrator (functions/sandbox/) over HTTP on this machine, for the local
  * runtime and the tests: `POST /trigger/onboarding` answers by the mode and runs the
- * saga after answering; `PUT /mode` with `{"mode": …}` switches the mode while it runs.
+ * saga after answering; `GET /mode` tells the mode, and `PUT /mode` with `{"mode": …}`
+ * switches it while it runs.
  */
 export class SandboxOrchestrator {
   private server: Server | undefined;
@@ -68,6 +69,11 @@ export class SandboxOrchestrator {
 
   private async route(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const body = (await readBody(request)).toString('utf8');
+    if (request.method === 'GET' && request.url === '/mode') {
+      return void response
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ mode: this.options.mode }));
+    }
     if (request.method === 'PUT' && request.url === '/mode') {
       const mode = z.object({ mode: z.enum(SANDBOX_MODES) }).safeParse(safeJson(body));
       if (!mode.success)

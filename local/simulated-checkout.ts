@@ -12,6 +12,8 @@ export interface SimulatedCheckout {
   readonly unpaid?: boolean;
   /** Repeat a delivery for an existing session; a new `cs_test_…` otherwise. */
   readonly sessionId?: string;
+  /** A live-mode event, for a runtime serving STRIPE_MODE=live; test mode by default. */
+  readonly livemode?: boolean;
 }
 
 export interface SimulatedCheckoutResult {
@@ -60,7 +62,7 @@ function checkoutCompletedEvent(sessionId: string, checkout: SimulatedCheckout) 
     api_version: '2025-09-30.clover',
     created: Math.floor(Date.now() / 1000),
     type: 'checkout.session.completed',
-    livemode: false,
+    livemode: checkout.livemode ?? false,
     pending_webhooks: 1,
     request: { id: null, idempotency_key: null },
     data: {

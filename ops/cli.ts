@@ -16,6 +16,7 @@ import { packages } from './commands/packages.js';
 import { rearm } from './commands/rearm.js';
 import { reconcileNow } from './commands/reconcile.js';
 import { resolvePayload } from './commands/resolve-payload.js';
+import { sandbox } from './commands/sandbox.js';
 import { show } from './commands/show.js';
 import { stuck } from './commands/stuck.js';
 import { EXIT, type ExitCode, OpsError, UsageError } from './errors.js';
@@ -40,6 +41,7 @@ export const COMMANDS: readonly Command[] = [
   admins,
   notifications,
   packages,
+  sandbox,
 ];
 
 const PROGRAM = 'provisioning-ops';
