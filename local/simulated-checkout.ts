@@ -14,13 +14,19 @@ export interface SimulatedCheckout {
   readonly sessionId?: string;
   /** A live-mode event, for a runtime serving STRIPE_MODE=live; test mode by default. */
   readonly livemode?: boolean;
+  /** Send the same event again (as Stripe retries it); a new `evt_…` otherwise. */
+  readonly eventId?: string;
+  readonly fetch?: typeof fetch;
 }
 
 export interface SimulatedCheckoutResult {
   readonly sessionId: string;
+  readonly eventId: string;
   /** The webhook route's answer. */
   readonly status: number;
   readonly body: string;
+  /** The Retry-After of a 503 (the database resuming), in seconds. */
+  readonly retryAfterSeconds: number | undefined;
   /** The status route the success page polls, and the demo success page. */
   readonly statusUrl: string;
   readonly successUrl: string;
@@ -35,12 +41,13 @@ export async function sendSimulatedCheckout(
   checkout: SimulatedCheckout,
 ): Promise<SimulatedCheckoutResult> {
   const sessionId = checkout.sessionId ?? `cs_test_${randomBytes(12).toString('hex')}`;
-  const payload = JSON.stringify(checkoutCompletedEvent(sessionId, checkout));
+  const eventId = checkout.eventId ?? `evt_${randomBytes(12).toString('hex')}`;
+  const payload = JSON.stringify(checkoutCompletedEvent(sessionId, eventId, checkout));
   const signature = new Stripe('sk_test_unused').webhooks.generateTestHeaderString({
     payload,
     secret: checkout.secret,
   });
-  const response = await fetch(`${checkout.baseUrl}/api/webhooks/stripe`, {
+  const response = await (checkout.fetch ?? fetch)(`${checkout.baseUrl}/api/webhooks/stripe`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'stripe-signature': signature },
     body: payload,
@@ -48,16 +55,18 @@ export async function sendSimulatedCheckout(
   const query = `session_id=${encodeURIComponent(sessionId)}`;
   return {
     sessionId,
+    eventId,
     status: response.status,
     body: await response.text(),
+    retryAfterSeconds: Number(response.headers.get('retry-after')) || undefined,
     statusUrl: `${checkout.baseUrl}/api/provisioning/status?${query}`,
     successUrl: `${checkout.baseUrl}/success?${query}`,
   };
 }
 
-function checkoutCompletedEvent(sessionId: string, checkout: SimulatedCheckout) {
+function checkoutCompletedEvent(sessionId: string, eventId: string, checkout: SimulatedCheckout) {
   return {
-    id: `evt_${randomBytes(12).toString('hex')}`,
+    id: eventId,
     object: 'event',
     api_version: '2025-09-30.clover',
     created: Math.floor(Date.now() / 1000),

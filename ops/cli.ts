@@ -18,6 +18,7 @@ import { reconcileNow } from './commands/reconcile.js';
 import { resolvePayload } from './commands/resolve-payload.js';
 import { sandbox } from './commands/sandbox.js';
 import { show } from './commands/show.js';
+import { smoke } from './commands/smoke.js';
 import { stuck } from './commands/stuck.js';
 import { EXIT, type ExitCode, OpsError, UsageError } from './errors.js';
 import { type OpsIo, Output } from './io.js';
@@ -42,6 +43,7 @@ export const COMMANDS: readonly Command[] = [
   notifications,
   packages,
   sandbox,
+  smoke,
 ];
 
 const PROGRAM = 'provisioning-ops';

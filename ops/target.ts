@@ -41,6 +41,10 @@ export const STACK_OUTPUTS = [
   'CallbackSecretArn',
   'TriggerSecretArn',
   'LifecycleBusName',
+  'WebhookUrl',
+  'StatusUrl',
+  'StripeWebhookSecretArn',
+  'StripeMode',
 ] as const;
 export type StackOutput = (typeof STACK_OUTPUTS)[number];
 
@@ -51,6 +55,8 @@ export interface StackResources {
   readonly sqs: SQSClient;
   /** An output's value; a missing one fails naming it (an older or foreign stack). */
   output(name: StackOutput): string;
+  /** An output only some stacks have (`SandboxTriggerUrl`), or undefined. */
+  optionalOutput(name: string): string | undefined;
 }
 
 /** Where a command acts: the local database, or a deployed stack through the operator's credentials. */
@@ -228,6 +234,7 @@ async function openStack(
   const secretsManager = new SecretsManagerClient(clientConfig);
   const secrets = new SecretsManagerSource(
     {
+      stripeWebhookSecrets: outputs.get('StripeWebhookSecretArn'),
       stripeApiKey: outputs.get('StripeApiKeySecretArn'),
       triggerSecret: outputs.get('TriggerSecretArn'),
       callbackSecret: outputs.get('CallbackSecretArn'),
@@ -246,7 +253,7 @@ async function openStack(
     db,
     secrets,
     reconcile: { ...config.reconcile, triggerTimeoutMs: config.triggerTimeoutMs },
-    stack: { name, region, sqs, output },
+    stack: { name, region, sqs, output, optionalOutput: (key) => outputs.get(key) },
     triggerUrl: undefined,
     rules: () => {
       rules ??= stackRules(outputs.get('ProvisioningRules'), config.rules, name, out);
