@@ -1,6 +1,7 @@
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
 import { EventBus } from 'aws-cdk-lib/aws-events';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
@@ -40,6 +41,10 @@ export class ProvisioningHandoff extends Construct {
   readonly alarms: Alarms;
   readonly dashboard: OperationsDashboard;
   readonly lifecycleBus: EventBus;
+  /** The product's functions by role, to add permissions, alarms or tests around them. */
+  readonly functions: Readonly<
+    Record<RouteName | 'handoffConsumer' | 'reconciler' | 'watchdog', IFunction>
+  >;
   /** The values an operator needs after a deploy, by the names the CLI and README use. */
   readonly outputs: Readonly<Record<string, StackOutputValue>>;
 
@@ -394,6 +399,17 @@ export class ProvisioningHandoff extends Construct {
     this.alarms = alarms;
     this.dashboard = dashboard;
     this.lifecycleBus = bus;
+    this.functions = {
+      stripeWebhook: webhook.fn,
+      callback: callback.fn,
+      status: status.fn,
+      jobRead: jobRead.fn,
+      jobCreate: jobCreate.fn,
+      openApi: openApi.fn,
+      handoffConsumer: handoff.fn,
+      reconciler: reconciler.fn,
+      watchdog: watchdog.fn,
+    };
     suppressFindings(this, s.production);
   }
 }
