@@ -1,7 +1,6 @@
 import { execFile } from 'node:child_process';
 import {
   cpSync,
-  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -12,9 +11,10 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundledHandler } from '../support/lambda-bundles.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const run = promisify(execFile);
@@ -87,11 +87,7 @@ describe('the construct installed from npm in another app’s node_modules', () 
     // The sandbox orchestrator's two among them.
     expect(functions.length).toBeGreaterThanOrEqual(12);
     for (const fn of functions) {
-      const entry = join(outdir, String(fn.Metadata?.['aws:asset:path']), 'index.mjs');
-      expect(existsSync(entry)).toBe(true);
-      const module = await import(pathToFileURL(entry).href);
-      const exportName = String(fn.Properties?.Handler).replace(/^index\./, '');
-      expect(typeof module[exportName]).toBe('function');
+      expect(typeof (await bundledHandler(outdir, fn))).toBe('function');
     }
   }, 60_000);
 

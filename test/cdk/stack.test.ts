@@ -1,7 +1,7 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { App, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
@@ -15,6 +15,7 @@ import {
 import { ProvisioningStack } from '../../lib/provisioning-stack.js';
 import { parseSettings } from '../../lib/settings.js';
 import { cdkJsonContext, featureFlags } from '../support/cdk-context.js';
+import { bundledHandler } from '../support/lambda-bundles.js';
 
 type Resource = {
   Type: string;
@@ -393,12 +394,7 @@ describe('the functions', () => {
 
   it('bundle into modules that load in Node.js', async () => {
     for (const [, fn] of productFunctions()) {
-      const assetPath = String(fn.Metadata?.['aws:asset:path']);
-      const entry = join(outdir, assetPath, 'index.mjs');
-      expect(existsSync(entry)).toBe(true);
-      const module = await import(pathToFileURL(entry).href);
-      const exportName = String(fn.Properties?.Handler).replace(/^index\./, '');
-      expect(typeof module[exportName]).toBe('function');
+      expect(typeof (await bundledHandler(outdir, fn))).toBe('function');
     }
   }, 60_000);
 });
