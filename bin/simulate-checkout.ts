@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { isRunning, readRuntimeFile, runtimeFilePath } from '../local/runtime-file.js';
 import { sendSimulatedCheckout } from '../local/simulated-checkout.js';
 
-const HELP = `Usage: npm run simulate:checkout -- [--package SLUG] [--session cs_…] [--unpaid] [--email ADDRESS] [--url URL]
+const HELP = `Usage: npm run simulate:checkout -- [--package SLUG] [--session cs_…] [--unpaid] [--email ADDRESS] [--via webhook|eventbridge] [--lost] [--url URL]
 
 Sends the running local runtime (npm start) a checkout.session.completed event,
 signed as Stripe signs it, and prints the session id, its status URL and its demo
@@ -18,6 +18,8 @@ success page.
   --session cs_…    repeat a delivery for this session (default: a new session)
   --unpaid          a delayed payment method: the account waits for the payment
   --email ADDRESS   the customer's e-mail (default customer@example.com)
+  --via CHANNEL     webhook (default): Stripe's webhook; eventbridge: its EventBridge destination
+  --lost            paid, but no event arrives: only Stripe's records hold it, for the sweep
   --url URL         where the runtime listens (default: the running npm start's)
   --help            this help
 
@@ -31,7 +33,6 @@ function fail(message: string, code: number): never {
   process.exit(code);
 }
 
-let values: ReturnType<typeof parse>['values'];
 function parse() {
   return parseArgs({
     options: {
@@ -40,10 +41,13 @@ function parse() {
       session: { type: 'string' },
       email: { type: 'string', default: 'customer@example.com' },
       unpaid: { type: 'boolean', default: false },
+      via: { type: 'string', default: 'webhook' },
+      lost: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
 }
+let values: ReturnType<typeof parse>['values'];
 try {
   values = parse().values;
 } catch (error) {
@@ -53,6 +57,10 @@ try {
 if (values.help) {
   process.stdout.write(HELP);
   process.exit(0);
+}
+const via = values.via;
+if (via !== 'webhook' && via !== 'eventbridge') {
+  fail(`--via must be webhook or eventbridge, not ${via}`, 2);
 }
 
 const runtime = readRuntimeFile(process.env);
@@ -72,6 +80,8 @@ try {
     packageSlug: values.package,
     email: values.email,
     unpaid: values.unpaid,
+    via,
+    lost: values.lost,
     ...(values.session ? { sessionId: values.session } : {}),
   });
 } catch {
@@ -84,7 +94,7 @@ try {
 process.stdout.write(
   [
     `${sent.status} ${sent.body}`,
-    `session ${sent.sessionId}`,
+    `session ${sent.sessionId}${values.lost ? ' (only in Stripe’s records: the sweep finds it, every SWEEP_EVERY_SECONDS or by npm run ops -- sweep)' : ''}`,
     `status  ${sent.statusUrl}`,
     `success ${sent.successUrl}`,
     '',

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
 import { EventBus } from 'aws-cdk-lib/aws-events';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
@@ -16,6 +16,7 @@ import { ProvisioningHttpApi } from './constructs/http-api.js';
 import { ProjectFunction, type ProjectFunctionProps } from './constructs/project-function.js';
 import { SandboxOrchestrator } from './constructs/sandbox-orchestrator.js';
 import { Schedules } from './constructs/schedules.js';
+import { StripeEventIntake } from './constructs/stripe-event-intake.js';
 import { suppressFindings } from './nag-suppressions.js';
 import { type ProvisioningHandoffProps, parseSettings, type StackSettings } from './settings.js';
 
@@ -28,8 +29,9 @@ export interface StackOutputValue {
 }
 
 /**
- * SPEC section 1 as one construct: database, hand-off queue, HTTP API, schedules,
- * alarms and dashboard. Add it to any stack; every prop is optional and validated, and
+ * SPEC section 1 as one construct: database, hand-off queue, HTTP API, schedules (the
+ * missed-checkout sweep among them), alarms and dashboard, and Stripe's EventBridge
+ * intake when `stripeEventSourceName` is set. Add it to any stack; every prop is optional and validated, and
  * a bad one stops the synth naming it. `ProvisioningStack` wraps it for `cdk deploy`.
  */
 export class ProvisioningHandoff extends Construct {
@@ -45,6 +47,8 @@ export class ProvisioningHandoff extends Construct {
   readonly functions: Readonly<
     Record<RouteName | 'handoffConsumer' | 'reconciler' | 'watchdog', IFunction>
   >;
+  /** Stripe's event destination on EventBridge, when `stripeEventSourceName` is set. */
+  readonly stripeEvents: StripeEventIntake | undefined;
   /** The values an operator needs after a deploy, by the names the CLI and README use. */
   readonly outputs: Readonly<Record<string, StackOutputValue>>;
 
@@ -73,7 +77,7 @@ export class ProvisioningHandoff extends Construct {
       ),
       stripeApiKey: secret(
         'StripeApiKey',
-        'Stripe API key (restricted, read checkout sessions): used only by the operator CLI',
+        'Stripe API key (restricted, read checkout sessions): the missed-checkout sweep and the operator CLI',
       ),
       trigger: secret(
         'TriggerSecret',
@@ -188,6 +192,28 @@ export class ProvisioningHandoff extends Construct {
       timeout: Duration.seconds(2 * DATA_API_RETRY_BUDGET_SECONDS.background),
       memorySize: 256,
     });
+    const sweep = fn('Sweep', {
+      handler: 'sweep',
+      description: 'Missed-checkout sweep: record paid Stripe checkouts no event recorded',
+      timeout: Duration.minutes(5),
+      memorySize: 512,
+      environment: { SWEEP_LOOKBACK_HOURS: String(s.sweepLookbackHours) },
+    })
+      .bindSecret('STRIPE_API_KEY_ARN', secrets.stripeApiKey)
+      .bindEventBus(bus)
+      .setEnvironment('PUBLIC_BASE_URL', api.url)
+      .setEnvironment('STRIPE_MODE', s.stripeMode);
+    const stripeEventsConsumer = s.stripeEventSourceName
+      ? fn('StripeEventsConsumer', {
+          handler: 'stripe-eventbridge',
+          description: 'Stripe events from EventBridge: record the job, hand it off',
+          timeout: Duration.seconds(2 * DATA_API_RETRY_BUDGET_SECONDS.background),
+          memorySize: 512,
+        })
+          .bindEventBus(bus)
+          .setEnvironment('PUBLIC_BASE_URL', api.url)
+          .setEnvironment('STRIPE_MODE', s.stripeMode)
+      : undefined;
     const status = fn('Status', {
       handler: 'status',
       description: 'Checkout success page: coarse provisioning state',
@@ -231,7 +257,16 @@ export class ProvisioningHandoff extends Construct {
     });
     // A claimed attempt is in flight as long as the queue may hold its message.
     const lease = String(queue.visibilityTimeout.toSeconds());
-    for (const sender of [webhook, reconciler, jobCreate]) {
+    const stripeEvents =
+      s.stripeEventSourceName && stripeEventsConsumer
+        ? new StripeEventIntake(this, 'StripeEvents', {
+            eventSourceName: s.stripeEventSourceName,
+            consumer: stripeEventsConsumer,
+            maxReceiveCount: s.handoffMaxReceiveCount,
+          })
+        : undefined;
+    for (const sender of [webhook, reconciler, jobCreate, sweep, stripeEventsConsumer]) {
+      if (!sender) continue;
       sender.bindQueueSend(queue.queue).setEnvironment('HANDOFF_LEASE_SECONDS', lease);
     }
 
@@ -256,7 +291,16 @@ export class ProvisioningHandoff extends Construct {
       watchdog,
       reconcileEnabled: s.reconcileEnabled,
       watchdogEnabled: s.watchdogEnabled,
+      sweep,
+      sweepEnabled: s.sweepEnabled && s.stripeApiKeyConfigured,
+      sweepEveryMinutes: s.sweepEveryMinutes,
     });
+    if (s.sweepEnabled && !s.stripeApiKeyConfigured) {
+      Annotations.of(this).addWarningV2(
+        'provisioning-handoff:sweep-off',
+        'The missed-checkout sweep is off: no Stripe API key is configured. Fill the StripeApiKeySecretArn secret with a restricted key that can read Checkout Sessions, then deploy with stripeApiKeyConfigured=true (README: Stripe).',
+      );
+    }
     const functions = [
       webhook,
       handoff,
@@ -266,6 +310,8 @@ export class ProvisioningHandoff extends Construct {
       status,
       jobRead,
       jobCreate,
+      sweep,
+      ...(stripeEventsConsumer ? [stripeEventsConsumer] : []),
     ];
     const alarms = new Alarms(this, 'Alarms', {
       alarmEmail: s.alarmEmail,
@@ -273,6 +319,7 @@ export class ProvisioningHandoff extends Construct {
       handoffQueue: queue.queue,
       handoffDeadLetterQueue: queue.deadLetterQueue,
       scheduleDeadLetterQueue: schedules.deadLetterQueue,
+      stripeEvents,
       functions,
       thresholds: {
         backlogWarning: s.backlogWarning,
@@ -283,6 +330,7 @@ export class ProvisioningHandoff extends Construct {
     const dashboard = new OperationsDashboard(this, 'Dashboard', {
       handoffQueue: queue.queue,
       handoffDeadLetterQueue: queue.deadLetterQueue,
+      stripeEvents,
       functions,
     });
 
@@ -318,7 +366,7 @@ export class ProvisioningHandoff extends Construct {
     output(
       'StripeApiKeySecretArn',
       secrets.stripeApiKey.secretArn,
-      'Optional: a restricted Stripe key for the operator CLI',
+      'A restricted Stripe key (read Checkout Sessions) for the missed-checkout sweep and the operator CLI',
     );
     output(
       'TriggerSecretArn',
@@ -362,11 +410,24 @@ export class ProvisioningHandoff extends Construct {
         handoffLeaseSeconds: queue.visibilityTimeout.toSeconds(),
         stallAfterSeconds: s.stallAfterSeconds,
         renotifyAfterSeconds: s.renotifyAfterSeconds,
+        sweepLookbackHours: s.sweepLookbackHours,
       }),
       'The thresholds the functions run with: the operator CLI reproduces the gauge with them',
     );
+    output('StripeMode', s.stripeMode, 'The Stripe mode this stack serves (live or test)');
+    if (stripeEvents) {
+      output(
+        'StripeEventBusName',
+        stripeEvents.bus.eventBusName,
+        'The partner event bus associated with Stripe’s event destination',
+      );
+      output(
+        'StripeEventsDeadLetterQueueArn',
+        stripeEvents.deadLetterQueue.queueArn,
+        'Stripe events from EventBridge that could not be processed: redrive after a fix',
+      );
+    }
     output('AlarmTopicArn', alarms.topic.topicArn, 'Subscribe the on-call pager here');
-    output('StripeMode', s.stripeMode, 'The Stripe mode the webhook serves (live or test)');
     if (api.domainTarget) {
       output(
         'ApiDomainTarget',
@@ -410,6 +471,7 @@ export class ProvisioningHandoff extends Construct {
       reconciler: reconciler.fn,
       watchdog: watchdog.fn,
     };
+    this.stripeEvents = stripeEvents;
     suppressFindings(this, s.production);
   }
 }

@@ -82,6 +82,11 @@ export function effectiveEnvironment(runtime: {
   readonly settings: LocalSettings;
   readonly config: Config;
   readonly triggerUrl: string | undefined;
+  readonly stripe: {
+    readonly apiUrl: string | undefined;
+    readonly apiKey: string;
+    readonly standIn: boolean;
+  };
 }): Record<string, string> {
   const { settings: s, config: c } = runtime;
   const defined = (entries: Record<string, string | number | undefined>) =>
@@ -97,6 +102,9 @@ export function effectiveEnvironment(runtime: {
     EMBEDDED_DATABASE_PORT: s.DATABASE_URL ? undefined : s.EMBEDDED_DATABASE_PORT,
     PUBLIC_BASE_URL: c.publicBaseUrl,
     PROVISIONING_TRIGGER_URL: runtime.triggerUrl,
+    // The stand-in for Stripe's records and its made-up key (a real key is never written).
+    STRIPE_API_URL: runtime.stripe.apiUrl,
+    STRIPE_API_KEY: runtime.stripe.standIn ? runtime.stripe.apiKey : undefined,
     STRIPE_MODE: s.STRIPE_MODE,
     STRIPE_WEBHOOK_SECRET: s.STRIPE_WEBHOOK_SECRET,
     PROVISIONING_TRIGGER_SECRET: s.PROVISIONING_TRIGGER_SECRET,

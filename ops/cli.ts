@@ -20,6 +20,7 @@ import { sandbox } from './commands/sandbox.js';
 import { show } from './commands/show.js';
 import { smoke } from './commands/smoke.js';
 import { stuck } from './commands/stuck.js';
+import { sweep } from './commands/sweep.js';
 import { EXIT, type ExitCode, OpsError, UsageError } from './errors.js';
 import { type OpsIo, Output } from './io.js';
 import { type CommandArgs, GLOBAL_OPTIONS, OPTIONS, type OptionValues } from './options.js';
@@ -32,6 +33,7 @@ export const COMMANDS: readonly Command[] = [
   gauge,
   show,
   reconcileNow,
+  sweep,
   breaker,
   rearm,
   link,

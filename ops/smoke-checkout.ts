@@ -1,8 +1,7 @@
 import type { SqlExecutor } from '../functions/db/executor.js';
 import { type JobReport, readJob } from '../functions/db/jobs/operator-actions.js';
-import { ROUTES } from '../functions/routes.js';
 import type { Timer } from '../functions/services/reconcile.js';
-import { sendSimulatedCheckout } from '../local/simulated-checkout.js';
+import { sendSignedCheckoutEvent } from '../local/simulated-checkout.js';
 import { TransportError } from './errors.js';
 
 /**
@@ -47,19 +46,18 @@ const WEBHOOK_TRIES = 4;
 
 export async function runSmokeCheckout(smoke: SmokeCheckout): Promise<SmokeResult> {
   const { timer, note } = smoke;
-  const baseUrl = smoke.webhookUrl.slice(0, -ROUTES.stripeWebhook.path.length);
   const started = timer.now();
   const send = (eventId?: string) =>
-    sendSimulatedCheckout({
-      baseUrl,
-      secret: smoke.webhookSecret,
-      livemode: smoke.livemode,
-      packageSlug: smoke.packageSlug,
-      sessionId: smoke.sessionId,
-      email: 'smoke-test@example.com',
-      fetch: smoke.fetch,
-      ...(eventId ? { eventId } : {}),
-    }).catch((error: unknown) => {
+    sendSignedCheckoutEvent(
+      { url: smoke.webhookUrl, secret: smoke.webhookSecret, fetch: smoke.fetch },
+      {
+        sessionId: smoke.sessionId,
+        packageSlug: smoke.packageSlug,
+        email: 'smoke-test@example.com',
+        livemode: smoke.livemode,
+        ...(eventId ? { eventId } : {}),
+      },
+    ).catch((error: unknown) => {
       throw new TransportError(`could not reach the webhook route ${smoke.webhookUrl}: ${error}`, [
         'Check the network path to the API (WebhookUrl output), and its custom domain’s DNS record if it has one.',
       ]);

@@ -2,7 +2,12 @@ import { z } from 'zod';
 import type { SqlExecutor } from './executor.js';
 import { defineStatement, runStatementForOne } from './statement.js';
 
-export type InputSource = 'stripe_webhook' | 'callback' | 'operator_api' | 'handoff_queue';
+export type InputSource =
+  | 'stripe_webhook'
+  | 'stripe_eventbridge'
+  | 'callback'
+  | 'operator_api'
+  | 'handoff_queue';
 
 const recordRejectedInputStatement = defineStatement({
   name: 'record rejected input',

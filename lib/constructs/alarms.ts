@@ -34,6 +34,8 @@ export interface AlarmsProps {
   readonly handoffQueue: IQueue;
   readonly handoffDeadLetterQueue: IQueue;
   readonly scheduleDeadLetterQueue: IQueue;
+  /** The EventBridge intake's queue and dead-letter queue, when the stack has one. */
+  readonly stripeEvents?: { readonly queue: IQueue; readonly deadLetterQueue: IQueue } | undefined;
   readonly functions: readonly ProjectFunction[];
   readonly thresholds: {
     readonly backlogWarning: number;
@@ -169,6 +171,29 @@ export class Alarms extends Construct {
       0,
       `A Stripe event of the other mode (live or test) was refused and recorded in rejected_inputs: the webhook secret belongs to the other mode's endpoint, or the stack's stripeMode is wrong. Checkouts of this mode may not be arriving; Stripe retries refused events for 3 days. ${runbook('secret-rotation')}#a-stripe-event-of-the-other-mode-stripeeventwrongmode`,
     );
+    this.above(
+      'MissedCheckouts',
+      productMetric('MissedCheckouts', { statistic: 'Sum', period: Duration.hours(1) }),
+      0,
+      `The sweep found a paid checkout in Stripe's records that no webhook or EventBridge event had recorded, and recorded it: that customer's tenant is on its way now, but Stripe's events are not reaching the product (endpoint disabled, secret rotated wrongly, wrong mode). Find out why before the next one. ${runbook('missed-checkouts')}`,
+    );
+    if (props.stripeEvents) {
+      this.above(
+        'StripeEventDeadLetters',
+        visible(props.stripeEvents.deadLetterQueue),
+        0,
+        `A Stripe event delivered by Amazon EventBridge could not be processed after every retry (or could not reach the queue) and waits in the dead-letter queue: redrive it once the cause is fixed. ${runbook('missed-checkouts')}#eventbridge-dead-letters`,
+      );
+      this.above(
+        'StripeEventOldestMessage',
+        props.stripeEvents.queue.metricApproximateAgeOfOldestMessage({
+          period: Duration.minutes(5),
+          statistic: 'Maximum',
+        }),
+        oldestMessageSeconds,
+        `A Stripe event from EventBridge has waited over ${oldestMessageSeconds} s for its consumer: checkouts are not being recorded. ${runbook('missed-checkouts')}#eventbridge-dead-letters`,
+      );
+    }
     for (const fn of props.functions) {
       const name = fn.node.id;
       this.above(

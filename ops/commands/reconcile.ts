@@ -92,7 +92,7 @@ The run stops claiming after --max-seconds (default 240).`,
  * The local stand-in for the queue and its consumer: each re-drive is handed off at
  * once by the consumer's own service, with the orchestrator trigger the runtime uses.
  */
-function inlineHandoff(
+export function inlineHandoff(
   context: CommandContext,
   target: OpsTarget,
   log: Log,

@@ -143,12 +143,13 @@ describe('the hand-off queue', () => {
 });
 
 describe('the schedules', () => {
-  it('run the reconciler every 10 minutes and the watchdog hourly, with retries and a dead-letter queue', () => {
+  it('run the reconciler every 10 minutes, the watchdog and the sweep hourly, with retries and a dead-letter queue', () => {
     const schedules = byType('AWS::Scheduler::Schedule').map(([, r]) => r.Properties ?? {});
 
     expect(schedules.map((s) => s.ScheduleExpression).sort()).toEqual([
       'cron(0 * * * ? *)',
       'rate(10 minutes)',
+      'rate(60 minutes)',
     ]);
     for (const schedule of schedules) {
       expect(schedule.Target).toMatchObject({
@@ -177,8 +178,10 @@ describe('the Stripe webhook', () => {
 
     expect(stripeModeOf(productFunctions())).toBe('test');
     expect(stripeModeOf(prodFunctions)).toBe('live');
-    // Only the webhook reads Stripe events.
-    const others = productFunctions().filter(([id]) => !id.startsWith('StripeWebhook'));
+    // Only the webhook reads Stripe events, and the sweep Stripe's sessions.
+    const others = productFunctions().filter(
+      ([id]) => !id.startsWith('StripeWebhook') && !id.startsWith('Sweep'),
+    );
     expect(others.map(([, r]) => JSON.stringify(r.Properties?.Environment))).not.toContainEqual(
       expect.stringContaining('STRIPE_MODE'),
     );
@@ -314,7 +317,7 @@ describe('the HTTP API', () => {
 
 describe('the functions', () => {
   it('run Node.js 22 on arm64, traced, outside any VPC', () => {
-    expect(productFunctions().length).toBe(10);
+    expect(productFunctions().length).toBe(11);
     for (const [, fn] of productFunctions()) {
       expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs22.x',
@@ -354,7 +357,7 @@ describe('the functions', () => {
       ([, fn]) => 'DATABASE_RESOURCE_ARN' in variablesOf(fn),
     );
 
-    expect(withDatabase).toHaveLength(9);
+    expect(withDatabase).toHaveLength(10);
     expect(served.size).toBe(6);
     for (const [id, fn] of withDatabase) {
       const budget = Number(variablesOf(fn).DATA_API_RETRY_BUDGET_SECONDS);
@@ -485,6 +488,9 @@ describe('least privilege', () => {
     );
     expect(new Set(reads('HandoffConsumer').map((s) => s.replace(/[A-Z0-9]{8}$/, '')))).toEqual(
       new Set(['TriggerSecret']),
+    );
+    expect(new Set(reads('Sweep').map((s) => s.replace(/[A-Z0-9]{8}$/, '')))).toEqual(
+      new Set(['StripeApiKey']),
     );
     expect(reads('Status')).toEqual([]);
   });

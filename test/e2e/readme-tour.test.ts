@@ -110,12 +110,16 @@ async function until(line: string, awaited: RegExp, timeoutMs: number): Promise<
   }
 }
 
-async function simulate(step: readonly string[]): Promise<string> {
-  const output = await type(commandOf(step, /simulate:checkout -- --package/));
+/** Sends a simulated checkout and keeps its session id for the `<session id>` that follows. */
+async function simulate(line: string): Promise<string> {
+  const output = await type(line);
   session = /session (cs_test_\w+)/.exec(output)?.[1] ?? '';
   expect(session, output).not.toBe('');
   return output;
 }
+
+/** What a person answers an `ops` write: a reason when asked for one, then yes. */
+const REASON_AND_YES = ['README tour', 'yes'];
 
 async function metricsStuck(): Promise<number> {
   const text = await (await fetch(`${runtime?.url}/api/metrics`)).text();
@@ -133,14 +137,14 @@ afterAll(async () => {
 });
 
 describe('the README tour, command by command, on a port that is not 3000', () => {
-  it('has its five steps', () => {
-    expect(STEPS).toHaveLength(5);
+  it('has its seven steps', () => {
+    expect(STEPS).toHaveLength(7);
   });
 
   it('1. a paid checkout becomes a tenant', async () => {
     const [step = []] = STEPS;
 
-    const sent = await simulate(step);
+    const sent = await simulate(commandOf(step, /simulate:checkout -- --package/));
 
     expect(sent).toMatch(/^200 .*"recorded"/m);
     await until(commandOf(step, /ops -- show/), /status\s+provisioned/, 30_000);
@@ -156,7 +160,7 @@ describe('the README tour, command by command, on a port that is not 3000', () =
     const step = STEPS[2] ?? [];
     await restart(commandOf(step, /npm start$/));
 
-    await simulate(step);
+    await simulate(commandOf(step, /simulate:checkout -- --package/));
     await until(commandOf(step, /ops -- show/), /last_error\s+http_5xx/, 30_000);
     expect(await type(commandOf(step, /ops -- sandbox ok/))).toContain('switched to ok');
     await until(commandOf(step, /ops -- show/), /status\s+provisioned/, 150_000);
@@ -166,31 +170,46 @@ describe('the README tour, command by command, on a port that is not 3000', () =
     const step = STEPS[3] ?? [];
     await restart(commandOf(step, /npm start$/));
 
-    await simulate(step);
+    await simulate(commandOf(step, /simulate:checkout -- --package/));
     const gauge = commandOf(step, /ops -- gauge/);
     await until(gauge, /^1 STUCK/m, 120_000);
     expect(await metricsStuck()).toBe(1);
-    const linked = await type(commandOf(step, /ops -- link/), [
-      'the callback never came (README tour)',
-      'yes',
-    ]);
+    const linked = await type(commandOf(step, /ops -- link/), REASON_AND_YES);
     expect(linked).toContain('provisioned');
     expect(await type(gauge)).toMatch(/^0 STUCK/m);
     expect(await metricsStuck()).toBe(0);
   }, 240_000);
 
-  it('5. a saga keeps failing until the cap, then waits on the gauge for an operator', async () => {
+  it('5. a saga keeps failing until the cap, waits on the gauge, and a re-arm provisions it', async () => {
     const step = STEPS[4] ?? [];
     await restart(commandOf(step, /npm start$/));
 
-    await simulate(step);
+    await simulate(commandOf(step, /simulate:checkout -- --package/));
     // The cap is the MAX_ATTEMPTS npm start was given: ops reads it from DATA_DIR.
-    const listed = await until(
-      commandOf(step, /ops -- stuck/),
-      new RegExp(`${session}.*3/3.*STUCK`),
-      240_000,
-    );
+    await until(commandOf(step, /ops -- stuck/), new RegExp(`${session}.*3/3.*STUCK`), 240_000);
+    expect(await type(commandOf(step, /ops -- sandbox ok/))).toContain('switched to ok');
+    await type(commandOf(step, /ops -- rearm --capped/), REASON_AND_YES);
+    await until(commandOf(step, /ops -- show/), /status\s+provisioned/, 90_000);
+  }, 420_000);
 
-    expect(listed).toContain(session);
-  }, 330_000);
+  it('6. the orchestrator refuses: the job is parked at once, on the gauge', async () => {
+    const step = STEPS[5] ?? [];
+    await restart(commandOf(step, /npm start$/));
+
+    await simulate(commandOf(step, /simulate:checkout -- --package/));
+
+    await until(commandOf(step, /ops -- stuck/), new RegExp(`${session}.*STUCK`), 60_000);
+  }, 120_000);
+
+  it('7. Stripe’s EventBridge destination records a checkout, and the sweep finds one no event announced', async () => {
+    const step = STEPS[6] ?? [];
+    await restart(commandOf(step, /npm start$/));
+    const show = commandOf(step, /ops -- show/);
+
+    await simulate(commandOf(step, /--via eventbridge/));
+    await until(show, /recorded by\s+stripe-eventbridge/, 30_000);
+    await simulate(commandOf(step, /--lost/));
+    await type(commandOf(step, /ops -- sweep/), ['yes']);
+    await until(show, /recorded by\s+sweep/, 30_000);
+  }, 180_000);
 });
