@@ -1,17 +1,19 @@
 #!/usr/bin/env node
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { ContextError, settingsFromContext } from '../lib/context.js';
 import { ProvisioningStack } from '../lib/provisioning-stack.js';
-import { parseSettings, SETTING_KEYS } from '../lib/settings.js';
 
 const app = new App();
-const context = Object.fromEntries(
-  SETTING_KEYS.flatMap((key) => {
-    const value = app.node.tryGetContext(key);
-    return value === undefined ? [] : [[key, value]];
-  }),
-);
-const settings = parseSettings(context);
+let settings: ReturnType<typeof settingsFromContext>;
+try {
+  settings = settingsFromContext(app.node.getAllContext());
+} catch (error) {
+  if (!(error instanceof ContextError)) throw error;
+  // One line that names the fix, not a stack trace.
+  process.stderr.write(`error: ${error.message}\n`);
+  process.exit(1);
+}
 new ProvisioningStack(app, `Provisioning-${settings.stage}`, {
   settings,
   description: 'Provisioning hand-off: Stripe checkout to tenant orchestrator, exactly once',

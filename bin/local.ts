@@ -5,6 +5,7 @@
  */
 import { consoleLog } from '../local/console-log.js';
 import { DEMO_ADMIN, startLocalRuntime } from '../local/runtime.js';
+import { effectiveEnvironment, runtimeFilePath, writeRuntimeFile } from '../local/runtime-file.js';
 import { SANDBOX_MODES } from '../local/sandbox-orchestrator.js';
 
 const format = process.env.LOG_FORMAT === 'json' || !process.stdout.isTTY ? 'json' : 'pretty';
@@ -16,6 +17,14 @@ const log = consoleLog(format);
 try {
   const runtime = await startLocalRuntime(process.env, log);
   const s = runtime.settings;
+  // Where `ops` and `simulate:checkout` find this runtime and its settings.
+  writeRuntimeFile(process.env, {
+    pid: process.pid,
+    url: runtime.url,
+    ...(runtime.sandbox?.url ? { sandboxUrl: runtime.sandbox.url } : {}),
+    startedAt: new Date().toISOString(),
+    environment: effectiveEnvironment(runtime),
+  });
   const banner = [
     '',
     `Provisioning hand-off is running on ${runtime.url}`,
@@ -31,7 +40,9 @@ try {
     `  Database           ${s.DATABASE_URL ? 'DATABASE_URL' : `embedded PostgreSQL in ${s.DATA_DIR}/postgres`}${runtime.seeded ? ` (seeded: packages starter, growth, scale; admin ${DEMO_ADMIN})` : ''}`,
     `  Orchestrator       ${runtime.sandbox ? `sandbox, mode ${runtime.sandbox.mode} (SANDBOX_ORCHESTRATOR=${SANDBOX_MODES.join('|')}|off)` : 'PROVISIONING_TRIGGER_URL'}`,
     ...(runtime.sandbox?.url
-      ? [`  Sandbox control    curl -X PUT ${runtime.sandbox.url}/mode -d '{"mode":"down"}'`]
+      ? [
+          `  Sandbox control    npm run ops -- sandbox down   (or curl -X PUT ${runtime.sandbox.url}/mode -d '{"mode":"down"}')`,
+        ]
       : []),
     `  Stripe mode        ${s.STRIPE_MODE} (STRIPE_MODE=test|live): events of the other mode are refused`,
     `  Schedules          reconcile every ${s.RECONCILE_EVERY_SECONDS}s, watchdog every ${s.WATCHDOG_EVERY_SECONDS}s, sweep every ${s.SWEEP_EVERY_SECONDS}s`,
@@ -41,16 +52,14 @@ try {
     `                     PROVISIONING_TRIGGER_SECRET=${s.PROVISIONING_TRIGGER_SECRET}`,
     `                     PROVISIONING_CALLBACK_SECRET=${s.PROVISIONING_CALLBACK_SECRET}`,
     '',
+    `  Settings for the CLIs  ${runtimeFilePath(process.env)}: ops and simulate:checkout use this runtime's`,
+    '',
     'Simulate a paid checkout:',
-    `  npm run simulate:checkout -- --package growth --url ${runtime.url}`,
+    '  npm run simulate:checkout -- --package growth',
     'Through Stripe’s EventBridge destination instead, or paid but never delivered (the sweep finds it):',
-    `  npm run simulate:checkout -- --via eventbridge --url ${runtime.url}`,
-    `  npm run simulate:checkout -- --lost --url ${runtime.url}`,
-    ...(runtime.stripe.standIn
-      ? [
-          `  STRIPE_API_URL=${runtime.stripe.apiUrl} STRIPE_API_KEY=${runtime.stripe.apiKey} npm run ops -- sweep${runtime.sandbox?.url ? ` --trigger-url ${runtime.sandbox.url}/trigger/onboarding` : ''}`,
-        ]
-      : []),
+    '  npm run simulate:checkout -- --via eventbridge',
+    '  npm run simulate:checkout -- --lost',
+    ...(runtime.stripe.standIn ? ['  npm run ops -- sweep'] : []),
     'Or forward real test-mode events with the Stripe CLI, then restart with the secret it prints:',
     `  stripe listen --forward-to ${runtime.url.replace('http://', '')}/api/webhooks/stripe`,
     `  STRIPE_WEBHOOK_SECRET=whsec_… npm start`,

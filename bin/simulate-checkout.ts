@@ -1,39 +1,96 @@
 /**
  * `npm run simulate:checkout -- --package growth`: sends the local runtime a
  * `checkout.session.completed` event signed the way Stripe signs it, as a real paid
- * checkout would, and prints where to watch it. Options: --package SLUG, --url URL,
- * --unpaid (a delayed payment method), --session cs_… (repeat a delivery), --email ADDRESS,
- * --via webhook|eventbridge (Stripe's webhook, or its EventBridge destination), --lost
- * (paid, but no event arrives: only Stripe's records hold it, for the sweep to find).
+ * checkout would, and prints where to watch it. It finds the running `npm start`
+ * (DATA_DIR/runtime.json): its address, webhook secret and Stripe mode.
  */
 import { parseArgs } from 'node:util';
+import { isRunning, readRuntimeFile, runtimeFilePath } from '../local/runtime-file.js';
 import { sendSimulatedCheckout } from '../local/simulated-checkout.js';
 
-const { values } = parseArgs({
-  options: {
-    package: { type: 'string', default: 'growth' },
-    url: { type: 'string', default: `http://localhost:${process.env.PORT ?? 3000}` },
-    session: { type: 'string' },
-    email: { type: 'string', default: 'customer@example.com' },
-    unpaid: { type: 'boolean', default: false },
-    via: { type: 'string', default: 'webhook' },
-    lost: { type: 'boolean', default: false },
-  },
-});
-if (values.via !== 'webhook' && values.via !== 'eventbridge') {
-  process.stderr.write(`--via must be webhook or eventbridge, not ${values.via}\n`);
-  process.exit(2);
+const HELP = `Usage: npm run simulate:checkout -- [--package SLUG] [--session cs_…] [--unpaid] [--email ADDRESS] [--via webhook|eventbridge] [--lost] [--url URL]
+
+Sends the running local runtime (npm start) a checkout.session.completed event,
+signed as Stripe signs it, and prints the session id, its status URL and its demo
+success page.
+
+  --package SLUG    the package bought, a row of the catalogue (default growth)
+  --session cs_…    repeat a delivery for this session (default: a new session)
+  --unpaid          a delayed payment method: the account waits for the payment
+  --email ADDRESS   the customer's e-mail (default customer@example.com)
+  --via CHANNEL     webhook (default): Stripe's webhook; eventbridge: its EventBridge destination
+  --lost            paid, but no event arrives: only Stripe's records hold it, for the sweep
+  --url URL         where the runtime listens (default: the running npm start's)
+  --help            this help
+
+The runtime's address, webhook secret and Stripe mode come from ${runtimeFilePath(process.env)},
+which npm start writes; --url, STRIPE_WEBHOOK_SECRET and STRIPE_MODE override them.
+`;
+
+/** One line that says what is wrong and what to do, then the exit code. */
+function fail(message: string, code: number): never {
+  process.stderr.write(`error: ${message}\n`);
+  process.exit(code);
 }
-const sent = await sendSimulatedCheckout({
-  baseUrl: values.url.replace(/\/+$/, ''),
-  secret: process.env.STRIPE_WEBHOOK_SECRET || 'whsec_local_provisioning_handoff_demo',
-  packageSlug: values.package,
-  email: values.email,
-  unpaid: values.unpaid,
-  via: values.via,
-  lost: values.lost,
-  ...(values.session ? { sessionId: values.session } : {}),
-});
+
+function parse() {
+  return parseArgs({
+    options: {
+      package: { type: 'string', default: 'growth' },
+      url: { type: 'string' },
+      session: { type: 'string' },
+      email: { type: 'string', default: 'customer@example.com' },
+      unpaid: { type: 'boolean', default: false },
+      via: { type: 'string', default: 'webhook' },
+      lost: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+}
+let values: ReturnType<typeof parse>['values'];
+try {
+  values = parse().values;
+} catch (error) {
+  const [first] = (error instanceof Error ? error.message : String(error)).split('. ');
+  fail(`${first}; npm run simulate:checkout -- --help lists the options`, 2);
+}
+if (values.help) {
+  process.stdout.write(HELP);
+  process.exit(0);
+}
+const via = values.via;
+if (via !== 'webhook' && via !== 'eventbridge') {
+  fail(`--via must be webhook or eventbridge, not ${via}`, 2);
+}
+
+const runtime = readRuntimeFile(process.env);
+const baseUrl = (values.url ?? runtime?.url ?? 'http://localhost:3000').replace(/\/+$/, '');
+const secret =
+  process.env.STRIPE_WEBHOOK_SECRET ||
+  runtime?.environment.STRIPE_WEBHOOK_SECRET ||
+  'whsec_local_provisioning_handoff_demo';
+const mode = process.env.STRIPE_MODE || runtime?.environment.STRIPE_MODE || 'test';
+
+let sent: Awaited<ReturnType<typeof sendSimulatedCheckout>>;
+try {
+  sent = await sendSimulatedCheckout({
+    baseUrl,
+    secret,
+    livemode: mode === 'live',
+    packageSlug: values.package,
+    email: values.email,
+    unpaid: values.unpaid,
+    via,
+    lost: values.lost,
+    ...(values.session ? { sessionId: values.session } : {}),
+  });
+} catch {
+  const stopped = !values.url && runtime && !isRunning(runtime) ? ' (it has stopped)' : '';
+  fail(
+    `nothing answers at ${baseUrl}${stopped}: start the local runtime (npm start), or pass --url`,
+    1,
+  );
+}
 process.stdout.write(
   [
     `${sent.status} ${sent.body}`,

@@ -13,7 +13,7 @@ import { DataApiExecutor, DEFAULT_DATA_API_RETRY, dataApiClient } from './db/dat
 import { reportDataApiRetry } from './db/data-api-faults.js';
 import type { SqlExecutor } from './db/executor.js';
 import { createPool, PgExecutor } from './db/pg-executor.js';
-import { logger, PowertoolsTelemetry } from './observability.js';
+import { logger, PowertoolsTelemetry, traced } from './observability.js';
 import { callbackUrlFor } from './routes.js';
 import type { ServiceDependencies } from './services/dependencies.js';
 
@@ -40,7 +40,7 @@ export function awsExecutor(
   if (database.kind === 'data-api') {
     const { resourceArn, secretArn, database: name, retryBudgetMs } = database;
     return new DataApiExecutor(
-      dataApiClient(),
+      traced(dataApiClient()),
       { resourceArn, secretArn, database: name },
       {
         retry: { ...DEFAULT_DATA_API_RETRY, budgetMs: retryBudgetMs },
@@ -56,14 +56,14 @@ export function awsExecutor(
 
 export function awsHandoffQueue(settings: Config = awsConfig()): HandoffQueue {
   return new SqsHandoffQueue(
-    new SQSClient({}),
+    traced(new SQSClient({})),
     required(settings.handoffQueueUrl, 'HANDOFF_QUEUE_URL'),
   );
 }
 
 export function awsLifecycleEvents(settings: Config = awsConfig()): LifecycleEvents {
   return new EventBridgeLifecycleEvents(
-    new EventBridgeClient({}),
+    traced(new EventBridgeClient({})),
     required(settings.eventBusName, 'EVENT_BUS_NAME'),
   );
 }
@@ -71,7 +71,7 @@ export function awsLifecycleEvents(settings: Config = awsConfig()): LifecycleEve
 export function awsSecrets(settings: Config = awsConfig()): SecretSource {
   return new SecretsManagerSource(
     settings.secretArns,
-    new SecretsManagerClient({}),
+    traced(new SecretsManagerClient({})),
     settings.secretsMaxAgeSeconds,
   );
 }

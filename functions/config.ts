@@ -53,6 +53,8 @@ const environment = z.object({
   RECONCILE_BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(25),
   RECONCILE_MAX_REDRIVES_PER_SECOND: positiveInt(20),
   TRIGGER_TIMEOUT_MS: positiveInt(10_000),
+  /** Page origins allowed to read the status route (CORS), comma-separated. */
+  ALLOWED_ORIGINS: optionalText,
 });
 
 export interface Config {
@@ -83,6 +85,7 @@ export interface Config {
   readonly rules: ProvisioningRules;
   readonly reconcile: { readonly batchSize: number; readonly maxRedrivesPerSecond: number };
   readonly triggerTimeoutMs: number;
+  readonly allowedOrigins: readonly string[];
 }
 
 export class ConfigError extends Error {
@@ -149,6 +152,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       maxRedrivesPerSecond: e.RECONCILE_MAX_REDRIVES_PER_SECOND,
     },
     triggerTimeoutMs: e.TRIGGER_TIMEOUT_MS,
+    allowedOrigins: (e.ALLOWED_ORIGINS ?? '').split(',').flatMap((o) => o.trim() || []),
   };
 }
 

@@ -1,5 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { Tracer } from '@aws-lambda-powertools/tracer';
 import {
   METRICS_NAMESPACE,
   type MetricName,
@@ -9,13 +10,22 @@ import {
 
 /**
  * The one place observability is configured: every handler logs through this logger
- * (JSON, with the Lambda context and the ids appended per request) and reports
- * through these metrics (CloudWatch EMF, flushed by the `logMetrics` middleware).
+ * (JSON, with the Lambda context and the ids appended per request), reports through
+ * these metrics (CloudWatch EMF, flushed by the `logMetrics` middleware), and traces
+ * through this tracer (X-Ray: each invocation, its AWS SDK calls and its `fetch`
+ * requests, such as the trigger POST, as subsegments). Outside Lambda the tracer is off.
  */
 
 export const logger = new Logger({ serviceName: SERVICE_NAME });
 
 export const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME });
+
+export const tracer = new Tracer({ serviceName: SERVICE_NAME });
+
+/** An AWS SDK v3 client whose calls show as subsegments of the invocation's trace. */
+export function traced<Client>(client: Client): Client {
+  return tracer.captureAWSv3Client(client);
+}
 
 /** Telemetry onto Powertools metrics: counters and the gauge both as EMF values. */
 export class PowertoolsTelemetry implements Telemetry {
@@ -30,7 +40,11 @@ export class PowertoolsTelemetry implements Telemetry {
   }
 }
 
-/** Correlation ids on every log line of the current invocation (reset by injectLambdaContext). */
+/**
+ * Correlation ids on every log line of the current invocation (reset by
+ * injectLambdaContext), and as annotations on its trace, so X-Ray finds a checkout's
+ * traces by session or job id.
+ */
 export function tagLogs(keys: {
   stripeEventId?: string | undefined;
   stripeSessionId?: string | undefined;
@@ -40,4 +54,5 @@ export function tagLogs(keys: {
     Object.entries(keys).filter(([, value]) => value !== undefined),
   );
   logger.appendKeys(defined);
+  for (const [key, value] of Object.entries(defined)) tracer.putAnnotation(key, value);
 }

@@ -1,5 +1,7 @@
 import { Annotations, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
 import { EventBus } from 'aws-cdk-lib/aws-events';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
@@ -12,6 +14,7 @@ import { Database } from './constructs/database.js';
 import { HandoffQueue } from './constructs/handoff-queue.js';
 import { ProvisioningHttpApi } from './constructs/http-api.js';
 import { ProjectFunction, type ProjectFunctionProps } from './constructs/project-function.js';
+import { SandboxOrchestrator } from './constructs/sandbox-orchestrator.js';
 import { Schedules } from './constructs/schedules.js';
 import { StripeEventIntake } from './constructs/stripe-event-intake.js';
 import { suppressFindings } from './nag-suppressions.js';
@@ -40,6 +43,10 @@ export class ProvisioningHandoff extends Construct {
   readonly alarms: Alarms;
   readonly dashboard: OperationsDashboard;
   readonly lifecycleBus: EventBus;
+  /** The product's functions by role, to add permissions, alarms or tests around them. */
+  readonly functions: Readonly<
+    Record<RouteName | 'handoffConsumer' | 'reconciler' | 'watchdog', IFunction>
+  >;
   /** Stripe's event destination on EventBridge, when `stripeEventSourceName` is set. */
   readonly stripeEvents: StripeEventIntake | undefined;
   /** The values an operator needs after a deploy, by the names the CLI and README use. */
@@ -82,11 +89,28 @@ export class ProvisioningHandoff extends Construct {
       description:
         'Provisioning lifecycle: job recorded, provisioned, failed, capped, parked, cancelled; breaker opened, closed',
     });
+    const certificate =
+      s.certificate ??
+      (s.certificateArn
+        ? Certificate.fromCertificateArn(this, 'DomainCertificate', s.certificateArn)
+        : undefined);
     const api = new ProvisioningHttpApi(this, 'HttpApi', {
       throttle: { rateLimit: s.apiRateLimit, burstLimit: s.apiBurstLimit },
       logRetention,
       removalPolicy,
+      ...(s.domainName && certificate
+        ? { customDomain: { domainName: s.domainName, certificate } }
+        : {}),
     });
+    const sandbox = s.sandboxOrchestrator
+      ? new SandboxOrchestrator(this, 'SandboxOrchestrator', {
+          triggerSecret: secrets.trigger,
+          callbackSecret: secrets.callback,
+          logRetention,
+          removalPolicy,
+        })
+      : undefined;
+    const triggerUrl = s.triggerUrl ?? sandbox?.triggerUrl;
     const rules = {
       STALE_AFTER_SECONDS: String(s.staleAfterSeconds),
       STUCK_AFTER_SECONDS: String(s.stuckAfterSeconds),
@@ -136,7 +160,7 @@ export class ProvisioningHandoff extends Construct {
       memorySize: 256,
       environment: {
         TRIGGER_TIMEOUT_MS: String(s.triggerTimeoutMs),
-        ...(s.triggerUrl ? { PROVISIONING_TRIGGER_URL: s.triggerUrl } : {}),
+        ...(triggerUrl ? { PROVISIONING_TRIGGER_URL: triggerUrl } : {}),
       },
     })
       .bindSecret('PROVISIONING_TRIGGER_SECRET_ARN', secrets.trigger)
@@ -195,6 +219,9 @@ export class ProvisioningHandoff extends Construct {
       description: 'Checkout success page: coarse provisioning state',
       timeout: Duration.seconds(29),
       memorySize: 256,
+      ...(s.allowedOrigins.length
+        ? { environment: { ALLOWED_ORIGINS: s.allowedOrigins.join(',') } }
+        : {}),
     });
     const jobRead = fn('OperatorJobRead', {
       handler: 'operator-jobs',
@@ -401,6 +428,25 @@ export class ProvisioningHandoff extends Construct {
       );
     }
     output('AlarmTopicArn', alarms.topic.topicArn, 'Subscribe the on-call pager here');
+    if (api.domainTarget) {
+      output(
+        'ApiDomainTarget',
+        api.domainTarget.name,
+        `Point ${s.domainName} here (a CNAME, or a Route 53 alias)`,
+      );
+      output(
+        'ApiDomainHostedZoneId',
+        api.domainTarget.hostedZoneId,
+        'The hosted zone of ApiDomainTarget, for a Route 53 alias record',
+      );
+    }
+    if (sandbox) {
+      output(
+        'SandboxTriggerUrl',
+        sandbox.triggerUrl,
+        'The sandbox orchestrator that receives every trigger of this stack (ops smoke)',
+      );
+    }
     output(
       'DashboardUrl',
       `https://${Stack.of(this).region}.console.aws.amazon.com/cloudwatch/home?region=${Stack.of(this).region}#dashboards:name=${dashboard.dashboard.dashboardName}`,
@@ -414,6 +460,17 @@ export class ProvisioningHandoff extends Construct {
     this.alarms = alarms;
     this.dashboard = dashboard;
     this.lifecycleBus = bus;
+    this.functions = {
+      stripeWebhook: webhook.fn,
+      callback: callback.fn,
+      status: status.fn,
+      jobRead: jobRead.fn,
+      jobCreate: jobCreate.fn,
+      openApi: openApi.fn,
+      handoffConsumer: handoff.fn,
+      reconciler: reconciler.fn,
+      watchdog: watchdog.fn,
+    };
     this.stripeEvents = stripeEvents;
     suppressFindings(this, s.production);
   }

@@ -1,3 +1,5 @@
+import type { ICertificate } from 'aws-cdk-lib/aws-certificatemanager';
+import { Construct } from 'constructs';
 import { z } from 'zod';
 import { STRIPE_MODES, type StripeMode } from '../functions/core/stripe-mode.js';
 
@@ -11,8 +13,23 @@ const flag = z.union([
   z.enum(['true', 'false']).transform((value) => value === 'true'),
 ]);
 const count = z.coerce.number().int().positive();
+/** A page origin (`https://app.example.com`); plain http only for a page on this machine. */
+const origin = z.string().refine((value) => {
+  try {
+    const url = new URL(value);
+    const local = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+    return url.origin === value && (url.protocol === 'https:' || local);
+  } catch {
+    return false;
+  }
+}, 'each must be an origin such as https://app.example.com (https, no path, no trailing slash)');
+/** A list in cdk.json, or comma-separated on the command line (`-c allowedOrigins=a,b`). */
+const origins = z.preprocess(
+  (value) => (typeof value === 'string' ? value.split(',').map((item) => item.trim()) : value),
+  z.array(origin),
+);
 
-const contextSchema = z.object({
+const contextSchema = z.strictObject({
   stage: z
     .string()
     .regex(/^[a-z][a-z0-9-]{0,20}$/, 'lowercase letters, digits and dashes')
@@ -60,6 +77,54 @@ const contextSchema = z.object({
   databaseMaxCapacityAcu: z.coerce.number().min(0.5).max(256).default(4),
   apiRateLimit: count.default(50),
   apiBurstLimit: count.default(100),
+  /** Origins whose pages may read the status route (CORS). */
+  allowedOrigins: origins.default([]),
+  /** A custom domain for the HTTP API, with an ACM certificate for it in the stack's region. */
+  domainName: z
+    .string()
+    .regex(/^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$/, 'a lowercase domain name')
+    .optional(),
+  certificateArn: z
+    .string()
+    .regex(/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[\w-]+$/, 'an ACM certificate ARN')
+    .optional(),
+  /** Props only: the certificate as a construct, instead of `certificateArn`. */
+  certificate: z
+    .custom<ICertificate>(
+      (value) => Construct.isConstruct(value) && 'certificateArn' in value,
+      'an ACM certificate construct (ICertificate)',
+    )
+    .optional(),
+  /** A sandbox orchestrator in the stack, for `ops smoke`; never in production. */
+  sandboxOrchestrator: flag.default(false),
+});
+
+/** Settings that only props can carry: a construct is no context value. */
+const PROPS_ONLY: readonly string[] = ['certificate'];
+
+/** The rules between settings, each reported on the setting to change. */
+const consistentSchema = contextSchema.superRefine((s, issues) => {
+  const issue = (path: string, message: string) =>
+    issues.addIssue({ code: 'custom', path: [path], message });
+  const production = s.production ?? s.stage === 'prod';
+  if (s.sandboxOrchestrator && production) {
+    issue('sandboxOrchestrator', 'refused in production: a sandbox provisions no real tenant');
+  }
+  if (s.sandboxOrchestrator && s.triggerUrl) {
+    issue(
+      'triggerUrl',
+      'leave it unset with sandboxOrchestrator: the sandbox receives the triggers',
+    );
+  }
+  if (s.certificate && s.certificateArn) {
+    issue('certificateArn', 'give certificate or certificateArn, not both');
+  }
+  if (s.domainName && !s.certificate && !s.certificateArn) {
+    issue('certificateArn', `required with domainName: an ACM certificate for ${s.domainName}`);
+  }
+  if (!s.domainName && (s.certificate || s.certificateArn)) {
+    issue('domainName', 'required with a certificate: the domain it is for');
+  }
 });
 
 export type StackSettings = z.infer<typeof contextSchema> & {
@@ -119,6 +184,22 @@ export interface ProvisioningHandoffProps {
   readonly databaseMaxCapacityAcu?: number;
   readonly apiRateLimit?: number;
   readonly apiBurstLimit?: number;
+  /**
+   * Origins whose pages may read the status route (CORS), e.g. `https://app.example.com`:
+   * a checkout success page served elsewhere than the API. Default: none.
+   */
+  readonly allowedOrigins?: readonly string[];
+  /** A custom domain for the HTTP API (`billing-api.example.com`); needs a certificate. */
+  readonly domainName?: string;
+  /** The ACM certificate for `domainName`, in the stack's region, by ARN… */
+  readonly certificateArn?: string;
+  /** …or as a construct (`Certificate`, `Certificate.fromCertificateArn`). */
+  readonly certificate?: ICertificate;
+  /**
+   * A sandbox orchestrator in the stack, which receives the triggers and calls back
+   * signed, so `ops smoke` can prove a deploy end to end. Refused in production.
+   */
+  readonly sandboxOrchestrator?: boolean;
 }
 
 /** Validates props or context; `source` names where they came from in the error. */
@@ -126,7 +207,7 @@ export function parseSettings(
   input: ProvisioningHandoffProps | Record<string, unknown>,
   source = 'CDK context',
 ): StackSettings {
-  const parsed = contextSchema.safeParse(input);
+  const parsed = consistentSchema.safeParse(input);
   if (!parsed.success) {
     const problems = parsed.error.issues.map(
       (issue) => `${issue.path.join('.')}: ${issue.message}`,
@@ -141,5 +222,7 @@ export function parseSettings(
   };
 }
 
-/** The context keys this stack reads, so bin/app.ts can pass exactly those. */
-export const SETTING_KEYS = Object.keys(contextSchema.shape);
+/** The context keys this stack reads (every setting a JSON value can carry). */
+export const SETTING_KEYS: readonly string[] = Object.keys(contextSchema.shape).filter(
+  (key) => !PROPS_ONLY.includes(key),
+);

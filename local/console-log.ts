@@ -1,22 +1,21 @@
+import { styleText } from 'node:util';
 import type { Log } from '../functions/services/dependencies.js';
 
 type Level = 'debug' | 'info' | 'warn' | 'error';
-const COLORS: Record<Level, string> = {
-  debug: '\x1b[90m',
-  info: '\x1b[36m',
-  warn: '\x1b[33m',
-  error: '\x1b[31m',
-};
-const RESET = '\x1b[0m';
+const COLORS = { debug: 'gray', info: 'cyan', warn: 'yellow', error: 'red' } as const;
 
 /**
  * The local runtime's log: one readable line per entry in a terminal, JSON lines
- * otherwise (when piped, or with LOG_FORMAT=json), on stdout.
+ * otherwise (when piped, or with LOG_FORMAT=json), on stdout. Colours come from
+ * node:util's styleText, which leaves them out where `stream` cannot show them and
+ * under NO_COLOR (or NODE_DISABLE_COLORS, TERM=dumb); FORCE_COLOR forces them.
  */
 export function consoleLog(
   format: 'pretty' | 'json',
   write: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
+  stream: NodeJS.WritableStream = process.stdout,
 ): Log {
+  const style = (color: (typeof COLORS)[Level], text: string) => styleText(color, text, { stream });
   const entry =
     (level: Level) =>
     (...[message, ...extra]: Parameters<Log['info']>): void => {
@@ -49,7 +48,7 @@ export function consoleLog(
         )
         .join(' ');
       write(
-        `${time} ${COLORS[level]}${level.toUpperCase().padEnd(5)}${RESET} ${text}${pairs ? ` \x1b[90m${pairs}${RESET}` : ''}`,
+        `${time} ${style(COLORS[level], level.toUpperCase().padEnd(5))} ${text}${pairs ? ` ${style('gray', pairs)}` : ''}`,
       );
     };
   return { debug: entry('debug'), info: entry('info'), warn: entry('warn'), error: entry('error') };

@@ -10,7 +10,7 @@ import {
   stripeClient,
 } from '../functions/adapters/stripe-checkout-sessions.js';
 import { TelemetryRegistry } from '../functions/adapters/telemetry.js';
-import { loadConfig } from '../functions/config.js';
+import { type Config, loadConfig } from '../functions/config.js';
 import {
   consumerTimeoutSeconds,
   dispatchLeaseSeconds,
@@ -39,6 +39,7 @@ import { apiGateway, type LocalRoute } from './api-gateway.js';
 import { createLocalConsole } from './console/console-server.js';
 import { openEmbeddedDatabase } from './embedded-database.js';
 import { LocalFifoQueue } from './fifo-queue.js';
+import { isPortFree } from './free-port.js';
 import { LoggedLifecycleEvents } from './logged-lifecycle-events.js';
 import { renderPrometheus } from './prometheus.js';
 import { SandboxOrchestrator } from './sandbox-orchestrator.js';
@@ -59,6 +60,10 @@ export const DEMO_ADMIN = 'admin@localhost';
 export interface LocalRuntime {
   readonly url: string;
   readonly settings: LocalSettings;
+  /** The functions' configuration it runs with (thresholds, timeouts). */
+  readonly config: Config;
+  /** Where the hand-off consumer sends triggers: the sandbox's, or PROVISIONING_TRIGGER_URL. */
+  readonly triggerUrl: string | undefined;
   readonly databaseUrl: string;
   readonly sandbox: SandboxOrchestrator | undefined;
   /** Stripe's records as the sweep reads them, when `STRIPE_API_KEY` is not set. */
@@ -80,6 +85,12 @@ export interface LocalRuntime {
 export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promise<LocalRuntime> {
   const settings = parseLocalSettings(env);
   const config = loadConfig(env);
+  // Before the database starts: a busy port is said in one line, with nothing to undo.
+  if (settings.PORT && !(await isPortFree(settings.PORT))) {
+    throw new Error(
+      `port ${settings.PORT} is in use: stop what listens there, or start on another port (PORT=3001 npm start)`,
+    );
+  }
   const database = settings.DATABASE_URL
     ? { connectionString: settings.DATABASE_URL, stop: async () => {} }
     : await openEmbeddedDatabase({
@@ -199,7 +210,7 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
       stripeMode: settings.STRIPE_MODE,
     }),
     callback: createCallbackHandler({ ...deps, secrets }),
-    status: createStatusHandler(deps),
+    status: createStatusHandler(deps, { allowedOrigins: config.allowedOrigins }),
     jobRead: createJobReadHandler(deps),
     jobCreate: createJobCreateHandler({ ...deps, queue, callbackUrl }),
     openApi: createOpenApiHandler(),
@@ -310,7 +321,17 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
     })();
     return stopped;
   };
-  return { url, settings, databaseUrl: database.connectionString, sandbox, stripe, seeded, stop };
+  return {
+    url,
+    settings,
+    config,
+    triggerUrl,
+    databaseUrl: database.connectionString,
+    sandbox,
+    stripe,
+    seeded,
+    stop,
+  };
 }
 
 /** Demo catalogue and an admin for a database that has none; production seeds nothing. */

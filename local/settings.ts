@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { STRIPE_MODES } from '../functions/core/stripe-mode.js';
-import { SANDBOX_MODES } from './sandbox-orchestrator.js';
+import { SANDBOX_MODES, sandboxTimings } from '../functions/sandbox/sandbox-orchestrator.js';
 
 const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
@@ -15,9 +15,7 @@ const localEnvironment = z.object({
   /** The embedded PostgreSQL's port on 127.0.0.1 (when DATABASE_URL is unset). */
   EMBEDDED_DATABASE_PORT: z.coerce.number().int().min(1024).max(65_535).default(54329),
   SANDBOX_ORCHESTRATOR: z.enum([...SANDBOX_MODES, 'off']).default('ok'),
-  SANDBOX_DELAY_MS: z.coerce.number().int().min(0).default(500),
-  SANDBOX_SAGA_HEARTBEATS: z.coerce.number().int().min(1).max(1000).default(6),
-  SANDBOX_RETRY_AFTER_SECONDS: seconds(30),
+  ...sandboxTimings.shape,
   RECONCILE_EVERY_SECONDS: seconds(600),
   WATCHDOG_EVERY_SECONDS: seconds(3600),
   /** The missed-checkout sweep's schedule, hourly as in AWS. */

@@ -1,17 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import Stripe from 'stripe';
 
-export interface SimulatedCheckout {
-  /** Where the local runtime listens, e.g. `http://localhost:3000`. */
-  readonly baseUrl: string;
-  /** The webhook signing secret the runtime verifies with (`STRIPE_WEBHOOK_SECRET`). */
-  readonly secret: string;
+/** What a settled checkout is made of: the session, its package and how it was paid. */
+export interface CheckoutFacts {
   readonly packageSlug: string;
   readonly email?: string;
   /** A delayed payment method: the account waits for `async_payment_succeeded`. */
   readonly unpaid?: boolean;
   /** Repeat a delivery for an existing session; a new `cs_test_…` otherwise. */
   readonly sessionId?: string;
+  /** A live-mode event, for a runtime or stack serving live mode; test mode by default. */
+  readonly livemode?: boolean;
+}
+
+export interface SimulatedCheckout extends CheckoutFacts {
+  /** Where the local runtime listens, e.g. `http://localhost:3000`. */
+  readonly baseUrl: string;
+  /** The webhook signing secret the runtime verifies with (`STRIPE_WEBHOOK_SECRET`). */
+  readonly secret: string;
   /** How Stripe tells the runtime: its webhook (default) or its EventBridge destination. */
   readonly via?: 'webhook' | 'eventbridge';
   /**
@@ -43,14 +49,23 @@ export async function sendSimulatedCheckout(
   checkout: SimulatedCheckout,
 ): Promise<SimulatedCheckoutResult> {
   const sessionId = checkout.sessionId ?? `cs_test_${randomBytes(12).toString('hex')}`;
-  const event = checkoutCompletedEvent(sessionId, checkout);
+  const event = checkoutCompletedEvent(
+    sessionId,
+    `evt_${randomBytes(12).toString('hex')}`,
+    checkout,
+  );
   const kept = await post(`${checkout.baseUrl}/local/stripe/checkout-sessions`, event.data.object);
   // 409: the runtime reads real Stripe (STRIPE_API_KEY set), which a simulation cannot reach.
   const answer = checkout.lost
     ? kept
     : checkout.via === 'eventbridge'
       ? await post(`${checkout.baseUrl}/local/stripe/eventbridge`, event)
-      : await sendToWebhook(checkout, JSON.stringify(event));
+      : await postSigned(
+          `${checkout.baseUrl}/api/webhooks/stripe`,
+          JSON.stringify(event),
+          checkout.secret,
+          fetch,
+        );
   const query = `session_id=${encodeURIComponent(sessionId)}`;
   return {
     sessionId,
@@ -61,12 +76,50 @@ export async function sendSimulatedCheckout(
   };
 }
 
-function sendToWebhook(checkout: SimulatedCheckout, payload: string): Promise<Response> {
+export interface SignedCheckoutEvent {
+  readonly eventId: string;
+  readonly status: number;
+  readonly body: string;
+  /** The Retry-After of a 503 (the database resuming), in seconds. */
+  readonly retryAfterSeconds: number | undefined;
+}
+
+/**
+ * One `checkout.session.completed` signed as Stripe signs it, POSTed to a webhook route
+ * (a deployed stack's `WebhookUrl`: `ops smoke`). The same `eventId` sends the same
+ * event again, as Stripe retries it.
+ */
+export async function sendSignedCheckoutEvent(
+  webhook: { readonly url: string; readonly secret: string; readonly fetch?: typeof fetch },
+  checkout: CheckoutFacts & { readonly sessionId: string; readonly eventId?: string },
+): Promise<SignedCheckoutEvent> {
+  const eventId = checkout.eventId ?? `evt_${randomBytes(12).toString('hex')}`;
+  const event = checkoutCompletedEvent(checkout.sessionId, eventId, checkout);
+  const answer = await postSigned(
+    webhook.url,
+    JSON.stringify(event),
+    webhook.secret,
+    webhook.fetch ?? fetch,
+  );
+  return {
+    eventId,
+    status: answer.status,
+    body: await answer.text(),
+    retryAfterSeconds: Number(answer.headers.get('retry-after')) || undefined,
+  };
+}
+
+function postSigned(
+  url: string,
+  payload: string,
+  secret: string,
+  send: typeof fetch,
+): Promise<Response> {
   const signature = new Stripe('sk_test_unused').webhooks.generateTestHeaderString({
     payload,
-    secret: checkout.secret,
+    secret,
   });
-  return fetch(`${checkout.baseUrl}/api/webhooks/stripe`, {
+  return send(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'stripe-signature': signature },
     body: payload,
@@ -81,14 +134,15 @@ function post(url: string, body: unknown): Promise<Response> {
   });
 }
 
-function checkoutCompletedEvent(sessionId: string, checkout: SimulatedCheckout) {
+function checkoutCompletedEvent(sessionId: string, eventId: string, checkout: CheckoutFacts) {
+  const livemode = checkout.livemode ?? false;
   return {
-    id: `evt_${randomBytes(12).toString('hex')}`,
+    id: eventId,
     object: 'event',
     api_version: '2025-09-30.clover',
     created: Math.floor(Date.now() / 1000),
     type: 'checkout.session.completed',
-    livemode: false,
+    livemode,
     pending_webhooks: 1,
     request: { id: null, idempotency_key: null },
     data: {
@@ -96,7 +150,7 @@ function checkoutCompletedEvent(sessionId: string, checkout: SimulatedCheckout) 
         id: sessionId,
         object: 'checkout.session',
         created: Math.floor(Date.now() / 1000),
-        livemode: false,
+        livemode,
         mode: 'payment',
         status: 'complete',
         payment_status: checkout.unpaid ? 'unpaid' : 'paid',

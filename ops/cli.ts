@@ -16,7 +16,9 @@ import { packages } from './commands/packages.js';
 import { rearm } from './commands/rearm.js';
 import { reconcileNow } from './commands/reconcile.js';
 import { resolvePayload } from './commands/resolve-payload.js';
+import { sandbox } from './commands/sandbox.js';
 import { show } from './commands/show.js';
+import { smoke } from './commands/smoke.js';
 import { stuck } from './commands/stuck.js';
 import { sweep } from './commands/sweep.js';
 import { EXIT, type ExitCode, OpsError, UsageError } from './errors.js';
@@ -42,6 +44,8 @@ export const COMMANDS: readonly Command[] = [
   admins,
   notifications,
   packages,
+  sandbox,
+  smoke,
 ];
 
 const PROGRAM = 'provisioning-ops';
@@ -206,7 +210,9 @@ ${COMMANDS.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}
 
 Target:
   By default the local database: DATABASE_URL, else the embedded PostgreSQL under
-  .data/postgres (the one npm start runs; reused when it is running).
+  .data/postgres (the one npm start runs; reused when it is running), with the
+  settings npm start left in .data/runtime.json (thresholds, trigger URL, secrets)
+  under your own environment variables.
   --stack NAME   a deployed stack: its outputs from CloudFormation, SQL through the
                  Data API, queues and secrets with your own AWS credentials
                  (AWS_PROFILE, AWS_REGION or --region). Your identity (STS caller ARN,

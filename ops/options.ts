@@ -27,6 +27,7 @@ export const OPTIONS = {
   error: { type: 'string' },
   since: { type: 'string' },
   rate: { type: 'string' },
+  'after-pause': { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
 
 export type OptionName = keyof typeof OPTIONS;

@@ -25,6 +25,7 @@ import { callbackUrlFor } from '../functions/routes.js';
 import type { Log } from '../functions/services/dependencies.js';
 import type { ReconcileSettings } from '../functions/services/reconcile.js';
 import { LoggedLifecycleEvents } from '../local/logged-lifecycle-events.js';
+import { withRuntimeSettings } from '../local/runtime-file.js';
 import { parseLocalSettings } from '../local/settings.js';
 import type { OpsCollaborators } from './collaborators.js';
 import { TransportError } from './errors.js';
@@ -41,6 +42,10 @@ export const STACK_OUTPUTS = [
   'CallbackSecretArn',
   'TriggerSecretArn',
   'LifecycleBusName',
+  'WebhookUrl',
+  'StatusUrl',
+  'StripeWebhookSecretArn',
+  'StripeMode',
 ] as const;
 export type StackOutput = (typeof STACK_OUTPUTS)[number];
 
@@ -51,6 +56,8 @@ export interface StackResources {
   readonly sqs: SQSClient;
   /** An output's value; a missing one fails naming it (an older or foreign stack). */
   output(name: StackOutput): string;
+  /** An output only some stacks have (`SandboxTriggerUrl`), or undefined. */
+  optionalOutput(name: string): string | undefined;
 }
 
 /** Where a command acts: the local database, or a deployed stack through the operator's credentials. */
@@ -64,7 +71,7 @@ export interface OpsTarget {
   readonly reconcile: ReconcileSettings & { readonly triggerTimeoutMs: number };
   /** Set for `--stack` only. */
   readonly stack: StackResources | undefined;
-  /** Locally: the orchestrator's trigger URL from `PROVISIONING_TRIGGER_URL`, when set. */
+  /** Locally: the orchestrator's trigger URL: the running sandbox's, or `PROVISIONING_TRIGGER_URL`. */
   readonly triggerUrl: string | undefined;
   /** The STUCK/STALE thresholds the target's functions use. */
   rules(): ProvisioningRules;
@@ -110,14 +117,16 @@ function regionFrom(env: OpsIo['env']): string | undefined {
 // Local
 
 async function openLocal(io: OpsIo, collaborators: OpsCollaborators): Promise<OpsTarget> {
-  // The local runtime's own settings and defaults, so the CLI signs with the same secrets.
+  // The settings the local runtime runs with (what npm start wrote in DATA_DIR, under this
+  // command's own environment), so the CLI counts and signs exactly as it does.
+  const env = withRuntimeSettings(io.env);
   let settings: ReturnType<typeof parseLocalSettings>;
   try {
-    settings = parseLocalSettings(io.env);
+    settings = parseLocalSettings(env);
   } catch (error) {
     throw new TransportError(messageOf(error));
   }
-  const config = loadConfig(io.env);
+  const config = loadConfig(env);
   let connectionString: string;
   let stopDatabase = async () => {};
   let description: string;
@@ -141,7 +150,7 @@ async function openLocal(io: OpsIo, collaborators: OpsCollaborators): Promise<Op
     STRIPE_WEBHOOK_SECRET: settings.STRIPE_WEBHOOK_SECRET,
     PROVISIONING_TRIGGER_SECRET: settings.PROVISIONING_TRIGGER_SECRET,
     PROVISIONING_CALLBACK_SECRET: settings.PROVISIONING_CALLBACK_SECRET,
-    STRIPE_API_KEY: io.env.STRIPE_API_KEY,
+    STRIPE_API_KEY: env.STRIPE_API_KEY,
   });
   const callbackUrl = callbackUrlFor(config.publicBaseUrl ?? `http://localhost:${settings.PORT}`);
   return {
@@ -247,6 +256,7 @@ async function openStack(
   const secretsManager = new SecretsManagerClient(clientConfig);
   const secrets = new SecretsManagerSource(
     {
+      stripeWebhookSecrets: outputs.get('StripeWebhookSecretArn'),
       stripeApiKey: outputs.get('StripeApiKeySecretArn'),
       triggerSecret: outputs.get('TriggerSecretArn'),
       callbackSecret: outputs.get('CallbackSecretArn'),
@@ -265,7 +275,7 @@ async function openStack(
     db,
     secrets,
     reconcile: { ...config.reconcile, triggerTimeoutMs: config.triggerTimeoutMs },
-    stack: { name, region, sqs, output },
+    stack: { name, region, sqs, output, optionalOutput: (key) => outputs.get(key) },
     triggerUrl: undefined,
     rules: () => {
       rules ??= stackRules(outputs.get('ProvisioningRules'), config.rules, name, out);

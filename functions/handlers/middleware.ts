@@ -1,32 +1,46 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy, { type MiddyfiedHandler } from '@middy/core';
 import type { Context } from 'aws-lambda';
+import { allowOrigins } from '../cors.js';
 import { type HttpEvent, type HttpResult, httpErrors } from '../http.js';
-import { logger, metrics } from '../observability.js';
+import { logger, metrics, tracer } from '../observability.js';
 
 export interface HandlerOptions {
   /** Flush Powertools metrics as EMF after each invocation: in Lambda, not in tests or locally. */
   readonly flushMetrics?: boolean;
+  /** Page origins allowed to read an HTTP route's answers (CORS); none by default. */
+  readonly allowedOrigins?: readonly string[];
 }
 
 /**
- * The one middleware chain every Lambda uses: the Lambda context and per-request ids on
- * every log line (reset between invocations), metrics flushed as EMF when asked.
+ * The one middleware chain every Lambda uses: the invocation traced (its answer never
+ * recorded in the trace: it can carry a customer's data), the Lambda context and
+ * per-request ids on every log line (reset between invocations), metrics flushed as
+ * EMF when asked.
  */
 export function lambdaHandler<E, R>(
   work: (event: E, context: Context) => Promise<R>,
   options: HandlerOptions = {},
 ): MiddyfiedHandler<E, R, Error, Context> {
-  const chain = middy<E, R, Error, Context>().use(injectLambdaContext(logger, { resetKeys: true }));
+  const chain = middy<E, R, Error, Context>()
+    .use(captureLambdaHandler(tracer, { captureResponse: false }))
+    .use(injectLambdaContext(logger, { resetKeys: true }));
   if (options.flushMetrics) chain.use(logMetrics(metrics));
   return chain.handler(work);
 }
 
-/** The same chain for HTTP routes, with the one error mapper (client errors keep their status). */
+/**
+ * The same chain for HTTP routes, with the one error mapper (client errors keep their
+ * status), and CORS for the origins given. middy runs error steps last-registered
+ * first: the mapper answers, then CORS decorates the answer.
+ */
 export function httpHandler(
   work: (event: HttpEvent, context: Context) => Promise<HttpResult>,
   options: HandlerOptions = {},
 ): MiddyfiedHandler<HttpEvent, HttpResult, Error, Context> {
-  return lambdaHandler(work, options).use(httpErrors());
+  const chain = lambdaHandler(work, options);
+  if (options.allowedOrigins?.length) chain.use(allowOrigins(options.allowedOrigins));
+  return chain.use(httpErrors());
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { awsExecutor, lazyHandler } from '../aws.js';
+import { awsConfig, awsExecutor, lazyHandler } from '../aws.js';
 import { coarseState } from '../core/coarse-state.js';
 import { describeIssues, InvalidInputError } from '../core/errors.js';
 import { jobSessionId } from '../core/session-id.js';
@@ -39,5 +39,8 @@ export function createStatusHandler(deps: { readonly db: SqlExecutor }, options?
 }
 
 export const handler = lazyHandler(() =>
-  createStatusHandler({ db: awsExecutor() }, { flushMetrics: false }),
+  createStatusHandler(
+    { db: awsExecutor() },
+    { flushMetrics: false, allowedOrigins: awsConfig().allowedOrigins },
+  ),
 );

@@ -129,7 +129,7 @@ export interface StripeWebhookDependencies extends CheckoutHandoffDependencies {
 
 export type StripeEventOutcome =
   | { readonly outcome: 'ignored' | 'duplicate' | 'awaiting_payment' | 'payment_failed' }
-  | ({ readonly outcome: 'recorded' } & HandedOffJob);
+  | ({ readonly outcome: 'recorded' | 'duplicate' } & HandedOffJob);
 
 /**
  * The way a Stripe event arrived (SPEC 2.4): both are handled alike and deduplicated
@@ -196,7 +196,9 @@ async function applyCheckoutEvent(
     case 'settled': {
       const job = await recordAndHandOff(deps, event.checkout, intake.actor, ids);
       if (job.created) deps.telemetry.count(intake.recordedMetric);
-      return { outcome: 'recorded', ...job };
+      // Another event for a session already recorded (a resend, the other intake): this
+      // one recorded nothing.
+      return { outcome: job.created ? 'recorded' : 'duplicate', ...job };
     }
     case 'awaiting_payment': {
       const { recorded } = await recordAwaitingPayment(deps.db, event.checkout, deps.clock());

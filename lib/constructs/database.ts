@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { CustomResource, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { IpAddresses, SubnetType, Vpc } from 'aws-cdk-lib/aws-ec2';
-import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import {
   AuroraPostgresEngineVersion,
   ClusterInstance,
@@ -15,9 +15,10 @@ import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Provider } from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { DATA_API_RETRY_BUDGET_SECONDS } from '../../functions/core/resume-budget.js';
+import { PACKAGE_ROOT } from '../package-paths.js';
 import { ProjectFunction } from './project-function.js';
 
-const SCHEMA_DIR = fileURLToPath(new URL('../../schema', import.meta.url));
+const SCHEMA_DIR = join(PACKAGE_ROOT, 'schema');
 
 export interface DatabaseProps {
   /** Production stages keep deletion protection, snapshots on delete and longer backups. */
@@ -96,7 +97,15 @@ export class Database extends Construct {
       removalPolicy: props.production ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
       copyIntoBundle: ['schema'],
     }).bindDatabase(this);
-    const provider = new Provider(this, 'MigrationProvider', { onEventHandler: migrator.fn });
+    // The framework's own function logs where ours do: with a retention, and never into a
+    // group Lambda created on its own (which a CDK-managed group of that name would collide with).
+    const provider = new Provider(this, 'MigrationProvider', {
+      onEventHandler: migrator.fn,
+      logGroup: new LogGroup(this, 'MigrationProviderLogs', {
+        retention: props.logRetention,
+        removalPolicy: props.production ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+      }),
+    });
     this.migrated = new CustomResource(this, 'Schema', {
       serviceToken: provider.serviceToken,
       resourceType: 'Custom::ProvisioningSchema',

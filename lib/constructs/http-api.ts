@@ -1,7 +1,14 @@
 import type { RemovalPolicy } from 'aws-cdk-lib';
-import { type CfnStage, HttpApi, HttpMethod } from 'aws-cdk-lib/aws-apigatewayv2';
+import {
+  ApiMapping,
+  type CfnStage,
+  DomainName,
+  HttpApi,
+  HttpMethod,
+} from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import type { ICertificate } from 'aws-cdk-lib/aws-certificatemanager';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { Route } from '../../functions/routes.js';
@@ -11,12 +18,17 @@ export interface ProvisioningHttpApiProps {
   readonly throttle: { readonly rateLimit: number; readonly burstLimit: number };
   readonly logRetention: RetentionDays;
   readonly removalPolicy: RemovalPolicy;
+  /** Serve the API on this domain too, with an ACM certificate for it in the stack's region. */
+  readonly customDomain?: { readonly domainName: string; readonly certificate: ICertificate };
 }
 
 /** The HTTP API of SPEC 2.1 (routes added by the stack): public routes for Stripe, the orchestrator and the success page; IAM for operators. */
 export class ProvisioningHttpApi extends Construct {
   readonly api: HttpApi;
+  /** Where callers reach it: the custom domain when there is one, else the execute-api endpoint. */
   readonly url: string;
+  /** With a custom domain: the regional name its DNS record (CNAME or alias) must point to. */
+  readonly domainTarget: { readonly name: string; readonly hostedZoneId: string } | undefined;
   private readonly iam = new HttpIamAuthorizer();
 
   constructor(scope: Construct, id: string, props: ProvisioningHttpApiProps) {
@@ -49,7 +61,19 @@ export class ProvisioningHttpApi extends Construct {
         caller: '$context.identity.userArn',
       }),
     };
-    this.url = this.api.apiEndpoint;
+    const custom = props.customDomain;
+    if (custom) {
+      const domain = new DomainName(this, 'Domain', custom);
+      new ApiMapping(this, 'DomainMapping', { api: this.api, domainName: domain });
+      this.url = `https://${custom.domainName}`;
+      this.domainTarget = {
+        name: domain.regionalDomainName,
+        hostedZoneId: domain.regionalHostedZoneId,
+      };
+    } else {
+      this.url = this.api.apiEndpoint;
+      this.domainTarget = undefined;
+    }
   }
 
   /** Serves a route of SPEC 2.1 with a function; operator routes require IAM-signed requests. */

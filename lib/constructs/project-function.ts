@@ -1,4 +1,4 @@
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
@@ -13,9 +13,8 @@ import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { METRICS_NAMESPACE, SERVICE_NAME } from '../../functions/adapters/telemetry.js';
+import { bundlingRoot, PACKAGE_ROOT, packagePathFromRoot } from '../package-paths.js';
 import type { Database } from './database.js';
-
-const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 export interface ProjectFunctionProps {
   /** The handler module under `functions/handlers/`, without extension (e.g. `stripe-webhook`). */
@@ -28,7 +27,7 @@ export interface ProjectFunctionProps {
   readonly logRetention: RetentionDays;
   readonly removalPolicy: RemovalPolicy;
   readonly environment?: Record<string, string>;
-  /** Extra files the bundle needs, copied after bundling (paths relative to the project root). */
+  /** Extra files the bundle needs, copied after bundling (paths relative to this package's root). */
   readonly copyIntoBundle?: readonly string[];
   readonly reservedConcurrentExecutions?: number;
 }
@@ -56,6 +55,8 @@ export class ProjectFunction extends Construct {
     });
     logGroup.grantWrite(role);
     const copies = props.copyIntoBundle ?? [];
+    // This repository, or the app that installed this package from npm.
+    const root = bundlingRoot();
     const bundling: NodejsFunctionProps['bundling'] = {
       minify: true,
       sourceMap: true,
@@ -72,16 +73,19 @@ export class ProjectFunction extends Construct {
               beforeBundling: () => [],
               beforeInstall: () => [],
               afterBundling: (inputDir: string, outputDir: string) =>
-                copies.map((path) => `cp -r "${inputDir}/${path}" "${outputDir}/${path}"`),
+                copies.map(
+                  (path) =>
+                    `cp -r "${inputDir}/${packagePathFromRoot(root, path)}" "${outputDir}/${path}"`,
+                ),
             },
           }
         : {}),
     };
     this.fn = new NodejsFunction(this, 'Function', {
-      entry: `${PROJECT_ROOT}/functions/handlers/${props.handler}.ts`,
+      entry: join(PACKAGE_ROOT, 'functions', 'handlers', `${props.handler}.ts`),
       handler: props.exportName ?? 'handler',
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: `${PROJECT_ROOT}/package-lock.json`,
+      projectRoot: root.projectRoot,
+      depsLockFilePath: root.lockFile,
       description: props.description,
       runtime: Runtime.NODEJS_22_X,
       architecture: Architecture.ARM_64,

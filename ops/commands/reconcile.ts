@@ -26,9 +26,9 @@ one's stored payload as its next attempt, and prints the run's summary
 With --stack the re-drives go onto the stack's hand-off queue (HandoffQueueUrl), as the
 scheduled run's do; an overlapping scheduled run never claims the same job.
 Locally the hand-off queue lives inside the npm start process, out of reach: the run
-hands each job off itself, straight to the orchestrator's trigger URL (--trigger-url,
-or PROVISIONING_TRIGGER_URL; with the sandbox orchestrator, the URL of its banner line
-plus /trigger/onboarding), and records each outcome as the consumer does.
+hands each job off itself, straight to the trigger URL the running npm start uses (its
+sandbox orchestrator's, or PROVISIONING_TRIGGER_URL; --trigger-url overrides it), and
+records each outcome as the consumer does.
 The run stops claiming after --max-seconds (default 240).`,
   options: ['max-seconds', 'trigger-url'],
   async run(context, args) {
@@ -104,7 +104,7 @@ export function inlineHandoff(
     throw new UsageError(
       "a local reconcile needs the orchestrator's trigger URL: the local hand-off queue lives in the npm start process",
       [
-        'Pass --trigger-url (the sandbox: http://127.0.0.1:<port of the "Sandbox control" banner line>/trigger/onboarding) or set PROVISIONING_TRIGGER_URL,',
+        'Start the local runtime (npm start: its sandbox orchestrator), pass --trigger-url or set PROVISIONING_TRIGGER_URL,',
         'or let the running local runtime do it: restart it with RECONCILE_EVERY_SECONDS=30.',
       ],
     );

@@ -1,8 +1,13 @@
 import { App, Stack } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Certificate, CertificateValidation } from 'aws-cdk-lib/aws-certificatemanager';
 import { Bucket } from 'aws-cdk-lib/aws-s3';
 // Through the package's own entry point, as a team embedding it imports it.
-import { addStackOutputs, ProvisioningHandoff } from 'provisioning-handoff';
+import {
+  addStackOutputs,
+  ProvisioningHandoff,
+  type ProvisioningHandoffProps,
+} from 'provisioning-handoff';
 import { describe, expect, it } from 'vitest';
 
 /**
@@ -56,5 +61,168 @@ describe('ProvisioningHandoff in a foreign stack', () => {
           alarmEmail: 'not an e-mail',
         }),
     ).toThrow(/^Invalid ProvisioningHandoff props: alarmEmail: .*; maxAttempts: /);
+  });
+});
+
+/** The construct in a stack of its own, synthesized without bundling (the tests read the template). */
+function synthesize(
+  props: ProvisioningHandoffProps | ((stack: Stack) => ProvisioningHandoffProps),
+) {
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const stack = new Stack(app, 'SaasPlatform', {
+    env: { account: '123456789012', region: 'eu-west-1' },
+  });
+  const handoff = new ProvisioningHandoff(
+    stack,
+    'Provisioning',
+    typeof props === 'function' ? props(stack) : props,
+  );
+  addStackOutputs(stack, handoff);
+  return { template: Template.fromStack(stack), handoff, stack };
+}
+
+type Resource = { Type: string; Properties?: Record<string, unknown> };
+
+function functionsOf(template: Template): [string, Resource][] {
+  return Object.entries(template.toJSON().Resources as Record<string, Resource>).filter(
+    ([, r]) => r.Type === 'AWS::Lambda::Function',
+  );
+}
+
+function variablesOf(fn: Resource | undefined): Record<string, unknown> {
+  return (
+    (fn?.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined)
+      ?.Variables ?? {}
+  );
+}
+
+describe('props a SaaS team sets', () => {
+  it('allowedOrigins lets a success page on those origins read the status route, and no other route', () => {
+    const { template } = synthesize({
+      allowedOrigins: ['https://shop.example.com', 'http://localhost:5173'],
+    });
+    const withOrigins = functionsOf(template).filter(
+      ([, fn]) => 'ALLOWED_ORIGINS' in variablesOf(fn),
+    );
+
+    expect(withOrigins.map(([id]) => id)).toEqual([expect.stringMatching(/Status/)]);
+    expect(variablesOf(withOrigins[0]?.[1]).ALLOWED_ORIGINS).toBe(
+      'https://shop.example.com,http://localhost:5173',
+    );
+  });
+
+  it('refuses an allowed origin that is not an origin, naming allowedOrigins', () => {
+    for (const origin of ['https://shop.example.com/', 'http://shop.example.com', '*']) {
+      expect(() => synthesize({ allowedOrigins: [origin] })).toThrow(
+        /allowedOrigins\.0: each must be an origin/,
+      );
+    }
+  });
+
+  it('serves the API on a custom domain with its certificate, and every URL it hands out uses it', () => {
+    const certificateArn =
+      'arn:aws:acm:eu-west-1:123456789012:certificate/0f7bc0e2-2c3a-4f8e-9a53-3d9a61f0c2b8';
+    const { template } = synthesize({ domainName: 'billing-api.example.com', certificateArn });
+    const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
+
+    template.hasResourceProperties('AWS::ApiGatewayV2::DomainName', {
+      DomainName: 'billing-api.example.com',
+      DomainNameConfigurations: [{ CertificateArn: certificateArn, EndpointType: 'REGIONAL' }],
+    });
+    template.hasResourceProperties('AWS::ApiGatewayV2::ApiMapping', {
+      DomainName: { Ref: Match.stringLikeRegexp('Domain') },
+      Stage: '$default',
+    });
+    expect(outputs.WebhookUrl?.Value).toBe('https://billing-api.example.com/api/webhooks/stripe');
+    expect(outputs.ApiDomainTarget?.Value).toEqual({
+      'Fn::GetAtt': [expect.stringMatching(/Domain/), 'RegionalDomainName'],
+    });
+    // The callback URL in every trigger payload is the custom domain's too.
+    const bases = functionsOf(template).flatMap(([, fn]) => variablesOf(fn).PUBLIC_BASE_URL ?? []);
+    expect(new Set(bases)).toEqual(new Set(['https://billing-api.example.com']));
+  });
+
+  it('takes the certificate as a construct of the same stack', () => {
+    const { template } = synthesize((stack) => ({
+      domainName: 'billing-api.example.com',
+      certificate: new Certificate(stack, 'ApiCertificate', {
+        domainName: 'billing-api.example.com',
+        validation: CertificateValidation.fromDns(),
+      }),
+    }));
+
+    template.hasResourceProperties('AWS::ApiGatewayV2::DomainName', {
+      DomainNameConfigurations: [
+        { CertificateArn: { Ref: Match.stringLikeRegexp('ApiCertificate') } },
+      ],
+    });
+  });
+
+  it('refuses a domain without a certificate, a certificate without a domain, and both certificate forms', () => {
+    const arn = 'arn:aws:acm:eu-west-1:123456789012:certificate/0f7bc0e2';
+
+    expect(() => synthesize({ domainName: 'billing-api.example.com' })).toThrow(
+      /certificateArn: required with domainName/,
+    );
+    expect(() => synthesize({ certificateArn: arn })).toThrow(/domainName: required/);
+    expect(() => synthesize({ domainName: 'Not A Domain', certificateArn: arn })).toThrow(
+      /domainName: a lowercase domain name/,
+    );
+  });
+
+  it('refuses a prop it does not know, naming it, rather than ignore it', () => {
+    const mistyped = { triggerURL: 'https://orchestrator.example.com/trigger' };
+
+    expect(() => synthesize(mistyped as ProvisioningHandoffProps)).toThrow(/triggerURL/);
+  });
+});
+
+describe('sandboxOrchestrator: a stack that proves itself (ops smoke)', () => {
+  it('sends every trigger to a sandbox behind a public function URL, which may start its saga', () => {
+    const { template } = synthesize({ sandboxOrchestrator: true });
+    const functions = functionsOf(template);
+    const [consumerId, consumer] = functions.find(([id]) => id.includes('HandoffConsumer')) ?? [];
+    const [triggerId] = functions.find(([id]) => id.includes('SandboxOrchestratorTrigger')) ?? [];
+    const [sagaId] = functions.find(([id]) => id.includes('SandboxOrchestratorSaga')) ?? [];
+    const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
+
+    expect(consumerId && triggerId && sagaId).toBeTruthy();
+    template.hasResourceProperties('AWS::Lambda::Url', {
+      AuthType: 'NONE',
+      TargetFunctionArn: { 'Fn::GetAtt': [triggerId, 'Arn'] },
+    });
+    expect(JSON.stringify(variablesOf(consumer).PROVISIONING_TRIGGER_URL)).toContain(
+      'trigger/onboarding',
+    );
+    expect(outputs.SandboxTriggerUrl).toBeDefined();
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Action: 'lambda:InvokeFunction',
+            Resource: { 'Fn::GetAtt': [sagaId, 'Arn'] },
+          }),
+        ]),
+      },
+    });
+  });
+
+  it('has none by default', () => {
+    const { template } = synthesize({});
+
+    template.resourceCountIs('AWS::Lambda::Url', 0);
+    expect((template.toJSON().Outputs as object) ?? {}).not.toHaveProperty('SandboxTriggerUrl');
+  });
+
+  it('is refused in production, and next to a real orchestrator’s triggerUrl', () => {
+    expect(() => synthesize({ stage: 'prod', sandboxOrchestrator: true })).toThrow(
+      /sandboxOrchestrator: refused in production/,
+    );
+    expect(() =>
+      synthesize({
+        sandboxOrchestrator: true,
+        triggerUrl: 'https://orchestrator.example.com/trigger/onboarding',
+      }),
+    ).toThrow(/triggerUrl: leave it unset with sandboxOrchestrator/);
   });
 });

@@ -1,7 +1,7 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { App, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
@@ -14,6 +14,8 @@ import {
 } from '../../functions/core/resume-budget.js';
 import { ProvisioningStack } from '../../lib/provisioning-stack.js';
 import { parseSettings } from '../../lib/settings.js';
+import { cdkJsonContext, featureFlags } from '../support/cdk-context.js';
+import { bundledHandler } from '../support/lambda-bundles.js';
 
 type Resource = {
   Type: string;
@@ -51,9 +53,12 @@ function byType(type: string): [string, Resource][] {
 
 beforeAll(() => {
   outdir = mkdtempSync(join(tmpdir(), 'provisioning-cdk-'));
-  // One real synth, bundling included: what `cdk deploy` would upload.
-  // Asset metadata names each function's bundle directory in the assembly.
-  const app = new App({ outdir, context: { 'aws:cdk:enable-asset-metadata': true } });
+  // One real synth, bundling included, with cdk.json's feature flags: what `cdk deploy`
+  // would upload. Asset metadata names each function's bundle directory in the assembly.
+  const app = new App({
+    outdir,
+    context: { ...featureFlags(cdkJsonContext()), 'aws:cdk:enable-asset-metadata': true },
+  });
   stack = new ProvisioningStack(app, 'Provisioning-test', {
     settings: parseSettings({
       stage: 'test',
@@ -392,12 +397,7 @@ describe('the functions', () => {
 
   it('bundle into modules that load in Node.js', async () => {
     for (const [, fn] of productFunctions()) {
-      const assetPath = String(fn.Metadata?.['aws:asset:path']);
-      const entry = join(outdir, assetPath, 'index.mjs');
-      expect(existsSync(entry)).toBe(true);
-      const module = await import(pathToFileURL(entry).href);
-      const exportName = String(fn.Properties?.Handler).replace(/^index\./, '');
-      expect(typeof module[exportName]).toBe('function');
+      expect(typeof (await bundledHandler(outdir, fn))).toBe('function');
     }
   }, 60_000);
 });
@@ -499,6 +499,23 @@ describe('least privilege', () => {
 describe('cdk-nag AwsSolutions', () => {
   it('passes the stack: every finding is fixed or acknowledged with its reason', () => {
     expect(synthError).toBeUndefined();
+  });
+
+  it('passes a stack with every optional part: sandbox orchestrator, custom domain, CORS', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    new ProvisioningStack(app, 'Provisioning-smoke', {
+      settings: parseSettings({
+        stage: 'smoke',
+        sandboxOrchestrator: true,
+        domainName: 'billing-api.example.com',
+        certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/0f7bc0e2',
+        allowedOrigins: 'https://shop.example.com',
+      }),
+      env: { account: '123456789012', region: 'eu-west-1' },
+    });
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+
+    expect(() => app.synth()).not.toThrow();
   });
 
   it('fails the synth on a finding nobody acknowledged', () => {

@@ -88,7 +88,9 @@ describe('an orchestrator that keeps the contract', () => {
     expect(out.split('\n').filter((line) => line.startsWith('PASS'))).toHaveLength(
       ALL_CHECKS.length,
     );
-    expect(out).toMatch(/provisioned reported\s+after [\d.]+ s \(dpl_sandbox_\w+, cell-local-1\)/);
+    expect(out).toMatch(
+      /provisioned reported\s+after [\d.]+ s \(dpl_sandbox_\w+, cell-sandbox-1\)/,
+    );
     expect(out).toContain(`All ${ALL_CHECKS.length} checks passed.`);
     expect(code).toBe(0);
   });

@@ -170,3 +170,40 @@ describe('the checkout success page status', () => {
     expect(malformed.statusCode).toBe(400);
   });
 });
+
+describe('a success page on another origin (CORS, the allowedOrigins setting)', () => {
+  const SHOP = 'https://shop.example.com';
+  const read = (path: string, origin: string) =>
+    createStatusHandler({ db: h.deps.db }, { allowedOrigins: [SHOP] })(
+      httpEvent({ method: 'GET', path, headers: { origin } }),
+      lambdaContext(),
+    );
+
+  it('may read the state when its origin is allowed, and so may it read a refusal', async () => {
+    const ok = await read('/api/provisioning/status?session_id=cs_test_cors', SHOP);
+    const refused = await read('/api/provisioning/status?session_id=nope', SHOP);
+
+    expect(ok.statusCode).toBe(200);
+    expect(ok.headers).toMatchObject({ 'access-control-allow-origin': SHOP, vary: 'origin' });
+    expect(refused.statusCode).toBe(400);
+    expect(refused.headers).toMatchObject({ 'access-control-allow-origin': SHOP });
+  });
+
+  it('is not allowed from any other origin, nor by default', async () => {
+    const other = await read(
+      '/api/provisioning/status?session_id=cs_test_cors',
+      'https://evil.example',
+    );
+    const byDefault = await status(
+      httpEvent({
+        method: 'GET',
+        path: '/api/provisioning/status?session_id=cs_test_cors',
+        headers: { origin: SHOP },
+      }),
+      lambdaContext(),
+    );
+
+    expect(other.headers?.['access-control-allow-origin']).toBeUndefined();
+    expect(byDefault.headers?.['access-control-allow-origin']).toBeUndefined();
+  });
+});

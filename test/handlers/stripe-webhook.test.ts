@@ -314,7 +314,7 @@ describe('repeated deliveries', () => {
     expect(h.telemetry.counters.get('CheckoutRecorded')).toBe(1);
   });
 
-  it('gives one job when distinct events for one session race', async () => {
+  it('gives one job when distinct events for one session race, and says which one recorded it', async () => {
     const sessionId = unique('cs_test');
     const events = Array.from({ length: 10 }, (_, i) =>
       checkoutEvent(sessionId, {
@@ -322,10 +322,25 @@ describe('repeated deliveries', () => {
       }),
     );
 
-    await Promise.all(events.map((event) => send(event)));
+    const answers = await Promise.all(events.map((event) => send(event)));
 
     expect(await count('FROM provisioning_jobs WHERE stripe_session_id = $1', sessionId)).toBe(1);
     expect(sends()).toHaveLength(1);
+    expect(answers.map((answer) => answer.body.outcome).sort()).toEqual([
+      ...Array(9).fill('duplicate'),
+      'recorded',
+    ]);
+  });
+
+  it('answers duplicate, 200, to a new event for a session already recorded, and sends nothing', async () => {
+    const sessionId = unique('cs_test');
+    await send(checkoutEvent(sessionId));
+
+    const resent = await send(checkoutEvent(sessionId));
+
+    expect(resent).toEqual({ statusCode: 200, body: { received: true, outcome: 'duplicate' } });
+    expect(await count('FROM provisioning_jobs WHERE stripe_session_id = $1', sessionId)).toBe(1);
+    expect(sends().filter((message) => message.MessageBody?.includes(sessionId))).toHaveLength(1);
   });
 });
 
@@ -601,7 +616,8 @@ describe('faults', () => {
     const retried = await deliver(body, signed(body));
 
     expect(crashed.statusCode).toBe(500);
-    expect(retried).toEqual({ statusCode: 200, body: { received: true, outcome: 'recorded' } });
+    // The crashed delivery had recorded the job: the retry finds it and records nothing.
+    expect(retried).toEqual({ statusCode: 200, body: { received: true, outcome: 'duplicate' } });
     expect(await count('FROM stripe_events WHERE id = $1', event.id)).toBe(1);
     expect(sends()).toHaveLength(1);
   });

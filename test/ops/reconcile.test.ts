@@ -1,8 +1,12 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { handoffMessage } from '../../functions/adapters/handoff-queue.js';
 import { upsertPackage } from '../../functions/db/catalogue-repository.js';
+import { writeRuntimeFile } from '../../local/runtime-file.js';
 import type { DataApiBridge } from '../support/data-api-bridge.js';
 import { bridgedExecutor } from '../support/executors.js';
 import { PACKAGES } from '../support/handler-harness.js';
@@ -118,6 +122,41 @@ describe('ops reconcile locally: the queue lives in the npm start process', () =
     expect(result.stderr).toContain('the local hand-off queue lives in the npm start process');
     expect(result.stderr).toContain('RECONCILE_EVERY_SECONDS');
     expect(await jobColumns(db.executor, job.id)).toMatchObject({ attempts: 1 });
+  });
+
+  it('hands re-drives to the trigger URL the running npm start uses, found in its DATA_DIR', async () => {
+    const job = await staleJob('cs_test_reconcile_runtime_file');
+    const orchestrator = await loopbackServer(() => ({ status: 202, body: '{}' }));
+    const DATA_DIR = mkdtempSync(join(tmpdir(), 'provisioning-ops-runtime-'));
+    writeRuntimeFile(
+      { DATA_DIR },
+      {
+        pid: process.pid,
+        url: 'http://localhost:4321',
+        startedAt: new Date().toISOString(),
+        environment: {
+          PORT: '4321',
+          DATABASE_URL: db.connectionString,
+          PROVISIONING_TRIGGER_URL: `${orchestrator.url}/trigger/onboarding`,
+          PROVISIONING_TRIGGER_SECRET: TRIGGER_SECRET,
+        },
+      },
+    );
+    try {
+      const result = await ops(['reconcile', '--yes', '--json'], { env: { DATA_DIR } });
+
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.json()).toMatchObject({ redriven: 1 });
+      expect(orchestrator.requests.map((request) => request.headers['idempotency-key'])).toEqual([
+        job.id,
+      ]);
+      // The callback URL of the runtime's port, not the default one.
+      expect(JSON.parse(orchestrator.requests[0]?.body ?? '{}').callback_url).toBe(
+        'http://localhost:4321/api/internal/provisioning/callback',
+      );
+    } finally {
+      await orchestrator.close();
+    }
   });
 
   it('with --trigger-url hands each re-drive straight to the orchestrator, signed, and records the outcome', async () => {

@@ -1,4 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../local/free-port.js';
 
@@ -6,6 +9,8 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 export interface RuntimeProcess {
   readonly url: string;
+  /** Its DATA_DIR (a fresh one unless given): where it writes runtime.json for the CLIs. */
+  readonly dataDir: string;
   readonly sandboxUrl: string | undefined;
   readonly child: ChildProcess;
   /** Everything it printed so far. */
@@ -20,9 +25,11 @@ export interface RuntimeProcess {
 /** Starts `npm start`'s entry point as a user would, on a free port, and waits until it serves. */
 export async function startRuntimeProcess(env: Record<string, string>): Promise<RuntimeProcess> {
   const port = await freePort();
+  // Never the repository's .data/: a developer's own runtime keeps its files.
+  const dataDir = env.DATA_DIR ?? mkdtempSync(join(tmpdir(), 'provisioning-runtime-'));
   const child = spawn(process.execPath, ['--import', 'tsx', 'bin/local.ts'], {
     cwd: ROOT,
-    env: { ...process.env, LOG_FORMAT: 'json', PORT: String(port), ...env },
+    env: { ...process.env, LOG_FORMAT: 'json', PORT: String(port), DATA_DIR: dataDir, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     // Its own process group, like a program started from a terminal.
     detached: true,
@@ -48,6 +55,7 @@ export async function startRuntimeProcess(env: Record<string, string>): Promise<
   const sandboxUrl = /curl -X PUT (http:\/\/127\.0\.0\.1:\d+)\/mode/.exec(output)?.[1];
   return {
     url: `http://localhost:${port}`,
+    dataDir,
     sandboxUrl,
     child,
     output: () => output,

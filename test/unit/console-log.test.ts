@@ -1,5 +1,19 @@
-import { describe, expect, it } from 'vitest';
+import { PassThrough } from 'node:stream';
+import { WriteStream } from 'node:tty';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { consoleLog } from '../../local/console-log.js';
+
+/** A stream that reports what a colour terminal reports, judged by the environment. */
+function colourTerminal() {
+  return Object.assign(new PassThrough(), {
+    isTTY: true,
+    getColorDepth: WriteStream.prototype.getColorDepth,
+  });
+}
+
+afterEach(() => {
+  vi.unstubAllEnvs();
+});
 
 function capture(format: 'pretty' | 'json') {
   const lines: string[] = [];
@@ -41,5 +55,35 @@ describe('the local runtime log', () => {
       message: 'shutdown failed',
       error: 'pool closed',
     });
+  });
+});
+
+describe('colours in the local runtime log', () => {
+  const ANSI = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`);
+  const lineIn = (stream: NodeJS.WritableStream) => {
+    const lines: string[] = [];
+    consoleLog('pretty', (line) => lines.push(line), stream).warn('breaker opened', { jobs: 3 });
+    return lines[0] ?? '';
+  };
+
+  it('colour the level in a colour terminal', () => {
+    vi.stubEnv('FORCE_COLOR', undefined);
+    vi.stubEnv('NO_COLOR', undefined);
+    vi.stubEnv('NODE_DISABLE_COLORS', undefined);
+    vi.stubEnv('TERM', 'xterm-256color');
+
+    expect(lineIn(colourTerminal())).toMatch(ANSI);
+  });
+
+  it('are left out under NO_COLOR, and when the output is not a terminal', () => {
+    vi.stubEnv('FORCE_COLOR', undefined);
+    vi.stubEnv('TERM', 'xterm-256color');
+    const piped = lineIn(new PassThrough());
+    vi.stubEnv('NO_COLOR', '1');
+    const noColor = lineIn(colourTerminal());
+
+    expect(piped).not.toMatch(ANSI);
+    expect(noColor).not.toMatch(ANSI);
+    expect(noColor).toMatch(/WARN {2}breaker opened jobs=3$/);
   });
 });
