@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { storableText } from '../core/text.js';
 import type { SqlExecutor } from './executor.js';
 import { defineStatement, runStatementForOne } from './statement.js';
 
@@ -14,10 +15,16 @@ RETURNING id`,
   row: z.object({ id: z.number().int() }),
 });
 
+/** The longest reason and reference kept: enough to act on, never a body. */
+const MAX_REASON = 2000;
+const MAX_REFERENCE = 255;
+
 /**
  * Keeps an authenticated input that failed validation where an operator can see it:
  * where it came from, what it was about (an event, session or message id: never the
- * body) and why it was refused.
+ * body) and why it was refused. Whatever the input held, the row can be stored: control
+ * characters are shown escaped and both texts are cut, so keeping a refusal never fails
+ * on the very characters it refuses.
  */
 export async function recordRejectedInput(
   db: SqlExecutor,
@@ -28,5 +35,11 @@ export async function recordRejectedInput(
   },
   now: Date,
 ): Promise<void> {
-  await runStatementForOne(db, recordRejectedInputStatement, { ...rejection, now });
+  await runStatementForOne(db, recordRejectedInputStatement, {
+    source: rejection.source,
+    reference:
+      rejection.reference === null ? null : storableText(rejection.reference, MAX_REFERENCE),
+    reason: storableText(rejection.reason, MAX_REASON),
+    now,
+  });
 }
