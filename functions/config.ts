@@ -21,6 +21,9 @@ const environment = z.object({
   DATABASE_RESOURCE_ARN: optionalArn,
   DATABASE_SECRET_ARN: optionalArn,
   DATABASE_NAME: z.string().trim().min(1).default('provisioning'),
+  /** The migrator only: the secrets of the roles it creates (see database-roles.ts). */
+  APP_ROLE_SECRET_ARN: optionalArn,
+  READER_ROLE_SECRET_ARN: optionalArn,
   /** How long this function retries Data API faults that came before a statement ran (Aurora resuming). */
   DATA_API_RETRY_BUDGET_SECONDS: positiveInt(DATA_API_RETRY_BUDGET_SECONDS.background),
   // … or a PostgreSQL server (local runtime).
@@ -49,6 +52,8 @@ const environment = z.object({
   RECONCILE_BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(25),
   RECONCILE_MAX_REDRIVES_PER_SECOND: positiveInt(20),
   TRIGGER_TIMEOUT_MS: positiveInt(10_000),
+  /** Refuse callbacks without X-Provisioning-Timestamp (`false` only while an orchestrator migrates). */
+  REQUIRE_CALLBACK_TIMESTAMP: z.enum(['true', 'false']).default('true'),
 });
 
 export interface Config {
@@ -62,6 +67,8 @@ export interface Config {
       }
     | { readonly kind: 'postgres'; readonly url: string }
     | { readonly kind: 'none' };
+  /** The migrator only: where the passwords of the database roles are. */
+  readonly roleSecretArns: { readonly app?: string | undefined; readonly reader?: string | undefined };
   readonly handoffQueueUrl: string | undefined;
   readonly eventBusName: string | undefined;
   readonly triggerUrl: string | undefined;
@@ -77,6 +84,7 @@ export interface Config {
   readonly rules: ProvisioningRules;
   readonly reconcile: { readonly batchSize: number; readonly maxRedrivesPerSecond: number };
   readonly triggerTimeoutMs: number;
+  readonly requireCallbackTimestamp: boolean;
 }
 
 export class ConfigError extends Error {
@@ -114,6 +122,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
         : e.DATABASE_URL
           ? { kind: 'postgres', url: e.DATABASE_URL }
           : { kind: 'none' },
+    roleSecretArns: { app: e.APP_ROLE_SECRET_ARN, reader: e.READER_ROLE_SECRET_ARN },
     handoffQueueUrl: e.HANDOFF_QUEUE_URL,
     eventBusName: e.EVENT_BUS_NAME,
     triggerUrl: e.PROVISIONING_TRIGGER_URL,
@@ -141,6 +150,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       maxRedrivesPerSecond: e.RECONCILE_MAX_REDRIVES_PER_SECOND,
     },
     triggerTimeoutMs: e.TRIGGER_TIMEOUT_MS,
+    requireCallbackTimestamp: e.REQUIRE_CALLBACK_TIMESTAMP === 'true',
   };
 }
 

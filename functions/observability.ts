@@ -11,11 +11,14 @@ import {
  * The one place observability is configured: every handler logs through this logger
  * (JSON, with the Lambda context and the ids appended per request) and reports
  * through these metrics (CloudWatch EMF, flushed by the `logMetrics` middleware).
+ * The service name carries the stage (`serviceNameFor`): the stack sets it as
+ * Powertools' own `POWERTOOLS_SERVICE_NAME` on every function.
  */
+const serviceName = process.env.POWERTOOLS_SERVICE_NAME || SERVICE_NAME;
 
-export const logger = new Logger({ serviceName: SERVICE_NAME });
+export const logger = new Logger({ serviceName });
 
-export const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME });
+export const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName });
 
 /** Telemetry onto Powertools metrics: counters and the gauge both as EMF values. */
 export class PowertoolsTelemetry implements Telemetry {
@@ -23,6 +26,13 @@ export class PowertoolsTelemetry implements Telemetry {
 
   count(name: MetricName, value = 1): void {
     this.target.addMetric(name, MetricUnit.Count, value);
+  }
+
+  /** Its own EMF document, flushed at once: dimensions apply to every metric of a document. */
+  countFor(name: MetricName, dimensions: Readonly<Record<string, string>>, value = 1): void {
+    const single = this.target.singleMetric();
+    for (const [key, dimension] of Object.entries(dimensions)) single.addDimension(key, dimension);
+    single.addMetric(name, MetricUnit.Count, value);
   }
 
   gauge(name: MetricName, value: number): void {

@@ -9,6 +9,7 @@ import { TelemetryRegistry } from '../functions/adapters/telemetry.js';
 import { loadConfig } from '../functions/config.js';
 import { consumerTimeoutSeconds, reserveFor } from '../functions/core/handoff-timing.js';
 import { upsertPackage, upsertUser } from '../functions/db/catalogue-repository.js';
+import { applyDatabaseRoles } from '../functions/db/database-roles.js';
 import { countStuckJobs } from '../functions/db/jobs/reconcile-claims.js';
 import { loadMigrations, migrate } from '../functions/db/migrator.js';
 import { createPool, PgExecutor } from '../functions/db/pg-executor.js';
@@ -71,6 +72,8 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
   const db = new PgExecutor(pool);
   const report = await migrate(db, await loadMigrations(SCHEMA_DIR));
   if (report.applied.length) log.info('schema migrated', { applied: report.applied });
+  // The roles and grants AWS has; locally nobody logs in as them (no passwords).
+  await applyDatabaseRoles(db);
   const seeded = await seedIfEmpty(db);
 
   const telemetry = new TelemetryRegistry();
@@ -141,11 +144,15 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
       callbackUrl,
       stripeMode: settings.STRIPE_MODE,
     }),
-    callback: createCallbackHandler({ ...deps, secrets }),
+    callback: createCallbackHandler({
+      ...deps,
+      secrets,
+      requireTimestamp: config.requireCallbackTimestamp,
+    }),
     status: createStatusHandler(deps),
     jobRead: createJobReadHandler(deps),
     jobCreate: createJobCreateHandler({ ...deps, queue, callbackUrl }),
-    openApi: createOpenApiHandler(),
+    openApi: createOpenApiHandler(telemetry),
   };
   const routes: LocalRoute[] = (
     Object.entries(handlers) as [RouteName, LocalRoute['handler']][]

@@ -19,7 +19,7 @@ let status: ReturnType<typeof createStatusHandler>;
 
 beforeAll(async () => {
   h = await handlerHarness();
-  status = createStatusHandler({ db: h.deps.db });
+  status = createStatusHandler({ db: h.deps.db, telemetry: h.telemetry });
 });
 afterAll(async () => {
   await h.close();
