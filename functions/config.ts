@@ -68,7 +68,10 @@ export interface Config {
     | { readonly kind: 'postgres'; readonly url: string }
     | { readonly kind: 'none' };
   /** The migrator only: where the passwords of the database roles are. */
-  readonly roleSecretArns: { readonly app?: string | undefined; readonly reader?: string | undefined };
+  readonly roleSecretArns: {
+    readonly app?: string | undefined;
+    readonly reader?: string | undefined;
+  };
   readonly handoffQueueUrl: string | undefined;
   readonly eventBusName: string | undefined;
   readonly triggerUrl: string | undefined;

@@ -1,3 +1,4 @@
+import type { ITopicSubscription } from 'aws-cdk-lib/aws-sns';
 import { z } from 'zod';
 import { STRIPE_MODES, type StripeMode } from '../functions/core/stripe-mode.js';
 
@@ -19,13 +20,17 @@ const contextSchema = z.object({
     .default('dev'),
   /** Production keeps the database on delete (snapshot), deletion protection and longer backups and logs. */
   production: flag.optional(),
+  /** Subscribed to the paging topic; a production stage must have it (or pagingSubscriptions). */
   alarmEmail: z.email().optional(),
+  /** Subscribed to the notify topic (working hours); defaults to alarmEmail. */
+  notifyEmail: z.email().optional(),
   /** The Stripe mode the webhook serves; events of the other mode are refused. */
   stripeMode: z.enum(STRIPE_MODES).optional(),
   triggerUrl: z.url().optional(),
-  runbookBaseUrl: z
-    .url()
-    .default('https://github.com/your-org/provisioning-handoff/blob/main/docs/runbooks'),
+  /** Where the runbooks are published; alarm descriptions then link them too. */
+  runbookBaseUrl: z.url().optional(),
+  /** Refuse callbacks without X-Provisioning-Timestamp; `false` only while an orchestrator migrates. */
+  requireCallbackTimestamp: flag.default(true),
   reconcileEnabled: flag.default(true),
   watchdogEnabled: flag.default(true),
   staleAfterSeconds: count.default(300),
@@ -59,14 +64,26 @@ export interface ProvisioningHandoffProps {
   readonly stage?: string;
   /** Deletion protection, snapshot on delete, longer backups and logs. Default: stage is `prod`. */
   readonly production?: boolean;
-  /** Subscribed to the paging topic. */
+  /** Subscribed to the paging topic. Required in production, unless `pagingSubscriptions` is given. */
   readonly alarmEmail?: string;
+  /** Subscribed to the notify topic (what needs a look in working hours). Default: `alarmEmail`. */
+  readonly notifyEmail?: string;
+  /** Construct only: more subscriptions of the paging topic (a pager, a chat bridge). */
+  readonly pagingSubscriptions?: readonly ITopicSubscription[];
+  /** Construct only: more subscriptions of the notify topic. */
+  readonly notifySubscriptions?: readonly ITopicSubscription[];
   /** The Stripe mode the webhook serves. Default `live` in production, `test` otherwise. */
   readonly stripeMode?: StripeMode;
   /** The orchestrator's trigger endpoint; unset parks every hand-off as not configured. */
   readonly triggerUrl?: string;
-  /** Where alarm descriptions link their runbooks. */
+  /** Where the runbooks are published (e.g. your fork's docs/runbooks); alarm descriptions link them. Default: none, they name the file in this repository. */
   readonly runbookBaseUrl?: string;
+  /**
+   * Refuse orchestrator callbacks without `X-Provisioning-Timestamp`. Default `true`;
+   * `false` is the migration path for an orchestrator that signs the body alone, until
+   * it signs `"<timestamp>.<body>"`.
+   */
+  readonly requireCallbackTimestamp?: boolean;
   readonly reconcileEnabled?: boolean;
   readonly watchdogEnabled?: boolean;
   readonly staleAfterSeconds?: number;
@@ -102,6 +119,13 @@ export function parseSettings(
     throw new Error(`Invalid ${source}: ${problems.join('; ')}`);
   }
   const production = parsed.data.production ?? parsed.data.stage === 'prod';
+  // Subscriptions are objects, so only the construct's props can carry them, never context.
+  const pagers = (input as ProvisioningHandoffProps).pagingSubscriptions?.length ?? 0;
+  if (production && !parsed.data.alarmEmail && pagers === 0) {
+    throw new Error(
+      `Invalid ${source}: alarmEmail: required when production is true (stage ${parsed.data.stage}), or pagingSubscriptions on the construct: nobody would be paged`,
+    );
+  }
   return {
     ...parsed.data,
     production,

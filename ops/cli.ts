@@ -15,6 +15,7 @@ import { notifications } from './commands/notifications.js';
 import { packages } from './commands/packages.js';
 import { rearm } from './commands/rearm.js';
 import { reconcileNow } from './commands/reconcile.js';
+import { rejected } from './commands/rejected.js';
 import { resolvePayload } from './commands/resolve-payload.js';
 import { show } from './commands/show.js';
 import { stuck } from './commands/stuck.js';
@@ -36,6 +37,7 @@ export const COMMANDS: readonly Command[] = [
   cancel,
   resolvePayload,
   dlq,
+  rejected,
   callbackCheck,
   admins,
   notifications,

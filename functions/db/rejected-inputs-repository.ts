@@ -1,9 +1,16 @@
 import { z } from 'zod';
 import { storableText } from '../core/text.js';
 import type { SqlExecutor } from './executor.js';
-import { defineStatement, runStatementForOne } from './statement.js';
+import { defineStatement, runStatement, runStatementForOne } from './statement.js';
 
-export type InputSource = 'stripe_webhook' | 'callback' | 'operator_api' | 'handoff_queue';
+/** Where a refused input came from (the `source` column's CHECK lists the same). */
+export const INPUT_SOURCES = [
+  'stripe_webhook',
+  'callback',
+  'operator_api',
+  'handoff_queue',
+] as const;
+export type InputSource = (typeof INPUT_SOURCES)[number];
 
 const recordRejectedInputStatement = defineStatement({
   name: 'record rejected input',
@@ -41,5 +48,38 @@ export async function recordRejectedInput(
       rejection.reference === null ? null : storableText(rejection.reference, MAX_REFERENCE),
     reason: storableText(rejection.reason, MAX_REASON),
     now,
+  });
+}
+
+const listRejectedInputsStatement = defineStatement({
+  name: 'list rejected inputs',
+  sql: `
+SELECT id, source, reference, reason, received_at FROM rejected_inputs
+WHERE (CAST(:source AS text) IS NULL OR source = :source)
+  AND (CAST(:since AS timestamptz) IS NULL OR received_at >= :since)
+ORDER BY received_at DESC, id DESC
+LIMIT :limit`,
+  params: { source: 'text', since: 'timestamp', limit: 'int' },
+  row: z.object({
+    id: z.number().int(),
+    source: z.enum(INPUT_SOURCES),
+    reference: z.string().nullable(),
+    reason: z.string(),
+    received_at: z.date(),
+  }),
+  replay: 'safe',
+});
+
+export type RejectedInput = z.infer<typeof listRejectedInputsStatement.row>;
+
+/** Refused inputs, newest first: of one source and since a time when given. */
+export async function listRejectedInputs(
+  db: SqlExecutor,
+  filter: { readonly source?: InputSource; readonly since?: Date; readonly limit: number },
+): Promise<RejectedInput[]> {
+  return runStatement(db, listRejectedInputsStatement, {
+    source: filter.source ?? null,
+    since: filter.since ?? null,
+    limit: filter.limit,
   });
 }
