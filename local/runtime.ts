@@ -30,6 +30,7 @@ import { apiGateway, type LocalRoute } from './api-gateway.js';
 import { createLocalConsole } from './console/console-server.js';
 import { openEmbeddedDatabase } from './embedded-database.js';
 import { LocalFifoQueue } from './fifo-queue.js';
+import { listen } from './listen.js';
 import { LoggedLifecycleEvents } from './logged-lifecycle-events.js';
 import { renderPrometheus } from './prometheus.js';
 import { SandboxOrchestrator } from './sandbox-orchestrator.js';
@@ -70,11 +71,21 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
       });
   const pool = createPool(database.connectionString, 10);
   const db = new PgExecutor(pool);
-  const report = await migrate(db, await loadMigrations(SCHEMA_DIR));
-  if (report.applied.length) log.info('schema migrated', { applied: report.applied });
-  // The roles and grants AWS has; locally nobody logs in as them (no passwords).
-  await applyDatabaseRoles(db);
-  const seeded = await seedIfEmpty(db);
+  const server = createServer();
+  let seeded: boolean;
+  try {
+    const report = await migrate(db, await loadMigrations(SCHEMA_DIR));
+    if (report.applied.length) log.info('schema migrated', { applied: report.applied });
+    // The roles and grants AWS has; locally nobody logs in as them (no passwords).
+    await applyDatabaseRoles(db);
+    seeded = await seedIfEmpty(db);
+    await listen(server, settings.PORT, '127.0.0.1');
+  } catch (error) {
+    // Nothing is left running: the database this call started stops with it.
+    await pool.end();
+    await database.stop();
+    throw error;
+  }
 
   const telemetry = new TelemetryRegistry();
   const inFlight = new Set<Promise<unknown>>();
@@ -83,8 +94,6 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
     return work.finally(() => inFlight.delete(work));
   };
 
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(settings.PORT, '127.0.0.1', resolve));
   const url = `http://localhost:${(server.address() as AddressInfo).port}`;
 
   const secrets = new EnvironmentSecretSource({
