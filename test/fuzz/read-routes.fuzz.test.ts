@@ -1,0 +1,135 @@
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_RULES } from '../../functions/core/rules.js';
+import { recordSettledCheckout } from '../../functions/db/jobs/checkout-records.js';
+import { createJobReadHandler } from '../../functions/handlers/operator-jobs.js';
+import { createStatusHandler } from '../../functions/handlers/status.js';
+import { httpEvent } from '../support/http-events.js';
+import { field, type Hostility, underHostility } from './arbitraries.js';
+import {
+  CALLBACK_URL,
+  exchange,
+  expectHonestAnswer,
+  FUZZ_RUNS,
+  FUZZ_TIMEOUT_MS,
+  type FuzzGround,
+  fuzzGround,
+  NOW,
+  Tally,
+} from './fuzz-harness.js';
+
+/**
+ * The read routes, logged in read-only as in AWS: the public status route (the query
+ * string) and the operator read (the path). Never a 5xx, never a write; a refusal
+ * names the parameter.
+ */
+
+const SESSIONS = Array.from({ length: 10 }, (_, i) => `cs_test_read_fuzz_${i}`);
+
+function sessionParameter(how: Hostility) {
+  return field(
+    how,
+    'session',
+    fc.oneof(
+      { weight: 3, arbitrary: fc.constantFrom(...SESSIONS) },
+      fc.stringMatching(/^cs_(test|live)_[A-Za-z0-9]{1,40}$/),
+      fc.stringMatching(/^op_[0-9a-f]{32}$/),
+    ),
+  ).map((value) => (typeof value === 'string' ? value : JSON.stringify(value)));
+}
+
+const session = underHostility(['session'], sessionParameter);
+
+/** Query strings as API Gateway hands them over: values decoded, any names. */
+const query = fc.oneof(
+  { weight: 6, arbitrary: session.map((id) => ({ session_id: id })) },
+  fc.dictionary(
+    fc.oneof(fc.constant('session_id'), fc.string({ unit: 'binary', maxLength: 10 })),
+    session,
+    { maxKeys: 4 },
+  ),
+  fc.constant(undefined),
+);
+
+let ground: FuzzGround;
+
+beforeAll(async () => {
+  ground = await fuzzGround();
+  for (const stripeSessionId of SESSIONS) {
+    await recordSettledCheckout(
+      ground.db.executor,
+      {
+        stripeSessionId,
+        stripeCustomerId: null,
+        customerEmail: null,
+        packageSlug: 'growth',
+        callbackUrl: CALLBACK_URL,
+      },
+      NOW,
+      DEFAULT_RULES.handoffLeaseSeconds,
+    );
+  }
+});
+afterAll(async () => {
+  await ground.close();
+});
+
+describe('the read routes under hostile input, read-only', () => {
+  it(
+    `GET /api/provisioning/status answers ${FUZZ_RUNS} query strings without a 5xx`,
+    async () => {
+      const deps = ground.deps('reader');
+      const route = createStatusHandler(deps);
+      const tally = new Tally();
+      const started = Date.now();
+
+      await fc.assert(
+        fc.asyncProperty(query, async (parameters) => {
+          const event = {
+            ...httpEvent({ method: 'GET', path: '/api/provisioning/status' }),
+            ...(parameters ? { queryStringParameters: parameters } : {}),
+          };
+          const result = await exchange(ground, route, event, deps.queue);
+          tally.add(result);
+
+          expectHonestAnswer(result, ['session_id']);
+          expect(result.refusalsKept).toBe(0);
+        }),
+        { numRuns: FUZZ_RUNS },
+      );
+
+      console.info(tally.report('GET /api/provisioning/status', started));
+      expect(tally.byStatus.get(200) ?? 0).toBeGreaterThan(FUZZ_RUNS / 10);
+    },
+    FUZZ_TIMEOUT_MS,
+  );
+
+  it(
+    `GET /api/internal/provisioning/jobs/{stripe_session_id} answers ${FUZZ_RUNS} paths without a 5xx`,
+    async () => {
+      const deps = ground.deps('reader');
+      const route = createJobReadHandler(deps);
+      const tally = new Tally();
+      const started = Date.now();
+
+      await fc.assert(
+        fc.asyncProperty(fc.option(session, { freq: 20 }), async (id) => {
+          const event = {
+            ...httpEvent({ method: 'GET', path: '/api/internal/provisioning/jobs/x' }),
+            ...(id === null ? {} : { pathParameters: { stripe_session_id: id } }),
+          };
+          const result = await exchange(ground, route, event, deps.queue);
+          tally.add(result);
+
+          expectHonestAnswer(result, ['stripe_session_id']);
+          expect(result.refusalsKept).toBe(0);
+        }),
+        { numRuns: FUZZ_RUNS },
+      );
+
+      console.info(tally.report('GET /api/internal/provisioning/jobs/{id}', started));
+      expect(tally.byStatus.get(200) ?? 0).toBeGreaterThan(FUZZ_RUNS / 10);
+    },
+    FUZZ_TIMEOUT_MS,
+  );
+});
