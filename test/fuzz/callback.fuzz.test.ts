@@ -17,15 +17,13 @@ import {
 import {
   CALLBACK_SECRET,
   CALLBACK_URL,
-  exchange,
-  expectHonestAnswer,
   FUZZ_RUNS,
   FUZZ_TIMEOUT_MS,
   type FuzzGround,
   fuzzGround,
+  fuzzRoute,
   type HttpRoute,
   NOW,
-  Tally,
   withBody,
 } from './fuzz-harness.js';
 
@@ -176,48 +174,34 @@ describe('the orchestrator callback under hostile input', () => {
   it(
     `answers ${FUZZ_RUNS} reports without a 5xx, writing nothing for a refusal but its trail`,
     async () => {
-      const tally = new Tally();
-      const started = Date.now();
+      const tally = await fuzzRoute({
+        name: 'POST /api/internal/provisioning/callback',
+        ground,
+        route,
+        queue,
+        inputs: delivery,
+        request: ({ report: body, mutate, signing: how, base64, untimed }) => {
+          const original = Buffer.from(JSON.stringify(body));
+          const sent = mutate(original);
+          const headers = {
+            'content-type': 'application/json',
+            ...headersOf(how, original, sent, untimed),
+          };
+          return withBody(
+            httpEvent({ method: 'POST', path: '/api/internal/provisioning/callback', headers }),
+            sent,
+            base64,
+          );
+        },
+        fields: FIELDS,
+        // A body refused after its signature verified is kept; a 401 (anyone can send
+        // one) and a 404 (a session with no job) are not.
+        refusalsKept: ({ status }) => (status === 400 ? 1 : 0),
+      });
 
-      await fc.assert(
-        fc.asyncProperty(
-          delivery,
-          async ({ report: body, mutate, signing: how, base64, untimed }) => {
-            const original = Buffer.from(JSON.stringify(body));
-            const sent = mutate(original);
-            const result = await exchange(
-              ground,
-              route,
-              withBody(
-                httpEvent({
-                  method: 'POST',
-                  path: '/api/internal/provisioning/callback',
-                  headers: {
-                    'content-type': 'application/json',
-                    ...headersOf(how, original, sent, untimed),
-                  },
-                }),
-                sent,
-                base64,
-              ),
-              queue,
-            );
-            tally.add(result);
-
-            expectHonestAnswer(result, FIELDS);
-            // A body refused after its signature verified is kept; a 401 (anyone can send
-            // one) and a 404 (a session with no job) are not.
-            expect(result.refusalsKept, JSON.stringify(result)).toBe(result.status === 400 ? 1 : 0);
-          },
-        ),
-        { numRuns: FUZZ_RUNS },
-      );
-
-      console.info(tally.report('POST /api/internal/provisioning/callback', started));
-      expect(tally.inputs).toBe(FUZZ_RUNS);
       // The suite reached past the signature: reports were applied, and refused for their content.
-      expect(tally.byStatus.get(200) ?? 0).toBeGreaterThan(FUZZ_RUNS / 20);
-      expect(tally.byStatus.get(400) ?? 0).toBeGreaterThan(FUZZ_RUNS / 20);
+      expect(tally.count(200)).toBeGreaterThan(FUZZ_RUNS / 20);
+      expect(tally.count(400)).toBeGreaterThan(FUZZ_RUNS / 20);
     },
     FUZZ_TIMEOUT_MS,
   );

@@ -1,4 +1,5 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import fc from 'fast-check';
 import { expect } from 'vitest';
 import type { HandoffMessage, HandoffQueue } from '../../functions/adapters/handoff-queue.js';
 import type { LifecycleEvent, LifecycleEvents } from '../../functions/adapters/lifecycle-events.js';
@@ -163,7 +164,7 @@ const lastCounted = new WeakMap<FuzzGround, Writes>();
  * Sends one request and measures what it did. Requests run one at a time, so the
  * write counters move for this request only.
  */
-export async function exchange(
+async function exchange(
   ground: FuzzGround,
   route: HttpRoute,
   event: APIGatewayProxyEventV2,
@@ -196,6 +197,7 @@ export async function exchange(
 /** What the suite tallies per route, for docs/RELIABILITY.md. */
 export class Tally {
   readonly byStatus = new Map<number, number>();
+  readonly started = Date.now();
   inputs = 0;
 
   add(result: Exchange): void {
@@ -203,20 +205,60 @@ export class Tally {
     this.byStatus.set(result.status, (this.byStatus.get(result.status) ?? 0) + 1);
   }
 
-  report(route: string, started: number): string {
+  count(status: number): number {
+    return this.byStatus.get(status) ?? 0;
+  }
+
+  report(route: string): string {
     const statuses = [...this.byStatus]
       .sort(([a], [b]) => a - b)
       .map(([status, count]) => `${status}: ${count}`)
       .join(', ');
-    return `${route}: ${this.inputs} inputs in ${((Date.now() - started) / 1000).toFixed(1)} s (${statuses})`;
+    return `${route}: ${this.inputs} inputs in ${((Date.now() - this.started) / 1000).toFixed(1)} s (${statuses})`;
   }
+}
+
+export interface FuzzedRoute<T> {
+  /** How the route is named in the report, e.g. `POST /api/webhooks/stripe`. */
+  readonly name: string;
+  readonly ground: FuzzGround;
+  readonly route: HttpRoute;
+  readonly queue: { readonly sent: readonly unknown[] };
+  readonly inputs: fc.Arbitrary<T>;
+  /** The API Gateway event an input travels in. */
+  readonly request: (input: T) => APIGatewayProxyEventV2;
+  /** What a refusal may name: headers, `body`, the first keys of body paths. */
+  readonly fields: readonly string[];
+  /** The rows of `rejected_inputs` this answer must have added (the trail of an authenticated refusal). */
+  readonly refusalsKept: (result: Exchange) => number;
+}
+
+/**
+ * Sends `FUZZ_RUNS` inputs to a route, one at a time, holding every answer to
+ * `expectHonestAnswer` and to the route's trail rule; prints and answers the tally.
+ * fast-check shrinks a failing input and prints it with its seed.
+ */
+export async function fuzzRoute<T>(spec: FuzzedRoute<T>): Promise<Tally> {
+  const tally = new Tally();
+  await fc.assert(
+    fc.asyncProperty(spec.inputs, async (input) => {
+      const result = await exchange(spec.ground, spec.route, spec.request(input), spec.queue);
+      tally.add(result);
+      expectHonestAnswer(result, spec.fields);
+      expect(result.refusalsKept, JSON.stringify(result)).toBe(spec.refusalsKept(result));
+    }),
+    { numRuns: FUZZ_RUNS },
+  );
+  console.info(tally.report(spec.name));
+  expect(tally.inputs).toBe(FUZZ_RUNS);
+  return tally;
 }
 
 /**
  * The invariants of every answer: never 5xx; a refusal writes nothing outside
  * `rejected_inputs` and sends nothing, and its message names a field the route reads.
  */
-export function expectHonestAnswer(result: Exchange, fields: readonly string[]): void {
+function expectHonestAnswer(result: Exchange, fields: readonly string[]): void {
   expect(result.status, JSON.stringify(result)).toBeLessThan(500);
   if (result.status < 400) return;
   expect(result.wroteOutside, JSON.stringify(result)).toBe(0);
@@ -225,7 +267,7 @@ export function expectHonestAnswer(result: Exchange, fields: readonly string[]):
 }
 
 /** Whether a message names one of the fields (a header, `body`, or a body path's first key). */
-export function namesField(message: string, fields: readonly string[]): boolean {
+function namesField(message: string, fields: readonly string[]): boolean {
   return fields.some((field) =>
     new RegExp(`(^|[\\s;:])${field.replace(/[.*+?^${}()|[\]\\-]/g, '\\$&')}([\\s:.]|$)`).test(
       message,

@@ -8,14 +8,12 @@ import { httpEvent } from '../support/http-events.js';
 import { field, type Hostility, underHostility } from './arbitraries.js';
 import {
   CALLBACK_URL,
-  exchange,
-  expectHonestAnswer,
   FUZZ_RUNS,
   FUZZ_TIMEOUT_MS,
   type FuzzGround,
   fuzzGround,
+  fuzzRoute,
   NOW,
-  Tally,
 } from './fuzz-harness.js';
 
 /**
@@ -79,27 +77,21 @@ describe('the read routes under hostile input, read-only', () => {
     `GET /api/provisioning/status answers ${FUZZ_RUNS} query strings without a 5xx`,
     async () => {
       const deps = ground.deps('reader');
-      const route = createStatusHandler(deps);
-      const tally = new Tally();
-      const started = Date.now();
-
-      await fc.assert(
-        fc.asyncProperty(query, async (parameters) => {
-          const event = {
-            ...httpEvent({ method: 'GET', path: '/api/provisioning/status' }),
-            ...(parameters ? { queryStringParameters: parameters } : {}),
-          };
-          const result = await exchange(ground, route, event, deps.queue);
-          tally.add(result);
-
-          expectHonestAnswer(result, ['session_id']);
-          expect(result.refusalsKept).toBe(0);
+      const tally = await fuzzRoute({
+        name: 'GET /api/provisioning/status',
+        ground,
+        route: createStatusHandler(deps),
+        queue: deps.queue,
+        inputs: query,
+        request: (parameters) => ({
+          ...httpEvent({ method: 'GET', path: '/api/provisioning/status' }),
+          ...(parameters ? { queryStringParameters: parameters } : {}),
         }),
-        { numRuns: FUZZ_RUNS },
-      );
+        fields: ['session_id'],
+        refusalsKept: () => 0,
+      });
 
-      console.info(tally.report('GET /api/provisioning/status', started));
-      expect(tally.byStatus.get(200) ?? 0).toBeGreaterThan(FUZZ_RUNS / 10);
+      expect(tally.count(200)).toBeGreaterThan(FUZZ_RUNS / 10);
     },
     FUZZ_TIMEOUT_MS,
   );
@@ -108,27 +100,21 @@ describe('the read routes under hostile input, read-only', () => {
     `GET /api/internal/provisioning/jobs/{stripe_session_id} answers ${FUZZ_RUNS} paths without a 5xx`,
     async () => {
       const deps = ground.deps('reader');
-      const route = createJobReadHandler(deps);
-      const tally = new Tally();
-      const started = Date.now();
-
-      await fc.assert(
-        fc.asyncProperty(fc.option(session, { freq: 20 }), async (id) => {
-          const event = {
-            ...httpEvent({ method: 'GET', path: '/api/internal/provisioning/jobs/x' }),
-            ...(id === null ? {} : { pathParameters: { stripe_session_id: id } }),
-          };
-          const result = await exchange(ground, route, event, deps.queue);
-          tally.add(result);
-
-          expectHonestAnswer(result, ['stripe_session_id']);
-          expect(result.refusalsKept).toBe(0);
+      const tally = await fuzzRoute({
+        name: 'GET /api/internal/provisioning/jobs/{stripe_session_id}',
+        ground,
+        route: createJobReadHandler(deps),
+        queue: deps.queue,
+        inputs: fc.option(session, { freq: 20 }),
+        request: (id) => ({
+          ...httpEvent({ method: 'GET', path: '/api/internal/provisioning/jobs/x' }),
+          ...(id === null ? {} : { pathParameters: { stripe_session_id: id } }),
         }),
-        { numRuns: FUZZ_RUNS },
-      );
+        fields: ['stripe_session_id'],
+        refusalsKept: () => 0,
+      });
 
-      console.info(tally.report('GET /api/internal/provisioning/jobs/{id}', started));
-      expect(tally.byStatus.get(200) ?? 0).toBeGreaterThan(FUZZ_RUNS / 10);
+      expect(tally.count(200)).toBeGreaterThan(FUZZ_RUNS / 10);
     },
     FUZZ_TIMEOUT_MS,
   );
