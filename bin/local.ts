@@ -20,6 +20,7 @@ try {
     '',
     `Provisioning hand-off is running on ${runtime.url}`,
     '',
+    `  Console            ${runtime.url}/   (jobs, timelines, gauge, queue, breaker, sandbox)`,
     `  Stripe webhook     POST ${runtime.url}/api/webhooks/stripe`,
     `  Orchestrator       POST ${runtime.url}/api/internal/provisioning/callback`,
     `  Status page        GET  ${runtime.url}/api/provisioning/status?session_id=cs_…`,
@@ -33,7 +34,8 @@ try {
       ? [`  Sandbox control    curl -X PUT ${runtime.sandbox.url}/mode -d '{"mode":"down"}'`]
       : []),
     `  Stripe mode        ${s.STRIPE_MODE} (STRIPE_MODE=test|live): events of the other mode are refused`,
-    `  Schedules          reconcile every ${s.RECONCILE_EVERY_SECONDS}s, watchdog every ${s.WATCHDOG_EVERY_SECONDS}s`,
+    `  Schedules          reconcile every ${s.RECONCILE_EVERY_SECONDS}s, watchdog every ${s.WATCHDOG_EVERY_SECONDS}s, sweep every ${s.SWEEP_EVERY_SECONDS}s`,
+    `  Stripe records     ${runtime.stripe.standIn ? `local stand-in ${runtime.stripe.apiUrl} (what the sweep lists; STRIPE_API_KEY=rk_test_… reads Stripe instead)` : `Stripe, with STRIPE_API_KEY${runtime.stripe.apiUrl ? ` at ${runtime.stripe.apiUrl}` : ''}`}`,
     '',
     `  Local secrets      STRIPE_WEBHOOK_SECRET=${s.STRIPE_WEBHOOK_SECRET}`,
     `                     PROVISIONING_TRIGGER_SECRET=${s.PROVISIONING_TRIGGER_SECRET}`,
@@ -41,6 +43,14 @@ try {
     '',
     'Simulate a paid checkout:',
     `  npm run simulate:checkout -- --package growth --url ${runtime.url}`,
+    'Through Stripe’s EventBridge destination instead, or paid but never delivered (the sweep finds it):',
+    `  npm run simulate:checkout -- --via eventbridge --url ${runtime.url}`,
+    `  npm run simulate:checkout -- --lost --url ${runtime.url}`,
+    ...(runtime.stripe.standIn
+      ? [
+          `  STRIPE_API_URL=${runtime.stripe.apiUrl} STRIPE_API_KEY=${runtime.stripe.apiKey} npm run ops -- sweep${runtime.sandbox?.url ? ` --trigger-url ${runtime.sandbox.url}/trigger/onboarding` : ''}`,
+        ]
+      : []),
     'Or forward real test-mode events with the Stripe CLI, then restart with the secret it prints:',
     `  stripe listen --forward-to ${runtime.url.replace('http://', '')}/api/webhooks/stripe`,
     `  STRIPE_WEBHOOK_SECRET=whsec_… npm start`,

@@ -111,6 +111,20 @@ export function awsServiceDependencies(settings: Config = awsConfig()): ServiceD
   return { ...awsScheduledDependencies(settings), events: awsLifecycleEvents(settings) };
 }
 
+/**
+ * The collaborators of every path that records Stripe checkouts (the webhook, the
+ * EventBridge intake, the sweep): the services', the hand-off queue, the callback URL
+ * and the Stripe mode served.
+ */
+export function awsCheckoutIntakeDependencies(settings: Config = awsConfig()) {
+  return {
+    ...awsServiceDependencies(settings),
+    queue: awsHandoffQueue(settings),
+    callbackUrl: awsCallbackUrl(settings),
+    stripeMode: required(settings.stripeMode, 'STRIPE_MODE'),
+  };
+}
+
 /** Where the orchestrator reports back: stored in every trigger payload. */
 export function awsCallbackUrl(settings: Config = awsConfig()): string {
   return callbackUrlFor(required(settings.publicBaseUrl, 'PUBLIC_BASE_URL'));

@@ -37,6 +37,10 @@ const environment = z.object({
   STRIPE_MODE: optionalText.pipe(z.enum(STRIPE_MODES).optional()),
   STRIPE_WEBHOOK_SECRET_ARN: optionalArn,
   STRIPE_API_KEY_ARN: optionalArn,
+  /** Another Stripe API base for the sweep (a local stand-in); Stripe's own when unset. */
+  STRIPE_API_URL: optionalUrl,
+  /** How far back the missed-checkout sweep lists completed sessions (Stripe retries for 72 h). */
+  SWEEP_LOOKBACK_HOURS: z.coerce.number().int().min(1).max(720).default(72),
   PROVISIONING_TRIGGER_SECRET_ARN: optionalArn,
   PROVISIONING_CALLBACK_SECRET_ARN: optionalArn,
   SECRETS_MAX_AGE_SECONDS: positiveInt(300),
@@ -77,6 +81,8 @@ export interface Config {
   readonly triggerUrl: string | undefined;
   readonly publicBaseUrl: string | undefined;
   readonly stripeMode: StripeMode | undefined;
+  readonly stripeApiUrl: string | undefined;
+  readonly sweep: { readonly lookbackSeconds: number };
   readonly secretArns: {
     readonly stripeWebhookSecrets?: string | undefined;
     readonly stripeApiKey?: string | undefined;
@@ -131,6 +137,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     triggerUrl: e.PROVISIONING_TRIGGER_URL,
     publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
     stripeMode: e.STRIPE_MODE,
+    stripeApiUrl: e.STRIPE_API_URL,
+    sweep: { lookbackSeconds: e.SWEEP_LOOKBACK_HOURS * 3600 },
     secretArns: {
       stripeWebhookSecrets: e.STRIPE_WEBHOOK_SECRET_ARN,
       stripeApiKey: e.STRIPE_API_KEY_ARN,

@@ -52,6 +52,14 @@ export function suppressFindings(root: IConstruct, production: boolean): void {
       });
     }
   }
+  const stripeEventFailures = child(root, 'StripeEvents/DeadLetters');
+  if (stripeEventFailures) {
+    acknowledge(stripeEventFailures, {
+      id: 'AwsSolutions-SQS3',
+      reason:
+        'This queue is itself the dead-letter queue of the Stripe EventBridge intake (its queue and its rule target).',
+    });
+  }
   const scheduleFailures = child(root, 'Schedules/FailedInvocations');
   if (scheduleFailures) {
     acknowledge(scheduleFailures, {
@@ -64,6 +72,7 @@ export function suppressFindings(root: IConstruct, production: boolean): void {
   const invoked = [
     'Reconciler/Function',
     'Watchdog/Function',
+    'Sweep/Function',
     'Database/Migrator/Function',
   ].flatMap((path) => {
     const fn = child(root, path)?.node.defaultChild;

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { EventBus } from 'aws-cdk-lib/aws-events';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -14,6 +14,7 @@ import { HandoffQueue } from './constructs/handoff-queue.js';
 import { ProvisioningHttpApi } from './constructs/http-api.js';
 import { ProjectFunction, type ProjectFunctionProps } from './constructs/project-function.js';
 import { Schedules } from './constructs/schedules.js';
+import { StripeEventIntake } from './constructs/stripe-event-intake.js';
 import { suppressFindings } from './nag-suppressions.js';
 import { type ProvisioningHandoffProps, parseSettings, type StackSettings } from './settings.js';
 
@@ -26,8 +27,9 @@ export interface StackOutputValue {
 }
 
 /**
- * SPEC section 1 as one construct: database, hand-off queue, HTTP API, schedules,
- * alarms and dashboard. Add it to any stack; every prop is optional and validated, and
+ * SPEC section 1 as one construct: database, hand-off queue, HTTP API, schedules (the
+ * missed-checkout sweep among them), alarms and dashboard, and Stripe's EventBridge
+ * intake when `stripeEventSourceName` is set. Add it to any stack; every prop is optional and validated, and
  * a bad one stops the synth naming it. `ProvisioningStack` wraps it for `cdk deploy`.
  */
 export class ProvisioningHandoff extends Construct {
@@ -39,6 +41,8 @@ export class ProvisioningHandoff extends Construct {
   readonly alarms: Alarms;
   readonly dashboard: OperationsDashboard;
   readonly lifecycleBus: EventBus;
+  /** Stripe's event destination on EventBridge, when `stripeEventSourceName` is set. */
+  readonly stripeEvents: StripeEventIntake | undefined;
   /** The values an operator needs after a deploy, by the names the CLI and README use. */
   readonly outputs: Readonly<Record<string, StackOutputValue>>;
 
@@ -68,7 +72,7 @@ export class ProvisioningHandoff extends Construct {
       ),
       stripeApiKey: secret(
         'StripeApiKey',
-        'Stripe API key (restricted, read checkout sessions): used only by the operator CLI',
+        'Stripe API key (restricted, read checkout sessions): the missed-checkout sweep and the operator CLI',
       ),
       trigger: secret(
         'TriggerSecret',
@@ -171,6 +175,28 @@ export class ProvisioningHandoff extends Construct {
       timeout: Duration.seconds(2 * DATA_API_RETRY_BUDGET_SECONDS.background),
       memorySize: 256,
     });
+    const sweep = fn('Sweep', {
+      handler: 'sweep',
+      description: 'Missed-checkout sweep: record paid Stripe checkouts no event recorded',
+      timeout: Duration.minutes(5),
+      memorySize: 512,
+      environment: { SWEEP_LOOKBACK_HOURS: String(s.sweepLookbackHours) },
+    })
+      .bindSecret('STRIPE_API_KEY_ARN', secrets.stripeApiKey)
+      .bindEventBus(bus)
+      .setEnvironment('PUBLIC_BASE_URL', api.url)
+      .setEnvironment('STRIPE_MODE', s.stripeMode);
+    const stripeEventsConsumer = s.stripeEventSourceName
+      ? fn('StripeEventsConsumer', {
+          handler: 'stripe-eventbridge',
+          description: 'Stripe events from EventBridge: record the job, hand it off',
+          timeout: Duration.seconds(2 * DATA_API_RETRY_BUDGET_SECONDS.background),
+          memorySize: 512,
+        })
+          .bindEventBus(bus)
+          .setEnvironment('PUBLIC_BASE_URL', api.url)
+          .setEnvironment('STRIPE_MODE', s.stripeMode)
+      : undefined;
     const status = fn(
       'Status',
       {
@@ -220,7 +246,16 @@ export class ProvisioningHandoff extends Construct {
     });
     // A claimed attempt is in flight as long as the queue may hold its message.
     const lease = String(queue.visibilityTimeout.toSeconds());
-    for (const sender of [webhook, reconciler, jobCreate]) {
+    const stripeEvents =
+      s.stripeEventSourceName && stripeEventsConsumer
+        ? new StripeEventIntake(this, 'StripeEvents', {
+            eventSourceName: s.stripeEventSourceName,
+            consumer: stripeEventsConsumer,
+            maxReceiveCount: s.handoffMaxReceiveCount,
+          })
+        : undefined;
+    for (const sender of [webhook, reconciler, jobCreate, sweep, stripeEventsConsumer]) {
+      if (!sender) continue;
       sender.bindQueueSend(queue.queue).setEnvironment('HANDOFF_LEASE_SECONDS', lease);
     }
 
@@ -245,7 +280,16 @@ export class ProvisioningHandoff extends Construct {
       watchdog,
       reconcileEnabled: s.reconcileEnabled,
       watchdogEnabled: s.watchdogEnabled,
+      sweep,
+      sweepEnabled: s.sweepEnabled && s.stripeApiKeyConfigured,
+      sweepEveryMinutes: s.sweepEveryMinutes,
     });
+    if (s.sweepEnabled && !s.stripeApiKeyConfigured) {
+      Annotations.of(this).addWarningV2(
+        'provisioning-handoff:sweep-off',
+        'The missed-checkout sweep is off: no Stripe API key is configured. Fill the StripeApiKeySecretArn secret with a restricted key that can read Checkout Sessions, then deploy with stripeApiKeyConfigured=true (README: Stripe).',
+      );
+    }
     const functions = [
       webhook,
       handoff,
@@ -255,6 +299,8 @@ export class ProvisioningHandoff extends Construct {
       status,
       jobRead,
       jobCreate,
+      sweep,
+      ...(stripeEventsConsumer ? [stripeEventsConsumer] : []),
     ];
     const routes = Object.keys(served) as RouteName[];
     const alarms = new Alarms(this, 'Alarms', {
@@ -270,6 +316,7 @@ export class ProvisioningHandoff extends Construct {
       scheduleDeadLetterQueue: schedules.deadLetterQueue,
       api: api.api,
       routes,
+      stripeEvents,
       functions,
       thresholds: {
         backlogWarning: s.backlogWarning,
@@ -282,6 +329,7 @@ export class ProvisioningHandoff extends Construct {
       routes,
       handoffQueue: queue.queue,
       handoffDeadLetterQueue: queue.deadLetterQueue,
+      stripeEvents,
       functions,
     });
 
@@ -317,7 +365,7 @@ export class ProvisioningHandoff extends Construct {
     output(
       'StripeApiKeySecretArn',
       secrets.stripeApiKey.secretArn,
-      'Optional: a restricted Stripe key for the operator CLI',
+      'A restricted Stripe key (read Checkout Sessions) for the missed-checkout sweep and the operator CLI',
     );
     output(
       'TriggerSecretArn',
@@ -361,9 +409,23 @@ export class ProvisioningHandoff extends Construct {
         handoffLeaseSeconds: queue.visibilityTimeout.toSeconds(),
         stallAfterSeconds: s.stallAfterSeconds,
         renotifyAfterSeconds: s.renotifyAfterSeconds,
+        sweepLookbackHours: s.sweepLookbackHours,
       }),
       'The thresholds the functions run with: the operator CLI reproduces the gauge with them',
     );
+    output('StripeMode', s.stripeMode, 'The Stripe mode this stack serves (live or test)');
+    if (stripeEvents) {
+      output(
+        'StripeEventBusName',
+        stripeEvents.bus.eventBusName,
+        'The partner event bus associated with Stripe’s event destination',
+      );
+      output(
+        'StripeEventsDeadLetterQueueArn',
+        stripeEvents.deadLetterQueue.queueArn,
+        'Stripe events from EventBridge that could not be processed: redrive after a fix',
+      );
+    }
     output('AlarmTopicArn', alarms.pagingTopic.topicArn, 'Subscribe the on-call pager here');
     output(
       'NotifyTopicArn',
@@ -383,6 +445,7 @@ export class ProvisioningHandoff extends Construct {
     this.alarms = alarms;
     this.dashboard = dashboard;
     this.lifecycleBus = bus;
+    this.stripeEvents = stripeEvents;
     suppressFindings(this, s.production);
   }
 }

@@ -33,6 +33,20 @@ const contextSchema = z.object({
   requireCallbackTimestamp: flag.default(true),
   reconcileEnabled: flag.default(true),
   watchdogEnabled: flag.default(true),
+  /** The missed-checkout sweep's schedule switch; it runs only once a Stripe key is configured. */
+  sweepEnabled: flag.default(true),
+  /** Says the StripeApiKeySecretArn secret holds a restricted key: synth cannot see a secret's value. */
+  stripeApiKeyConfigured: flag.default(false),
+  sweepEveryMinutes: count.min(5).max(1440).default(60),
+  sweepLookbackHours: count.max(720).default(72),
+  /** Stripe's partner event source on EventBridge: adds the second intake. */
+  stripeEventSourceName: z
+    .string()
+    .regex(
+      /^aws\.partner\/stripe\.com\/[A-Za-z0-9._-]{1,200}$/,
+      'the partner event source Stripe created, aws.partner/stripe.com/ed_…',
+    )
+    .optional(),
   staleAfterSeconds: count.default(300),
   stuckAfterSeconds: count.default(900),
   maxAttempts: count.default(8),
@@ -86,6 +100,24 @@ export interface ProvisioningHandoffProps {
   readonly requireCallbackTimestamp?: boolean;
   readonly reconcileEnabled?: boolean;
   readonly watchdogEnabled?: boolean;
+  /** The missed-checkout sweep's schedule switch. Default true (it runs once the key is configured). */
+  readonly sweepEnabled?: boolean;
+  /**
+   * The StripeApiKeySecretArn secret holds a restricted key that can read Checkout
+   * Sessions (synth cannot read a secret). Until then the sweep's schedule is off and
+   * synth warns. Default false.
+   */
+  readonly stripeApiKeyConfigured?: boolean;
+  /** How often the sweep runs, in minutes (5 to 1440). Default 60. */
+  readonly sweepEveryMinutes?: number;
+  /** How far back the sweep lists completed sessions, in hours (up to 720). Default 72. */
+  readonly sweepLookbackHours?: number;
+  /**
+   * The partner event source of Stripe's event destination on Amazon EventBridge
+   * (`aws.partner/stripe.com/ed_…`): associates it with a bus of its own and adds the
+   * EventBridge intake. Default: webhook only.
+   */
+  readonly stripeEventSourceName?: string;
   readonly staleAfterSeconds?: number;
   readonly stuckAfterSeconds?: number;
   readonly maxAttempts?: number;

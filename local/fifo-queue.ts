@@ -50,8 +50,17 @@ export class LocalFifoQueue implements HandoffQueue {
   constructor(private readonly options: LocalFifoQueueOptions) {}
 
   async send(message: HandoffMessage): Promise<void> {
+    this.sendMessage({
+      body: JSON.stringify(message),
+      groupId: message.jobId,
+      dedupId: deduplicationId(message),
+    });
+  }
+
+  /** SQS SendMessage: any body, in its group, dropped when its dedup id was seen in the window. */
+  sendMessage(message: { body: string; groupId: string; dedupId: string }): void {
+    const { body, groupId, dedupId } = message;
     const now = this.options.clock().getTime();
-    const dedupId = deduplicationId(message);
     for (const [id, at] of this.recentDedupIds)
       if (now - at >= DEDUP_WINDOW_MS) this.recentDedupIds.delete(id);
     if (this.recentDedupIds.has(dedupId)) return;
@@ -59,9 +68,9 @@ export class LocalFifoQueue implements HandoffQueue {
     this.sequence += 1;
     this.messages.push({
       messageId: randomUUID(),
-      groupId: message.jobId,
+      groupId,
       dedupId,
-      body: JSON.stringify(message),
+      body,
       sentAt: now,
       sequenceNumber: String(this.sequence).padStart(20, '0'),
       receiveCount: 0,

@@ -1,13 +1,21 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import type { Context, ScheduledEvent, SQSBatchResponse } from 'aws-lambda';
+import type { Context, ScheduledEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { systemClock } from '../functions/adapters/clock.js';
 import { HttpOrchestratorTrigger } from '../functions/adapters/http-orchestrator.js';
 import { EnvironmentSecretSource } from '../functions/adapters/secrets.js';
+import {
+  StripeCheckoutSessions,
+  stripeClient,
+} from '../functions/adapters/stripe-checkout-sessions.js';
 import { TelemetryRegistry } from '../functions/adapters/telemetry.js';
 import { loadConfig } from '../functions/config.js';
-import { consumerTimeoutSeconds, reserveFor } from '../functions/core/handoff-timing.js';
+import {
+  consumerTimeoutSeconds,
+  dispatchLeaseSeconds,
+  reserveFor,
+} from '../functions/core/handoff-timing.js';
 import { upsertPackage, upsertUser } from '../functions/db/catalogue-repository.js';
 import { applyDatabaseRoles } from '../functions/db/database-roles.js';
 import { countStuckJobs } from '../functions/db/jobs/reconcile-claims.js';
@@ -22,7 +30,9 @@ import {
 } from '../functions/handlers/operator-jobs.js';
 import { createReconcileHandler } from '../functions/handlers/reconcile.js';
 import { createStatusHandler } from '../functions/handlers/status.js';
+import { createStripeEventBridgeHandler } from '../functions/handlers/stripe-eventbridge.js';
 import { createStripeWebhookHandler } from '../functions/handlers/stripe-webhook.js';
+import { createSweepHandler } from '../functions/handlers/sweep.js';
 import { createWatchdogHandler } from '../functions/handlers/watchdog.js';
 import { callbackUrlFor, ROUTES, type RouteName } from '../functions/routes.js';
 import type { Log, ServiceDependencies } from '../functions/services/dependencies.js';
@@ -35,6 +45,8 @@ import { LoggedLifecycleEvents } from './logged-lifecycle-events.js';
 import { renderPrometheus } from './prometheus.js';
 import { SandboxOrchestrator } from './sandbox-orchestrator.js';
 import { type LocalSettings, parseLocalSettings } from './settings.js';
+import { stripeLocalRoutes } from './stripe-local-routes.js';
+import { StripeStandIn } from './stripe-stand-in.js';
 
 const SCHEMA_DIR = fileURLToPath(new URL('../schema', import.meta.url));
 
@@ -51,14 +63,21 @@ export interface LocalRuntime {
   readonly settings: LocalSettings;
   readonly databaseUrl: string;
   readonly sandbox: SandboxOrchestrator | undefined;
+  /** Stripe's records as the sweep reads them, when `STRIPE_API_KEY` is not set. */
+  readonly stripe: {
+    readonly apiUrl: string | undefined;
+    readonly apiKey: string;
+    readonly standIn: boolean;
+  };
   readonly seeded: boolean;
   stop(): Promise<void>;
 }
 
 /**
  * The whole pipeline on one machine: the Lambda handlers behind the routes of SPEC 2.1,
- * a local FIFO queue driving the hand-off consumer, the two schedules, and a sandbox
- * orchestrator. Migrations are applied before the listener opens.
+ * a local FIFO queue driving the hand-off consumer, the reconcile, watchdog and sweep
+ * schedules, a sandbox orchestrator, and stand-ins for Stripe's records and its
+ * EventBridge destination. Migrations are applied before the listener opens.
  */
 export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promise<LocalRuntime> {
   const settings = parseLocalSettings(env);
@@ -96,11 +115,20 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
 
   const url = `http://localhost:${(server.address() as AddressInfo).port}`;
 
+  // Without a Stripe key of its own, the sweep reads a local stand-in for Stripe.
+  const standIn = env.STRIPE_API_KEY
+    ? undefined
+    : new StripeStandIn({ apiKey: `rk_${settings.STRIPE_MODE}_local_stand_in` });
+  const stripe = {
+    apiUrl: standIn ? await standIn.start() : config.stripeApiUrl,
+    apiKey: env.STRIPE_API_KEY ?? `rk_${settings.STRIPE_MODE}_local_stand_in`,
+    standIn: standIn !== undefined,
+  };
   const secrets = new EnvironmentSecretSource({
     STRIPE_WEBHOOK_SECRET: settings.STRIPE_WEBHOOK_SECRET,
     PROVISIONING_TRIGGER_SECRET: settings.PROVISIONING_TRIGGER_SECRET,
     PROVISIONING_CALLBACK_SECRET: settings.PROVISIONING_CALLBACK_SECRET,
-    STRIPE_API_KEY: env.STRIPE_API_KEY,
+    STRIPE_API_KEY: stripe.apiKey,
   });
   const sandbox =
     settings.SANDBOX_ORCHESTRATOR === 'off'
@@ -139,11 +167,40 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
   });
   const reserveMs = reserveFor(config.triggerTimeoutMs);
   const handoffConsumer = createHandoffConsumerHandler(
-    { ...deps, orchestrator, callbackUrl, triggerTimeoutMs: config.triggerTimeoutMs },
+    {
+      ...deps,
+      orchestrator,
+      callbackUrl,
+      dispatchLeaseSeconds: dispatchLeaseSeconds(config.triggerTimeoutMs),
+    },
     { reserveMs },
   );
   const reconcile = createReconcileHandler({ ...deps, queue, settings: config.reconcile });
   const watchdog = createWatchdogHandler(deps);
+  const sweep = createSweepHandler({
+    ...deps,
+    queue,
+    callbackUrl,
+    secrets,
+    stripeMode: settings.STRIPE_MODE,
+    lookbackSeconds: config.sweep.lookbackSeconds,
+    sessionsFor: (apiKey) =>
+      new StripeCheckoutSessions(stripeClient(apiKey, { apiUrl: stripe.apiUrl })),
+  });
+  // Stripe's EventBridge destination: its events wait on a queue of their own.
+  const stripeEventsQueue = new LocalFifoQueue({
+    clock: systemClock,
+    visibilityTimeoutSeconds: settings.QUEUE_VISIBILITY_TIMEOUT_SECONDS,
+    maxReceiveCount: settings.QUEUE_MAX_RECEIVE_COUNT,
+    queueArn: 'arn:aws:sqs:local:000000000000:provisioning-stripe-events',
+  });
+  const stripeEventsConsumer = createStripeEventBridgeHandler({
+    ...deps,
+    queue,
+    callbackUrl,
+    stripeMode: settings.STRIPE_MODE,
+  });
+  const stripeRoutes = stripeLocalRoutes({ standIn, eventBridgeQueue: stripeEventsQueue });
 
   const handlers: Record<RouteName, LocalRoute['handler']> = {
     stripeWebhook: createStripeWebhookHandler({
@@ -188,7 +245,9 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
           })
         : localConsole.handles(request)
           ? track(localConsole.serve(request, response))
-          : lambdas(request, response);
+          : stripeRoutes.handles(request)
+            ? stripeRoutes.serve(request, response)
+            : lambdas(request, response);
     serve.catch((error: unknown) => {
       log.error('local request failed', { error: String(error) });
       if (!response.headersSent)
@@ -198,32 +257,40 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
     });
   });
 
-  // The hand-off consumer, fed with SQS event shapes; a batch at a time, as Lambda's poller does.
+  // The queues' consumers, fed with SQS event shapes; a batch at a time, as Lambda's poller does.
   let polling = true;
-  const poller = (async () => {
+  const poll = async (
+    from: LocalFifoQueue,
+    consume: (event: SQSEvent, context: Context) => Promise<unknown>,
+    name: string,
+    timeoutMs: number,
+  ) => {
     while (polling) {
-      const batch = queue.receive();
+      const batch = from.receive();
       if (batch.Records.length) {
         try {
-          const response = (await track(
-            handoffConsumer(
-              batch,
-              lambdaContext(
-                'handoff-consumer',
-                consumerTimeoutSeconds(config.triggerTimeoutMs) * 1000,
-              ),
-            ),
-          )) as SQSBatchResponse | undefined;
-          queue.acknowledge(batch, response);
+          const response = (await track(consume(batch, lambdaContext(name, timeoutMs)))) as
+            | SQSBatchResponse
+            | undefined;
+          from.acknowledge(batch, response);
         } catch (error) {
           // As in Lambda: the whole batch returns after its visibility timeout.
-          log.error('hand-off consumer failed its batch', { error: String(error) });
+          log.error(`${name} failed its batch`, { error: String(error) });
         }
       } else {
         await sleep(100);
       }
     }
-  })();
+  };
+  const pollers = [
+    poll(
+      queue,
+      handoffConsumer,
+      'handoff-consumer',
+      consumerTimeoutSeconds(config.triggerTimeoutMs) * 1000,
+    ),
+    poll(stripeEventsQueue, stripeEventsConsumer, 'stripe-events-consumer', 120_000),
+  ];
 
   const every = (seconds: number, name: string, run: () => Promise<unknown>) =>
     setInterval(() => {
@@ -238,6 +305,9 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
     every(settings.WATCHDOG_EVERY_SECONDS, 'watchdog', () =>
       watchdog(scheduledEvent('watchdog'), lambdaContext('watchdog', 60_000)),
     ),
+    every(settings.SWEEP_EVERY_SECONDS, 'sweep', () =>
+      sweep(scheduledEvent('sweep'), lambdaContext('sweep', 300_000)),
+    ),
   ];
 
   let stopped: Promise<void> | undefined;
@@ -247,15 +317,16 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       polling = false;
-      await poller;
+      await Promise.all(pollers);
       await sandbox?.stop();
+      await standIn?.stop();
       await Promise.allSettled([...inFlight]);
       await pool.end();
       await database.stop();
     })();
     return stopped;
   };
-  return { url, settings, databaseUrl: database.connectionString, sandbox, seeded, stop };
+  return { url, settings, databaseUrl: database.connectionString, sandbox, stripe, seeded, stop };
 }
 
 /** Demo catalogue and an admin for a database that has none; production seeds nothing. */

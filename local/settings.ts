@@ -20,6 +20,8 @@ const localEnvironment = z.object({
   SANDBOX_RETRY_AFTER_SECONDS: seconds(30),
   RECONCILE_EVERY_SECONDS: seconds(600),
   WATCHDOG_EVERY_SECONDS: seconds(3600),
+  /** The missed-checkout sweep's schedule, hourly as in AWS. */
+  SWEEP_EVERY_SECONDS: seconds(3600),
   QUEUE_VISIBILITY_TIMEOUT_SECONDS: seconds(360),
   QUEUE_MAX_RECEIVE_COUNT: seconds(5),
   STRIPE_WEBHOOK_SECRET: z.string().trim().min(1).default('whsec_local_provisioning_handoff_demo'),

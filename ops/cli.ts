@@ -19,6 +19,7 @@ import { rejected } from './commands/rejected.js';
 import { resolvePayload } from './commands/resolve-payload.js';
 import { show } from './commands/show.js';
 import { stuck } from './commands/stuck.js';
+import { sweep } from './commands/sweep.js';
 import { EXIT, type ExitCode, OpsError, UsageError } from './errors.js';
 import { type OpsIo, Output } from './io.js';
 import { type CommandArgs, GLOBAL_OPTIONS, OPTIONS, type OptionValues } from './options.js';
@@ -31,6 +32,7 @@ export const COMMANDS: readonly Command[] = [
   gauge,
   show,
   reconcileNow,
+  sweep,
   breaker,
   rearm,
   link,

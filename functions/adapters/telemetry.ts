@@ -74,7 +74,18 @@ export type MetricName =
   /** Milliseconds spent waiting before retrying Data API calls (Aurora resuming, throttling). */
   | 'DataApiRetryWaitMs'
   /** A replay-safe statement sent again after a fault that left its outcome unknown. */
-  | 'DataApiReplayed';
+  | 'DataApiReplayed'
+  /** A paid checkout of ours that only the sweep recorded: no Stripe event had (a webhook problem). */
+  | 'MissedCheckouts'
+  /** Checkout sessions the sweep read from Stripe's list. */
+  | 'SweepSessionsListed'
+  /** Stripe answered the sweep 429; it waited and asked again. */
+  | 'SweepThrottled'
+  /** A Stripe event delivered by Amazon EventBridge (Stripe's event destination), before dedup. */
+  | 'StripeEventBridgeReceived'
+  /** Checkouts recorded from a webhook delivery, and from an EventBridge delivery. */
+  | 'CheckoutRecordedByWebhook'
+  | 'CheckoutRecordedByEventBridge';
 
 /** Collects what was reported; the local runtime renders it and tests assert on it. */
 export class TelemetryRegistry implements Telemetry {

@@ -16,3 +16,12 @@ export function reserveFor(triggerTimeoutMs: number): number {
 export function consumerTimeoutSeconds(triggerTimeoutMs: number): number {
   return Math.ceil((HANDOFF_BATCH_SIZE * reserveFor(triggerTimeoutMs)) / 1000) + 10;
 }
+
+/**
+ * How long a dispatched attempt holds its job: its trigger, then the recording of its
+ * outcome, which may wait out the database's retry budget (Aurora resuming). A job is
+ * never re-driven while a trigger may still be on its way or its outcome unrecorded.
+ */
+export function dispatchLeaseSeconds(triggerTimeoutMs: number, databaseRetryBudgetMs = 0): number {
+  return Math.ceil((reserveFor(triggerTimeoutMs) + databaseRetryBudgetMs) / 1000);
+}

@@ -55,7 +55,12 @@ export type OutcomeClass = (typeof OUTCOME_CLASSES)[number];
 
 /** Who did something to a job, as written to its history. */
 export type Actor =
+  /** Stripe's webhook delivery. */
   | 'stripe'
+  /** Stripe's event destination on Amazon EventBridge. */
+  | 'stripe-eventbridge'
+  /** The missed-checkout sweep, from Stripe's own records: no event recorded it. */
+  | 'sweep'
   | 'handoff'
   | 'reconciler'
   | 'orchestrator'

@@ -48,6 +48,8 @@ export const TABLE_GRANTS: Readonly<
   operator_requests: { app: ['SELECT', 'INSERT', 'UPDATE'], reader: [] },
   orchestrator_breaker: { app: ['SELECT', 'UPDATE'], reader: [] },
   orchestrator_breaker_events: { app: ['SELECT', 'INSERT'], reader: [] },
+  // The missed-checkout sweep's high-water mark (one row).
+  checkout_sweep: { app: ['SELECT', 'INSERT', 'UPDATE'], reader: [] },
   // The migrator's own ledger: no function reads it.
   schema_migrations: { app: [], reader: [] },
 };

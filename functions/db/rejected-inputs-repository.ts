@@ -6,6 +6,7 @@ import { defineStatement, runStatement, runStatementForOne } from './statement.j
 /** Where a refused input came from (the `source` column's CHECK lists the same). */
 export const INPUT_SOURCES = [
   'stripe_webhook',
+  'stripe_eventbridge',
   'callback',
   'operator_api',
   'handoff_queue',

@@ -8,7 +8,7 @@ import {
   awsServiceDependencies,
   lazyHandler,
 } from '../aws.js';
-import { reserveFor } from '../core/handoff-timing.js';
+import { dispatchLeaseSeconds, reserveFor } from '../core/handoff-timing.js';
 import { type HandoffDependencies, handOff } from '../services/handoff.js';
 import { type HandlerOptions, lambdaHandler } from './middleware.js';
 
@@ -63,7 +63,10 @@ export const handler = lazyHandler(() => {
       ...awsServiceDependencies(config),
       orchestrator: awsOrchestrator(awsSecrets(config), config),
       callbackUrl: awsCallbackUrl(config),
-      triggerTimeoutMs: config.triggerTimeoutMs,
+      dispatchLeaseSeconds: dispatchLeaseSeconds(
+        config.triggerTimeoutMs,
+        config.database.kind === 'data-api' ? config.database.retryBudgetMs : 0,
+      ),
     },
     { flushMetrics: true, reserveMs: reserveFor(config.triggerTimeoutMs) },
   );

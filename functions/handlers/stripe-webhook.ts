@@ -1,13 +1,5 @@
 import { splitSecretList } from '../adapters/secrets.js';
-import {
-  awsCallbackUrl,
-  awsConfig,
-  awsHandoffQueue,
-  awsSecrets,
-  awsServiceDependencies,
-  lazyHandler,
-} from '../aws.js';
-import { required } from '../config.js';
+import { awsCheckoutIntakeDependencies, awsConfig, awsSecrets, lazyHandler } from '../aws.js';
 import { NotConfiguredError, SignatureError } from '../core/errors.js';
 import {
   readStripeDelivery,
@@ -71,13 +63,7 @@ export function createStripeWebhookHandler(
 export const handler = lazyHandler(() => {
   const config = awsConfig();
   return createStripeWebhookHandler(
-    {
-      ...awsServiceDependencies(config),
-      queue: awsHandoffQueue(config),
-      secrets: awsSecrets(config),
-      callbackUrl: awsCallbackUrl(config),
-      stripeMode: required(config.stripeMode, 'STRIPE_MODE'),
-    },
+    { ...awsCheckoutIntakeDependencies(config), secrets: awsSecrets(config) },
     { flushMetrics: true },
   );
 });

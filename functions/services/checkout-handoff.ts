@@ -18,6 +18,7 @@ import {
   recordSettledCheckout,
 } from '../db/jobs/checkout-records.js';
 import type { JobRow } from '../db/jobs/job-row.js';
+import type { InputSource } from '../db/rejected-inputs-repository.js';
 import {
   isStripeEventProcessed,
   markStripeEventProcessed,
@@ -28,7 +29,8 @@ import { keepRejection } from './rejections.js';
 
 /**
  * A settled checkout becomes a durable job and is handed off to the queue; the
- * Stripe webhook and the operator route both go through `recordAndHandOff`.
+ * Stripe webhook, Stripe's EventBridge destination, the missed-checkout sweep and the
+ * operator route all go through `recordAndHandOff`.
  */
 
 export interface CheckoutHandoffDependencies extends ServiceDependencies {
@@ -117,7 +119,7 @@ async function enqueueFirstAttempt(
 }
 
 // ---------------------------------------------------------------------------------
-// The Stripe webhook
+// Stripe events: the webhook and the EventBridge destination
 
 export interface StripeWebhookDependencies extends CheckoutHandoffDependencies {
   readonly secrets: SecretSource;
@@ -130,6 +132,31 @@ export type StripeEventOutcome =
   | ({ readonly outcome: 'recorded' } & HandedOffJob);
 
 /**
+ * The way a Stripe event arrived (SPEC 2.4): both are handled alike and deduplicated
+ * by event id across each other; the job's history and the metrics say which one
+ * recorded a checkout.
+ */
+export interface StripeIntake {
+  readonly actor: Actor;
+  /** Where a refused event is recorded (`rejected_inputs.source`). */
+  readonly source: InputSource;
+  readonly recordedMetric: MetricName;
+}
+
+export const WEBHOOK_INTAKE: StripeIntake = {
+  actor: 'stripe',
+  source: 'stripe_webhook',
+  recordedMetric: 'CheckoutRecordedByWebhook',
+};
+
+/** Stripe's event destination on Amazon EventBridge: the bus authenticates the events. */
+export const EVENTBRIDGE_INTAKE: StripeIntake = {
+  actor: 'stripe-eventbridge',
+  source: 'stripe_eventbridge',
+  recordedMetric: 'CheckoutRecordedByEventBridge',
+};
+
+/**
  * Acts on a verified Stripe event once: a repeat of a processed event is answered
  * without work, and an event is remembered only after its work committed. Concurrent
  * deliveries may both do the work; each step is idempotent and the job's `created`
@@ -138,9 +165,10 @@ export type StripeEventOutcome =
 export async function handleStripeEvent(
   deps: CheckoutHandoffDependencies,
   event: StripeCheckoutEvent,
+  intake: StripeIntake = WEBHOOK_INTAKE,
 ): Promise<StripeEventOutcome> {
   if (event.kind === 'ignored') return ignore(deps, event);
-  if (event.kind === 'rejected') return refuse(deps, event);
+  if (event.kind === 'rejected') return refuse(deps, event, intake);
 
   const ids = { stripeEventId: event.eventId, stripeSessionId: event.checkout.stripeSessionId };
   if (await isStripeEventProcessed(deps.db, event.eventId)) {
@@ -148,7 +176,7 @@ export async function handleStripeEvent(
     deps.log.info('Stripe event already processed', { ...ids, type: event.type });
     return { outcome: 'duplicate' };
   }
-  const outcome = await applyCheckoutEvent(deps, event, ids);
+  const outcome = await applyCheckoutEvent(deps, event, intake, ids);
   const { marked } = await markStripeEventProcessed(
     deps.db,
     { id: event.eventId, type: event.type, stripeSessionId: event.checkout.stripeSessionId },
@@ -161,14 +189,15 @@ export async function handleStripeEvent(
 async function applyCheckoutEvent(
   deps: CheckoutHandoffDependencies,
   event: Extract<StripeCheckoutEvent, { checkout: CheckoutFacts }>,
+  intake: StripeIntake,
   ids: Readonly<Record<string, string>>,
 ): Promise<StripeEventOutcome> {
   switch (event.kind) {
-    case 'settled':
-      return {
-        outcome: 'recorded',
-        ...(await recordAndHandOff(deps, event.checkout, 'stripe', ids)),
-      };
+    case 'settled': {
+      const job = await recordAndHandOff(deps, event.checkout, intake.actor, ids);
+      if (job.created) deps.telemetry.count(intake.recordedMetric);
+      return { outcome: 'recorded', ...job };
+    }
     case 'awaiting_payment': {
       const { recorded } = await recordAwaitingPayment(deps.db, event.checkout, deps.clock());
       deps.log.info('checkout awaiting a delayed payment', { ...ids, recorded });
@@ -225,11 +254,12 @@ function ignore(deps: CheckoutHandoffDependencies, event: IgnoredStripeEvent): S
 async function refuse(
   deps: CheckoutHandoffDependencies,
   event: RejectedStripeEvent,
+  intake: StripeIntake,
 ): Promise<never> {
   if (event.cause === 'wrong_mode') deps.telemetry.count('StripeEventWrongMode');
   await keepRejection(
     deps,
-    { source: 'stripe_webhook', reference: event.eventId, reason: event.reason },
+    { source: intake.source, reference: event.eventId, reason: event.reason },
     { stripeEventId: event.eventId, type: event.type },
   );
   throw new InvalidInputError(

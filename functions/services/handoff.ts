@@ -2,7 +2,6 @@ import { type HandoffMessage, handoffMessage } from '../adapters/handoff-queue.j
 import type { OrchestratorTrigger } from '../adapters/orchestrator.js';
 import { isCredentialRefusal, outcomeClass, type TriggerResult } from '../core/attempts.js';
 import { describeIssues } from '../core/errors.js';
-import { reserveFor } from '../core/handoff-timing.js';
 import {
   type Dispatch,
   dispatchAttempt,
@@ -37,8 +36,8 @@ export interface HandoffDependencies extends ServiceDependencies {
   readonly orchestrator: OrchestratorTrigger;
   /** The callback route this stack serves now: replaces the stored payload's. */
   readonly callbackUrl: string;
-  /** The trigger's timeout: with the recording after it, how long a dispatch holds the job. */
-  readonly triggerTimeoutMs: number;
+  /** How long a dispatch holds the job: see `dispatchLeaseSeconds`. */
+  readonly dispatchLeaseSeconds: number;
   /** Jitter for the backoff; Math.random unless a test fixes it. */
   readonly random?: () => number;
 }
@@ -92,12 +91,7 @@ async function dispatchAndRecord(
   message: HandoffMessage,
   ids: Ids,
 ): Promise<HandoffResult> {
-  const dispatch = await dispatchAttempt(
-    deps.db,
-    message,
-    deps.clock(),
-    reserveFor(deps.triggerTimeoutMs) / 1000,
-  );
+  const dispatch = await dispatchAttempt(deps.db, message, deps.clock(), deps.dispatchLeaseSeconds);
   if (dispatch.decision !== 'dispatch') {
     if (dispatch.decision === 'deferred') {
       deps.telemetry.count('HandoffDeferred');

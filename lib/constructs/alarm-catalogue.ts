@@ -25,12 +25,15 @@ export interface AlarmEntry {
   readonly runbook: { readonly file: string; readonly section: string };
   /** The section's first `npm run ops` lines, as the runbook writes them (`"$STACK"`). */
   readonly commands: readonly string[];
+  /** Raised only when the stack has this part (say, `stripeEventSourceName`). */
+  readonly only?: string;
 }
 
 const STUCK = 'provisioning-stuck.md';
 const QUEUE = 'handoff-backlog-and-dlq.md';
 const SERVER_ERRORS = 'server-errors.md';
 const REFUSED = 'refused-input.md';
+const MISSED = 'missed-checkouts.md';
 
 const stuck = 'npm run ops -- stuck --stack "$STACK"';
 
@@ -88,16 +91,13 @@ export const ALARM_CATALOGUE = {
     means:
       'The breaker toward the orchestrator has been open for 15 minutes: triggers keep failing across jobs, re-drives are paused and customers are waiting.',
     runbook: { file: STUCK, section: '4a. The breaker is open (`OrchestratorBreakerOpen`)' },
-    commands: ['npm run ops -- breaker --stack "$STACK"', stuck],
+    commands: ['npm run ops -- breaker --stack "$STACK"'],
   },
   TriggerRefusedCredentials: {
     topic: 'page',
     means:
       'The orchestrator answered 401 or 403 to a trigger: the trigger secret or URL is wrong, and every job it refuses is parked.',
-    runbook: {
-      file: STUCK,
-      section: '5a. The orchestrator refuses the trigger (`TriggerRefusedCredentials`)',
-    },
+    runbook: { file: STUCK, section: '5a. A parked job (the orchestrator refused it)' },
     commands: [stuck],
   },
   HttpServerErrors: {
@@ -113,6 +113,22 @@ export const ALARM_CATALOGUE = {
       'API Gateway answered 5xx in 2 of the last 3 five-minute periods: a function crashed, timed out or was throttled before it could answer.',
     runbook: { file: SERVER_ERRORS, section: 'Steps' },
     commands: ['npm run ops -- gauge --stack "$STACK"', stuck],
+  },
+  StripeEventDeadLetters: {
+    topic: 'page',
+    means:
+      'A Stripe event delivered by Amazon EventBridge could not be processed after every retry (or could not reach the queue) and waits in the dead-letter queue: redrive it once the cause is fixed.',
+    runbook: { file: MISSED, section: 'EventBridge dead letters' },
+    commands: [stuck],
+    only: 'stripeEventSourceName',
+  },
+  StripeEventOldestMessage: {
+    topic: 'page',
+    means: (t) =>
+      `A Stripe event from EventBridge has waited over ${t.oldestMessageSeconds} s for its consumer, for 5 minutes: checkouts are not being recorded through it.`,
+    runbook: { file: MISSED, section: 'EventBridge dead letters' },
+    commands: [stuck],
+    only: 'stripeEventSourceName',
   },
   FunctionErrors: {
     topic: 'page',
@@ -131,7 +147,7 @@ export const ALARM_CATALOGUE = {
     means:
       'More than 5 hand-offs to the orchestrator failed in 15 minutes (transport down or misconfigured); the reconciler retries them.',
     runbook: { file: STUCK, section: '4a. The breaker is open (`OrchestratorBreakerOpen`)' },
-    commands: ['npm run ops -- breaker --stack "$STACK"', stuck],
+    commands: ['npm run ops -- breaker --stack "$STACK"'],
   },
   CallbackSignatureFailures: {
     topic: 'notify',
@@ -164,14 +180,18 @@ export const ALARM_CATALOGUE = {
     },
     commands: ['npm run ops -- rejected --source stripe_webhook --stack "$STACK"'],
   },
+  MissedCheckouts: {
+    topic: 'notify',
+    means:
+      "The sweep found a paid checkout in Stripe's records that no webhook or EventBridge event had recorded, and recorded it: its tenant is on its way, but Stripe's events are not reaching the product (endpoint disabled, secret rotated wrongly, wrong mode).",
+    runbook: { file: MISSED, section: 'What the sweep already did' },
+    commands: ['npm run ops -- show <session id> --stack "$STACK"'],
+  },
   TenantForCancelledJob: {
     topic: 'notify',
     means:
       'The orchestrator reported a tenant for a job an operator had cancelled: the report is kept, not applied, and needs a decision.',
-    runbook: {
-      file: STUCK,
-      section: '6c. A tenant for a cancelled job (`TenantForCancelledJob`)',
-    },
+    runbook: { file: STUCK, section: '5b. Cancelled jobs (`TenantForCancelledJob`)' },
     commands: [stuck],
   },
   FunctionThrottles: {

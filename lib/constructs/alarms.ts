@@ -72,6 +72,8 @@ export interface AlarmsProps {
   readonly scheduleDeadLetterQueue: IQueue;
   readonly api: HttpApi;
   readonly routes: readonly RouteName[];
+  /** The EventBridge intake's queue and dead-letter queue, when the stack has one. */
+  readonly stripeEvents?: { readonly queue: IQueue; readonly deadLetterQueue: IQueue } | undefined;
   readonly functions: readonly ProjectFunction[];
   readonly thresholds: AlarmThresholds;
 }
@@ -192,6 +194,24 @@ export class Alarms extends Construct {
       metric: metric('StripeEventWrongMode', { statistic: 'Sum', period: Duration.minutes(5) }),
       threshold: 0,
     });
+    this.raise('MissedCheckouts', {
+      metric: metric('MissedCheckouts', { statistic: 'Sum', period: Duration.hours(1) }),
+      threshold: 0,
+    });
+    if (props.stripeEvents) {
+      this.raise('StripeEventDeadLetters', {
+        metric: visible(props.stripeEvents.deadLetterQueue, Duration.minutes(5)),
+        threshold: 0,
+      });
+      this.raise('StripeEventOldestMessage', {
+        metric: props.stripeEvents.queue.metricApproximateAgeOfOldestMessage({
+          period: LASTING.period,
+          statistic: 'Maximum',
+        }),
+        threshold: oldestMessageSeconds,
+        ...LASTING,
+      });
+    }
     // Every route's 5xx, summed: the error mapper answers them, so Lambda never counts them.
     this.raise('HttpServerErrors', {
       metric: new MathExpression({

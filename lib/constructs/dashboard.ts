@@ -19,6 +19,8 @@ export interface OperationsDashboardProps {
   readonly routes: readonly RouteName[];
   readonly handoffQueue: IQueue;
   readonly handoffDeadLetterQueue: IQueue;
+  /** The EventBridge intake's queue and dead-letter queue, when the stack has one. */
+  readonly stripeEvents?: { readonly queue: IQueue; readonly deadLetterQueue: IQueue } | undefined;
   readonly functions: readonly ProjectFunction[];
 }
 
@@ -153,6 +155,31 @@ export class OperationsDashboard extends Construct {
         ),
       ),
     );
+    this.dashboard.addWidgets(
+      graph('Checkout intake: which path recorded each checkout', [
+        sum('CheckoutRecordedByWebhook'),
+        sum('CheckoutRecordedByEventBridge'),
+        sum('MissedCheckouts'),
+      ]),
+      graph('Missed-checkout sweep: sessions read, recorded, rate-limited', [
+        sum('SweepSessionsListed'),
+        sum('MissedCheckouts'),
+        sum('SweepThrottled'),
+      ]),
+    );
+    if (props.stripeEvents) {
+      const { queue, deadLetterQueue } = props.stripeEvents;
+      this.dashboard.addWidgets(
+        graph('Stripe EventBridge intake: received, queued, dead letters', [
+          sum('StripeEventBridgeReceived'),
+          queue.metricApproximateNumberOfMessagesVisible({ label: 'waiting' }),
+          deadLetterQueue.metricApproximateNumberOfMessagesVisible({ label: 'dead letters' }),
+        ]),
+        graph('Stripe EventBridge intake: oldest event waiting (s)', [
+          queue.metricApproximateAgeOfOldestMessage(),
+        ]),
+      );
+    }
     this.dashboard.addWidgets(
       new GraphWidget({
         title: 'Aurora resumes: DatabaseResumingException answers, replays, time waited (ms)',

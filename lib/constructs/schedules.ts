@@ -10,6 +10,9 @@ export interface SchedulesProps {
   readonly watchdog: ProjectFunction;
   readonly reconcileEnabled: boolean;
   readonly watchdogEnabled: boolean;
+  readonly sweep: ProjectFunction;
+  readonly sweepEnabled: boolean;
+  readonly sweepEveryMinutes: number;
 }
 
 /** Reconcile every 10 minutes (SPEC 1). */
@@ -17,16 +20,22 @@ export const RECONCILE_EXPRESSION = 'rate(10 minutes)';
 /** The watchdog at the top of every hour, as the seed's `0 * * * *`. */
 export const WATCHDOG_EXPRESSION = 'cron(0 * * * ? *)';
 
+/** The sweep every `minutes` (hourly by default). */
+export function sweepExpression(minutes: number): string {
+  return `rate(${minutes} minutes)`;
+}
+
 /**
- * EventBridge Scheduler (scheduled rules are the legacy form) for the reconciler and
- * the watchdog, each retried, bounded in age, and dead-lettered when the invocation
- * cannot be delivered. Both functions are safe when an invocation arrives twice or
- * two overlap, so retries are harmless.
+ * EventBridge Scheduler (scheduled rules are the legacy form) for the reconciler, the
+ * watchdog and the missed-checkout sweep, each retried, bounded in age, and dead-lettered when the invocation
+ * cannot be delivered. Each function is safe when an invocation arrives twice or two
+ * overlap (the sweep's pass has a lease), so retries are harmless.
  */
 export class Schedules extends Construct {
   readonly deadLetterQueue: Queue;
   readonly reconcile: Schedule;
   readonly watchdog: Schedule;
+  readonly sweep: Schedule;
 
   constructor(scope: Construct, id: string, props: SchedulesProps) {
     super(scope, id);
@@ -53,6 +62,13 @@ export class Schedules extends Construct {
       schedule: ScheduleExpression.expression(WATCHDOG_EXPRESSION),
       target: target(props.watchdog, Duration.minutes(30)),
       enabled: props.watchdogEnabled,
+    });
+    this.sweep = new Schedule(this, 'Sweep', {
+      description: 'Record paid Stripe checkouts that no webhook or EventBridge event recorded',
+      schedule: ScheduleExpression.expression(sweepExpression(props.sweepEveryMinutes)),
+      // The sweep resumes its pass: a late invocation is superseded by the next one.
+      target: target(props.sweep, Duration.minutes(Math.min(props.sweepEveryMinutes, 60))),
+      enabled: props.sweepEnabled,
     });
   }
 }

@@ -10,6 +10,7 @@ import {
 import { JOB_STATUSES } from '../../functions/core/job.js';
 import type { ProvisioningRules } from '../../functions/core/rules.js';
 import { isJobSessionId } from '../../functions/core/session-id.js';
+import { openSeconds, readBreaker } from '../../functions/db/breaker-repository.js';
 import type { SqlExecutor } from '../../functions/db/executor.js';
 import { readJob } from '../../functions/db/jobs/operator-actions.js';
 import { countStuckJobs } from '../../functions/db/jobs/reconcile-claims.js';
@@ -61,18 +62,27 @@ const checkoutBody = z.object({
     .regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'package must be a package slug such as growth'),
 });
 
-/** The gauges, the queue, the sandbox and the catalogue: everything but the jobs. */
+/** The gauges, the queue, the breaker, the sandbox and the catalogue: everything but the jobs. */
 export async function overview(deps: ConsoleDependencies): Promise<ConsoleAnswer> {
-  const [stuck, counts, packages] = await Promise.all([
+  const [stuck, counts, packages, breaker] = await Promise.all([
     countStuckJobs(deps.db, deps.clock(), deps.rules),
     countJobsByStatus(deps.db),
     listPackages(deps.db),
+    readBreaker(deps.db),
   ]);
   return {
     status: 200,
     body: {
       stuck,
       queue: deps.queue.depth(),
+      breaker: {
+        state: breaker.state,
+        held: breaker.forced,
+        openSeconds: openSeconds(breaker, deps.clock()),
+        consecutiveFailures: breaker.consecutive_failures,
+        threshold: deps.rules.breakerFailureThreshold,
+        reason: breaker.reason,
+      },
       sandbox: deps.sandbox ? { mode: deps.sandbox.mode, modes: SANDBOX_MODES } : null,
       statuses: JOB_STATUSES,
       counts,

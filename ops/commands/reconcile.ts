@@ -4,6 +4,7 @@ import { SqsHandoffQueue } from '../../functions/adapters/handoff-queue.js';
 import { HttpOrchestratorTrigger } from '../../functions/adapters/http-orchestrator.js';
 import type { LifecycleEvents } from '../../functions/adapters/lifecycle-events.js';
 import { TelemetryRegistry } from '../../functions/adapters/telemetry.js';
+import { dispatchLeaseSeconds } from '../../functions/core/handoff-timing.js';
 import type { Log } from '../../functions/services/dependencies.js';
 import { type HandoffDependencies, handOff } from '../../functions/services/handoff.js';
 import { type ReconcileSummary, realTimer, reconcile } from '../../functions/services/reconcile.js';
@@ -92,7 +93,7 @@ The run stops claiming after --max-seconds (default 240).`,
  * The local stand-in for the queue and its consumer: each re-drive is handed off at
  * once by the consumer's own service, with the orchestrator trigger the runtime uses.
  */
-function inlineHandoff(
+export function inlineHandoff(
   context: CommandContext,
   target: OpsTarget,
   log: Log,
@@ -124,7 +125,7 @@ function inlineHandoff(
       fetch: context.collaborators.fetch,
     }),
     callbackUrl: target.callbackUrl(),
-    triggerTimeoutMs: target.reconcile.triggerTimeoutMs,
+    dispatchLeaseSeconds: dispatchLeaseSeconds(target.reconcile.triggerTimeoutMs),
   };
   return {
     async send(message: HandoffMessage) {

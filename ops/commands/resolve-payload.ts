@@ -1,4 +1,5 @@
 import { CHECKOUT_SESSION_ID } from '../../functions/core/session-id.js';
+import { stripeKeyMode } from '../../functions/core/stripe-api-key.js';
 import {
   findJob,
   findPackage,
@@ -159,13 +160,15 @@ async function retrieveCheckout(
     ]);
   }
   // The stack creates the secret with a random placeholder until someone fills it.
-  if (!/^(sk|rk)_(test|live)_/.test(apiKey)) {
+  if (!stripeKeyMode(apiKey)) {
     throw new TransportError('the Stripe API key secret holds no Stripe key (sk_… or rk_…)', [
       'Fill it with a restricted key that can read Checkout Sessions (docs/runbooks/secret-rotation.md).',
     ]);
   }
   try {
-    return await context.collaborators.checkoutSessions(apiKey).retrieve(session);
+    return await context.collaborators
+      .checkoutSessions(apiKey, target.stripeApiUrl)
+      .retrieve(session);
   } catch (error) {
     const stripe = error as { type?: unknown; code?: unknown };
     if (stripe.code === 'resource_missing') {

@@ -105,13 +105,23 @@ with the timeline beside.`,
       context.now(),
       target.rules(),
     );
+    const recorded = report.history.find((event) => event.kind === 'recorded');
+    const recordedBy = typeof recorded?.actor === 'string' ? recorded.actor : null;
     context.out.result(
-      { ...report, stuck: advice.stuck, next_step: advice.step, advice: advice.text, timeline },
+      {
+        ...report,
+        recorded_by: recordedBy,
+        stuck: advice.stuck,
+        next_step: advice.step,
+        advice: advice.text,
+        timeline,
+      },
       () => {
         const { trigger_payload: payload, ...columns } = report.job;
         const jobLines = keyValues([
           ...ordered(columns, JOB_ORDER).map(([key, value]) => [key, cell(value)] as const),
           ['trigger_payload', payload === null ? 'MISSING' : cell(payload)],
+          ['recorded by', intakeOf(recordedBy)],
           ['on the gauge', advice.stuck ? 'yes: STUCK' : 'no'],
           ['next step', advice.text],
         ]);
@@ -135,4 +145,18 @@ function renderTimeline(timeline: readonly TimelineEntry[]): string {
     ],
     timeline,
   );
+}
+
+/** Which path recorded the checkout: the first entry of its history says. */
+function intakeOf(actor: string | null): string {
+  switch (actor) {
+    case 'stripe':
+      return 'stripe (the webhook)';
+    case 'stripe-eventbridge':
+      return 'stripe-eventbridge (Stripe’s event destination on EventBridge)';
+    case 'sweep':
+      return 'sweep (from Stripe’s records: no event had recorded it; docs/runbooks/missed-checkouts.md)';
+    default:
+      return cell(actor);
+  }
 }

@@ -192,6 +192,34 @@ describe('the local console', () => {
       expect(await page.locator(gauge).textContent()).toMatch(/^\d+$/);
   });
 
+  it('shows the breaker toward the orchestrator, as `ops breaker` holds it', async () => {
+    const ops = opsRunner({ env: { DATABASE_URL: db.connectionString }, collaborators: {} });
+    const shownClosed = await until(
+      () => page.locator('#breaker-state').textContent(),
+      (shown) => shown === 'closed',
+    );
+
+    const held = await ops(['breaker', 'open', '--yes', '--reason', 'browser test']);
+    const shownOpen = await until(
+      () => page.locator('#breaker-state').textContent(),
+      (shown) => shown === 'open (held)',
+    );
+    const alarmed = await page.locator('#breaker-tile').getAttribute('class');
+    const closed = await ops(['breaker', 'close', '--yes', '--reason', 'browser test over']);
+    await until(
+      () => page.locator('#breaker-state').textContent(),
+      (shown) => shown === 'closed',
+    );
+
+    expect([shownClosed, held.code, shownOpen, closed.code]).toEqual([
+      'closed',
+      0,
+      'open (held)',
+      0,
+    ]);
+    expect(alarmed).toContain('alarm');
+  });
+
   it('filters the jobs by status and finds one by part of its session id', async () => {
     const statusesShown = () =>
       page.locator('#jobs tbody tr').evaluateAll((rows) => rows.map((row) => row.dataset.status));

@@ -6,6 +6,7 @@ import { Queue } from 'aws-cdk-lib/aws-sqs';
 import { describe, expect, it } from 'vitest';
 import {
   ALARM_CATALOGUE,
+  type AlarmEntry,
   type AlarmKind,
   alarmName,
   describeAlarm,
@@ -25,10 +26,13 @@ const FUNCTIONS = [
   'Callback',
   'Reconciler',
   'Watchdog',
+  'Sweep',
   'Status',
   'OperatorJobRead',
   'OperatorJobCreate',
 ];
+const STRIPE_EVENT_SOURCE =
+  'aws.partner/stripe.com/ed_test_61QnBxEkTm7pB2Lzr16QnAuFSUEJqJ8XjvJQbi4UuLbN';
 
 /** A stack as `cdk deploy -c stage=… ` makes it, without bundling (the alarms do not need it). */
 function synth(
@@ -61,12 +65,18 @@ function topicId(resources: Record<string, Resource>, ending: string): string {
   return found[0];
 }
 
-/** Every alarm of the catalogue by its name, functions' alarms once per function. */
-function expectedAlarms(stage: string): Map<string, AlarmKind> {
+/**
+ * Every alarm of the catalogue by its name, functions' alarms once per function; the
+ * EventBridge intake's only when the stack has it.
+ */
+function expectedAlarms(stage: string, withIntake = false): Map<string, AlarmKind> {
   const expected = new Map<string, AlarmKind>();
+  const functions = withIntake ? [...FUNCTIONS, 'StripeEventsConsumer'] : FUNCTIONS;
   for (const kind of Object.keys(ALARM_CATALOGUE) as AlarmKind[]) {
+    const entry: AlarmEntry = ALARM_CATALOGUE[kind];
+    if (entry.only && !withIntake) continue;
     const suffix = PER_FUNCTION[kind];
-    const names = suffix ? FUNCTIONS.map((fn) => `${fn}${suffix}`) : [kind];
+    const names = suffix ? functions.map((fn) => `${fn}${suffix}`) : [kind];
     for (const name of names) expected.set(alarmName(stage, name), kind);
   }
   return expected;
@@ -79,6 +89,19 @@ describe('the alarms of a stage', () => {
     const names = alarmsOf(test.resources).map((alarm) => String(alarm.AlarmName));
 
     expect(names.sort()).toEqual([...expectedAlarms('test').keys()].sort());
+  });
+
+  it('add the EventBridge intake’s alarms, on their topics, only when the stack has the intake', () => {
+    const { resources } = synth({ stage: 'intake', stripeEventSourceName: STRIPE_EVENT_SOURCE });
+    const page = topicId(resources, 'on-call page');
+    const names = alarmsOf(resources).map((alarm) => String(alarm.AlarmName));
+
+    expect(names.sort()).toEqual([...expectedAlarms('intake', true).keys()].sort());
+    for (const alarm of alarmsOf(resources).filter((a) =>
+      /StripeEvent(DeadLetters|OldestMessage)$/.test(String(a.AlarmName)),
+    )) {
+      expect(alarm.AlarmActions).toEqual([{ Ref: page }]);
+    }
   });
 
   it('go to the paging topic when a customer is stranded, and to the notify topic otherwise', () => {

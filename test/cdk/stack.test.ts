@@ -138,12 +138,13 @@ describe('the hand-off queue', () => {
 });
 
 describe('the schedules', () => {
-  it('run the reconciler every 10 minutes and the watchdog hourly, with retries and a dead-letter queue', () => {
+  it('run the reconciler every 10 minutes, the watchdog and the sweep hourly, with retries and a dead-letter queue', () => {
     const schedules = byType('AWS::Scheduler::Schedule').map(([, r]) => r.Properties ?? {});
 
     expect(schedules.map((s) => s.ScheduleExpression).sort()).toEqual([
       'cron(0 * * * ? *)',
       'rate(10 minutes)',
+      'rate(60 minutes)',
     ]);
     for (const schedule of schedules) {
       expect(schedule.Target).toMatchObject({
@@ -172,8 +173,10 @@ describe('the Stripe webhook', () => {
 
     expect(stripeModeOf(productFunctions())).toBe('test');
     expect(stripeModeOf(prodFunctions)).toBe('live');
-    // Only the webhook reads Stripe events.
-    const others = productFunctions().filter(([id]) => !id.startsWith('StripeWebhook'));
+    // Only the webhook reads Stripe events, and the sweep Stripe's sessions.
+    const others = productFunctions().filter(
+      ([id]) => !id.startsWith('StripeWebhook') && !id.startsWith('Sweep'),
+    );
     expect(others.map(([, r]) => JSON.stringify(r.Properties?.Environment))).not.toContainEqual(
       expect.stringContaining('STRIPE_MODE'),
     );
@@ -309,7 +312,7 @@ describe('the HTTP API', () => {
 
 describe('the functions', () => {
   it('run Node.js 22 on arm64, traced, outside any VPC', () => {
-    expect(productFunctions().length).toBe(10);
+    expect(productFunctions().length).toBe(11);
     for (const [, fn] of productFunctions()) {
       expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs22.x',
@@ -349,7 +352,7 @@ describe('the functions', () => {
       ([, fn]) => 'DATABASE_RESOURCE_ARN' in variablesOf(fn),
     );
 
-    expect(withDatabase).toHaveLength(9);
+    expect(withDatabase).toHaveLength(10);
     expect(served.size).toBe(6);
     for (const [id, fn] of withDatabase) {
       const budget = Number(variablesOf(fn).DATA_API_RETRY_BUDGET_SECONDS);
@@ -486,6 +489,9 @@ describe('least privilege', () => {
     expect(new Set(reads('HandoffConsumer').map((s) => s.replace(/[A-Z0-9]{8}$/, '')))).toEqual(
       new Set(['TriggerSecret']),
     );
+    expect(new Set(reads('Sweep').map((s) => s.replace(/[A-Z0-9]{8}$/, '')))).toEqual(
+      new Set(['StripeApiKey']),
+    );
     expect(reads('Status')).toEqual([]);
   });
 });
@@ -543,6 +549,7 @@ describe('database logins', () => {
       Callback: { variable: 'app', readable: ['app'] },
       Reconciler: { variable: 'app', readable: ['app'] },
       Watchdog: { variable: 'app', readable: ['app'] },
+      Sweep: { variable: 'app', readable: ['app'] },
       Status: { variable: 'reader', readable: ['reader'] },
       OperatorJobRead: { variable: 'reader', readable: ['reader'] },
       OperatorJobCreate: { variable: 'app', readable: ['app'] },

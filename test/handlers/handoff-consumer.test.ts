@@ -57,7 +57,7 @@ function consumer(orchestrator: OrchestratorTrigger, db: SqlExecutor = h.deps.db
     db,
     orchestrator,
     callbackUrl: SERVED_CALLBACK_URL,
-    triggerTimeoutMs: 10_000,
+    dispatchLeaseSeconds: 12,
     random: () => 0.5,
   });
 }

@@ -197,6 +197,12 @@ export function fakeCheckoutSessions(
         }
         return session;
       },
+      async listCompleted() {
+        return {
+          sessions: Object.values(sessions).map((session) => ({ ...session })),
+          hasMore: false,
+        };
+      },
     };
   };
   return { factory, keys };

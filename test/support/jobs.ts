@@ -1,9 +1,15 @@
+import { afterAll, beforeAll } from 'vitest';
+import { DEFAULT_RULES, type ProvisioningRules } from '../../functions/core/rules.js';
+import { upsertPackage } from '../../functions/db/catalogue-repository.js';
 import type { DataApiExecutor } from '../../functions/db/data-api-executor.js';
 import type { BoundParams, DecodedRow, SqlExecutor } from '../../functions/db/executor.js';
-import type { SettledCheckout } from '../../functions/db/jobs/checkout-records.js';
+import {
+  recordSettledCheckout,
+  type SettledCheckout,
+} from '../../functions/db/jobs/checkout-records.js';
 import type { JobRow } from '../../functions/db/jobs/job-row.js';
 import { bridgedExecutor } from './executors.js';
-import type { TestDatabase } from './postgres.js';
+import { freshDatabase, type TestDatabase } from './postgres.js';
 
 /** A fixed start for tests that move their own clock. */
 export const T0 = new Date('2026-11-23T10:00:00.000Z');
@@ -12,6 +18,44 @@ export const minutes = (n: number, from: Date = T0) => seconds(n * 60, from);
 
 /** The queue-wait lease tests claim with: long enough never to lapse unless a test waits it out. */
 export const LEASE_SECONDS = 360;
+
+/** The shipped rules, with the lease tests claim with. */
+export const TEST_RULES: ProvisioningRules = {
+  ...DEFAULT_RULES,
+  handoffLeaseSeconds: LEASE_SECONDS,
+};
+
+/** A fixed jitter: every backoff is half its ceiling. */
+export const half = () => 0.5;
+
+/**
+ * A migrated database with the `growth` package, opened before the file's tests and
+ * closed after them; call at the top of a test file.
+ */
+export function jobsDatabase(): () => TestDatabase {
+  let db: TestDatabase | undefined;
+  beforeAll(async () => {
+    db = await freshDatabase();
+    await upsertPackage(db.executor, { slug: 'growth', tier: 'growth', tokensQuota: 1_100_000 });
+  });
+  afterAll(async () => {
+    await db?.close();
+  });
+  return () => {
+    if (!db) throw new Error('the jobs database is opened in beforeAll');
+    return db;
+  };
+}
+
+/** A paid checkout of `growth` recorded at `at`, with attempt 1 claimed. */
+export async function recordedJob(
+  exec: SqlExecutor,
+  at: Date = T0,
+  overrides: Partial<SettledCheckout> = {},
+) {
+  const { job } = await recordSettledCheckout(exec, checkout(overrides), at, LEASE_SECONDS);
+  return job;
+}
 
 let sessionCounter = 0;
 

@@ -2,10 +2,18 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Actor, JobStatus } from '../../core/job.js';
 import type { SqlExecutor } from '../executor.js';
-import { defineStatement, runStatement } from '../statement.js';
+import { defineStatement, runStatement, type Statement } from '../statement.js';
 import { jobStatus } from './job-row.js';
 
 /** Operator actions on a job and the full read of one. */
+
+const OPERATOR_ACTION_PARAMS = {
+  jobId: 'uuid',
+  actor: 'text',
+  reason: 'text',
+  requestToken: 'uuid',
+  now: 'timestamp',
+} as const;
 
 const rearmJobStatement = defineStatement({
   name: 're-arm job',
@@ -38,7 +46,7 @@ SELECT prior.status AS prior_status,
     AS prior_budget_spent,
   job.id IS NOT NULL OR EXISTS (SELECT 1 FROM replayed) AS applied
 FROM prior LEFT JOIN job ON true`,
-  params: { jobId: 'uuid', actor: 'text', reason: 'text', requestToken: 'uuid', now: 'timestamp' },
+  params: OPERATOR_ACTION_PARAMS,
   row: z.object({
     prior_status: jobStatus,
     prior_budget_spent: z.number().int(),
@@ -46,25 +54,32 @@ FROM prior LEFT JOIN job ON true`,
   }),
 });
 
-export type RearmResult =
-  | { readonly kind: 'rearmed'; readonly priorBudgetSpent: number }
+/** How an operator's action on a job came out; `T` is what it says when applied. */
+export type OperatorActionResult<T> =
+  | T
   | { readonly kind: 'refused'; readonly status: 'provisioned' | 'cancelled' }
   | { readonly kind: 'not_found' };
 
+/** The request an operator action runs with: who, why, and the job. */
+export interface OperatorRequest {
+  readonly jobId: string;
+  readonly actor: Actor;
+  readonly reason: string;
+}
+
 /**
- * Gives a job a fresh retry budget, unparks and uncaps it, and makes it due at once, so
- * the next reconcile re-drives it; a provisioned or cancelled job is never touched.
+ * Runs one of the operator statements below (one row: the prior status and whether it
+ * applied) with a fresh request token, and says which way it went. A closed job
+ * (provisioned or cancelled) is refused; none at all is not found.
  */
-export async function rearmJob(
+async function runOperatorAction<R extends { prior_status: JobStatus; applied: boolean }, T>(
   db: SqlExecutor,
-  request: { readonly jobId: string; readonly actor: Actor; readonly reason: string },
+  statement: Statement<typeof OPERATOR_ACTION_PARAMS, R>,
+  request: OperatorRequest,
   now: Date,
-): Promise<RearmResult> {
-  const [row] = await runStatement(db, rearmJobStatement, {
-    ...request,
-    requestToken: randomUUID(),
-    now,
-  });
+  applied: (row: R) => T,
+): Promise<OperatorActionResult<T>> {
+  const [row] = await runStatement(db, statement, { ...request, requestToken: randomUUID(), now });
   if (!row) return { kind: 'not_found' };
   if (!row.applied) {
     return {
@@ -72,7 +87,27 @@ export async function rearmJob(
       status: row.prior_status === 'cancelled' ? 'cancelled' : 'provisioned',
     };
   }
-  return { kind: 'rearmed', priorBudgetSpent: row.prior_budget_spent };
+  return applied(row);
+}
+
+export type RearmResult = OperatorActionResult<{
+  readonly kind: 'rearmed';
+  readonly priorBudgetSpent: number;
+}>;
+
+/**
+ * Gives a job a fresh retry budget, unparks and uncaps it, and makes it due at once, so
+ * the next reconcile re-drives it; a provisioned or cancelled job is never touched.
+ */
+export function rearmJob(
+  db: SqlExecutor,
+  request: OperatorRequest,
+  now: Date,
+): Promise<RearmResult> {
+  return runOperatorAction(db, rearmJobStatement, request, now, (row) => ({
+    kind: 'rearmed' as const,
+    priorBudgetSpent: row.prior_budget_spent,
+  }));
 }
 
 const cancelJobStatement = defineStatement({
@@ -104,38 +139,29 @@ WITH prior AS (
 SELECT coalesce((SELECT from_status FROM replayed), prior.status) AS prior_status,
   job.id IS NOT NULL OR EXISTS (SELECT 1 FROM replayed) AS applied
 FROM prior LEFT JOIN job ON true`,
-  params: { jobId: 'uuid', actor: 'text', reason: 'text', requestToken: 'uuid', now: 'timestamp' },
+  params: OPERATOR_ACTION_PARAMS,
   row: z.object({ prior_status: jobStatus, applied: z.boolean() }),
 });
 
-export type CancelResult =
-  | { readonly kind: 'cancelled'; readonly priorStatus: JobStatus }
-  | { readonly kind: 'refused'; readonly status: 'provisioned' | 'cancelled' }
-  | { readonly kind: 'not_found' };
+export type CancelResult = OperatorActionResult<{
+  readonly kind: 'cancelled';
+  readonly priorStatus: JobStatus;
+}>;
 
 /**
  * Closes a job that will never be provisioned (refunded, fraud, a duplicate purchase):
  * terminal `cancelled`, off the gauge, its account marked cancelled, the reason in its
  * history. A provisioned job is refused: it has a tenant.
  */
-export async function cancelJob(
+export function cancelJob(
   db: SqlExecutor,
-  request: { readonly jobId: string; readonly actor: Actor; readonly reason: string },
+  request: OperatorRequest,
   now: Date,
 ): Promise<CancelResult> {
-  const [row] = await runStatement(db, cancelJobStatement, {
-    ...request,
-    requestToken: randomUUID(),
-    now,
-  });
-  if (!row) return { kind: 'not_found' };
-  if (!row.applied) {
-    return {
-      kind: 'refused',
-      status: row.prior_status === 'cancelled' ? 'cancelled' : 'provisioned',
-    };
-  }
-  return { kind: 'cancelled', priorStatus: row.prior_status };
+  return runOperatorAction(db, cancelJobStatement, request, now, (row) => ({
+    kind: 'cancelled' as const,
+    priorStatus: row.prior_status,
+  }));
 }
 
 const readJobStatement = defineStatement({

@@ -9,7 +9,10 @@
 /**
  * @typedef {{ stripe_session_id: string, status: string, phase: string | null, attempts: number,
  *   last_error: string | null, package_slug: string | null, created_at: string, updated_at: string }} Job
+ * @typedef {{ state: string, held: boolean, openSeconds: number, consecutiveFailures: number,
+ *   threshold: number, reason: string | null }} Breaker
  * @typedef {{ stuck: number, queue: { visible: number, inFlight: number, deadLetters: number },
+ *   breaker: Breaker,
  *   sandbox: { mode: string, modes: string[] } | null, statuses: string[],
  *   counts: Record<string, number>, packages: string[] }} Overview
  * @typedef {import('./timeline.js').JobReport} JobReport
@@ -26,6 +29,9 @@ const view = {
   queueInFlight: element('queue-in-flight'),
   deadLetters: element('dead-letters'),
   dlqTile: element('dlq-tile'),
+  breakerState: element('breaker-state'),
+  breakerHint: element('breaker-hint'),
+  breakerTile: element('breaker-tile'),
   sandboxMode: /** @type {HTMLSelectElement} */ (element('sandbox-mode')),
   sandboxHint: element('sandbox-hint'),
   checkout: /** @type {HTMLFormElement} */ (element('checkout')),
@@ -127,9 +133,20 @@ function renderOverview(overview) {
   view.queueInFlight.textContent = String(overview.queue.inFlight);
   view.deadLetters.textContent = String(overview.queue.deadLetters);
   view.dlqTile.classList.toggle('alarm', overview.queue.deadLetters > 0);
+  renderBreaker(overview.breaker);
   renderSandbox(overview.sandbox);
   renderPackages(overview.packages);
   renderFilters(overview.statuses, overview.counts);
+}
+
+/** @param {Breaker} breaker */
+function renderBreaker(breaker) {
+  const open = breaker.state === 'open';
+  view.breakerState.textContent = open ? `open${breaker.held ? ' (held)' : ''}` : 'closed';
+  view.breakerTile.classList.toggle('alarm', open);
+  view.breakerHint.textContent = open
+    ? `for ${breaker.openSeconds} s${breaker.reason ? ` · ${breaker.reason}` : ''} · one probe per reconcile`
+    : `${breaker.consecutiveFailures} of ${breaker.threshold} failures in a row`;
 }
 
 /** @param {Overview['sandbox']} sandbox */

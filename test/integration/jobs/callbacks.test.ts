@@ -1,9 +1,6 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DEFAULT_RULES, type ProvisioningRules } from '../../../functions/core/rules.js';
-import { upsertPackage } from '../../../functions/db/catalogue-repository.js';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { SqlExecutor } from '../../../functions/db/executor.js';
 import { applyCallback } from '../../../functions/db/jobs/callbacks.js';
-import { recordSettledCheckout } from '../../../functions/db/jobs/checkout-records.js';
 import {
   dispatchAttempt,
   recordAttemptOutcome,
@@ -11,32 +8,24 @@ import {
 import { cancelJob } from '../../../functions/db/jobs/operator-actions.js';
 import {
   accountOf,
-  checkout,
   executorCases,
+  half,
   historyOf,
   jobOf,
-  LEASE_SECONDS,
+  jobsDatabase,
   minutes,
+  recordedJob,
   replayingExecutor,
   seconds,
   T0,
+  TEST_RULES,
 } from '../../support/jobs.js';
-import { freshDatabase, type TestDatabase } from '../../support/postgres.js';
 
-const RULES: ProvisioningRules = { ...DEFAULT_RULES, handoffLeaseSeconds: LEASE_SECONDS };
-const half = () => 0.5;
+const RULES = TEST_RULES;
 
-let db: TestDatabase;
+const database = jobsDatabase();
 
-beforeAll(async () => {
-  db = await freshDatabase();
-  await upsertPackage(db.executor, { slug: 'growth', tier: 'growth', tokensQuota: 1_100_000 });
-});
-afterAll(async () => {
-  await db.close();
-});
-
-describe.each(executorCases(() => db))(
+describe.each(executorCases(database))(
   'orchestrator callbacks through the $name executor',
   ({ make }) => {
     let exec: SqlExecutor;
@@ -44,11 +33,7 @@ describe.each(executorCases(() => db))(
       exec = make();
     });
 
-    async function recorded() {
-      const paid = checkout();
-      const { job } = await recordSettledCheckout(exec, paid, T0, LEASE_SECONDS);
-      return job;
-    }
+    const recorded = () => recordedJob(exec);
 
     it('record progress with its phase and heartbeat, and hold the job for a quiet window', async () => {
       const job = await recorded();
@@ -67,7 +52,7 @@ describe.each(executorCases(() => db))(
         priorStatus: 'enqueued',
         status: 'provisioning',
       });
-      expect(await jobOf(db, job.stripe_session_id)).toMatchObject({
+      expect(await jobOf(database(), job.stripe_session_id)).toMatchObject({
         status: 'provisioning',
         phase: 'database',
         heartbeat_at: minutes(3),
@@ -78,7 +63,7 @@ describe.each(executorCases(() => db))(
 
     it('un-park and un-cap a job the orchestrator turns out to be working on', async () => {
       const job = await recorded();
-      await db.pool.query(
+      await database().pool.query(
         'UPDATE provisioning_jobs SET parked_at = $2, capped_at = $2 WHERE id = $1',
         [job.id, T0],
       );
@@ -91,7 +76,7 @@ describe.each(executorCases(() => db))(
         half,
       );
 
-      expect(await jobOf(db, job.stripe_session_id)).toMatchObject({
+      expect(await jobOf(database(), job.stripe_session_id)).toMatchObject({
         parked_at: null,
         capped_at: null,
       });
@@ -113,14 +98,14 @@ describe.each(executorCases(() => db))(
         RULES,
       );
 
-      expect(await jobOf(db, job.stripe_session_id)).toMatchObject({
+      expect(await jobOf(database(), job.stripe_session_id)).toMatchObject({
         status: 'provisioned',
         deployment_id: 'dpl_abc',
         cell_id: 'cell-eu-1',
         tokens_quota: 2_000_000,
         provisioned_at: minutes(4),
       });
-      expect(await accountOf(db, job.stripe_session_id)).toMatchObject({
+      expect(await accountOf(database(), job.stripe_session_id)).toMatchObject({
         status: 'active',
         deployment_id: 'dpl_abc',
         cell_id: 'cell-eu-1',
@@ -144,8 +129,8 @@ describe.each(executorCases(() => db))(
         RULES,
       );
 
-      expect((await jobOf(db, job.stripe_session_id)).tokens_quota).toBe(1_100_000);
-      expect((await accountOf(db, job.stripe_session_id))?.tokens_quota).toBe(1_100_000);
+      expect((await jobOf(database(), job.stripe_session_id)).tokens_quota).toBe(1_100_000);
+      expect((await accountOf(database(), job.stripe_session_id))?.tokens_quota).toBe(1_100_000);
     });
 
     it('replay idempotently and never downgrade a provisioned job', async () => {
@@ -180,7 +165,7 @@ describe.each(executorCases(() => db))(
           status: 'provisioned',
         });
       }
-      expect(await jobOf(db, job.stripe_session_id)).toMatchObject({
+      expect(await jobOf(database(), job.stripe_session_id)).toMatchObject({
         status: 'provisioned',
         deployment_id: 'dpl_once',
         updated_at: minutes(4),
@@ -208,7 +193,7 @@ describe.each(executorCases(() => db))(
       );
 
       expect(result).toMatchObject({ applied: true, status: 'failed', capped: false });
-      expect(await jobOf(db, job.stripe_session_id)).toMatchObject({
+      expect(await jobOf(database(), job.stripe_session_id)).toMatchObject({
         status: 'failed',
         last_error: 'quota service down',
         // One unit spent: the ceiling is the quiet window, half of it.
@@ -233,8 +218,8 @@ describe.each(executorCases(() => db))(
         first.kind === 'known' && first.capped,
         again.kind === 'known' && again.capped,
       ]).toEqual([true, false]);
-      expect((await jobOf(db, job.stripe_session_id)).capped_at).toEqual(minutes(2));
-      expect(await historyOf(db, job.id)).toEqual(['recorded', 'callback', 'capped']);
+      expect((await jobOf(database(), job.stripe_session_id)).capped_at).toEqual(minutes(2));
+      expect(await historyOf(database(), job.id)).toEqual(['recorded', 'callback', 'capped']);
     });
 
     it('keep a tenant reported for a cancelled job in its history, never apply it', async () => {
@@ -258,12 +243,16 @@ describe.each(executorCases(() => db))(
       );
 
       expect(result).toMatchObject({ applied: false, status: 'cancelled', lateForCancelled: true });
-      expect(await jobOf(db, job.stripe_session_id)).toMatchObject({
+      expect(await jobOf(database(), job.stripe_session_id)).toMatchObject({
         status: 'cancelled',
         deployment_id: null,
       });
-      expect((await accountOf(db, job.stripe_session_id))?.status).toBe('cancelled');
-      expect(await historyOf(db, job.id)).toEqual(['recorded', 'cancelled', 'late_callback']);
+      expect((await accountOf(database(), job.stripe_session_id))?.status).toBe('cancelled');
+      expect(await historyOf(database(), job.id)).toEqual([
+        'recorded',
+        'cancelled',
+        'late_callback',
+      ]);
     });
 
     it('answer a replayed transition as the first call did', async () => {
@@ -286,11 +275,13 @@ describe.each(executorCases(() => db))(
         priorStatus: 'enqueued',
         status: 'provisioned',
       });
-      expect(await historyOf(db, job.id)).toEqual(['recorded', 'callback']);
+      expect(await historyOf(database(), job.id)).toEqual(['recorded', 'callback']);
     });
 
     it('tell an unknown session apart and write nothing', async () => {
-      const before = await db.pool.query('SELECT count(*)::int AS n FROM provisioning_job_events');
+      const before = await database().pool.query(
+        'SELECT count(*)::int AS n FROM provisioning_job_events',
+      );
 
       const result = await applyCallback(
         exec,
@@ -305,7 +296,9 @@ describe.each(executorCases(() => db))(
       );
 
       expect(result).toEqual({ kind: 'unknown_session' });
-      const after = await db.pool.query('SELECT count(*)::int AS n FROM provisioning_job_events');
+      const after = await database().pool.query(
+        'SELECT count(*)::int AS n FROM provisioning_job_events',
+      );
       expect(after.rows[0].n).toBe(before.rows[0].n);
     });
   },

@@ -1,6 +1,5 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_RULES } from '../../../functions/core/rules.js';
-import { upsertPackage } from '../../../functions/db/catalogue-repository.js';
 import type { SqlExecutor } from '../../../functions/db/executor.js';
 import { applyCallback } from '../../../functions/db/jobs/callbacks.js';
 import {
@@ -14,25 +13,17 @@ import {
   checkout,
   executorCases,
   historyOf,
+  jobsDatabase,
   LEASE_SECONDS,
   minutes,
   replayingExecutor,
   seconds,
   T0,
 } from '../../support/jobs.js';
-import { freshDatabase, type TestDatabase } from '../../support/postgres.js';
 
-let db: TestDatabase;
+const database = jobsDatabase();
 
-beforeAll(async () => {
-  db = await freshDatabase();
-  await upsertPackage(db.executor, { slug: 'growth', tier: 'growth', tokensQuota: 1_100_000 });
-});
-afterAll(async () => {
-  await db.close();
-});
-
-describe.each(executorCases(() => db))(
+describe.each(executorCases(database))(
   'recording checkouts through the $name executor',
   ({ make }) => {
     let exec: SqlExecutor;
@@ -69,7 +60,7 @@ describe.each(executorCases(() => db))(
           customer_email: 'ada@example.com',
           callback_url: paid.callbackUrl,
         });
-        expect(await accountOf(db, paid.stripeSessionId)).toMatchObject({
+        expect(await accountOf(database(), paid.stripeSessionId)).toMatchObject({
           id: job.account_id,
           status: 'pending',
           tier: 'growth',
@@ -85,7 +76,7 @@ describe.each(executorCases(() => db))(
 
         expect(again.created).toBe(false);
         expect(again.job).toEqual(first.job);
-        expect(await historyOf(db, first.job.id)).toEqual(['recorded']);
+        expect(await historyOf(database(), first.job.id)).toEqual(['recorded']);
       });
 
       it('answers a replayed call (an ambiguous Data API fault) as created, with one history row', async () => {
@@ -99,7 +90,7 @@ describe.each(executorCases(() => db))(
         );
 
         expect(created).toBe(true);
-        expect(await historyOf(db, job.id)).toEqual(['recorded']);
+        expect(await historyOf(database(), job.id)).toEqual(['recorded']);
       });
 
       it('records an unknown package with no payload, and never claims an attempt for it', async () => {
@@ -145,8 +136,8 @@ describe.each(executorCases(() => db))(
 
         expect(again.job.status).toBe('provisioned');
         expect(late.job.status).toBe('cancelled');
-        expect((await accountOf(db, provisioned.stripeSessionId))?.status).toBe('active');
-        expect((await accountOf(db, cancelled.stripeSessionId))?.status).toBe('cancelled');
+        expect((await accountOf(database(), provisioned.stripeSessionId))?.status).toBe('active');
+        expect((await accountOf(database(), cancelled.stripeSessionId))?.status).toBe('cancelled');
       });
     });
 
@@ -155,13 +146,13 @@ describe.each(executorCases(() => db))(
         const unpaid = checkout();
 
         await recordAwaitingPayment(exec, unpaid, T0);
-        const waiting = await accountOf(db, unpaid.stripeSessionId);
+        const waiting = await accountOf(database(), unpaid.stripeSessionId);
         const { job } = await recordSettledCheckout(exec, unpaid, minutes(60), LEASE_SECONDS);
 
         expect(waiting?.status).toBe('awaiting_payment');
         expect(job.account_id).toBe(waiting?.id);
         expect(job.trigger_payload?.account_id).toBe(waiting?.id);
-        expect((await accountOf(db, unpaid.stripeSessionId))?.status).toBe('pending');
+        expect((await accountOf(database(), unpaid.stripeSessionId))?.status).toBe('pending');
       });
 
       it('never move a settled account back to awaiting payment when events arrive out of order', async () => {
@@ -171,7 +162,7 @@ describe.each(executorCases(() => db))(
         const late = await recordAwaitingPayment(exec, paid, minutes(1));
 
         expect(late.recorded).toBe(false);
-        expect((await accountOf(db, paid.stripeSessionId))?.status).toBe('pending');
+        expect((await accountOf(database(), paid.stripeSessionId))?.status).toBe('pending');
       });
 
       it('mark the waiting account failed when the payment fails, and a settled one never', async () => {
@@ -183,9 +174,9 @@ describe.each(executorCases(() => db))(
         await recordPaymentFailed(exec, unpaid, minutes(5));
         const ignored = await recordPaymentFailed(exec, paid, minutes(5));
 
-        expect((await accountOf(db, unpaid.stripeSessionId))?.status).toBe('failed');
+        expect((await accountOf(database(), unpaid.stripeSessionId))?.status).toBe('failed');
         expect(ignored.recorded).toBe(false);
-        expect((await accountOf(db, paid.stripeSessionId))?.status).toBe('pending');
+        expect((await accountOf(database(), paid.stripeSessionId))?.status).toBe('pending');
       });
     });
   },

@@ -1,6 +1,5 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_RULES, type ProvisioningRules } from '../../../functions/core/rules.js';
-import { upsertPackage } from '../../../functions/db/catalogue-repository.js';
 import type { SqlExecutor } from '../../../functions/db/executor.js';
 import { applyCallback } from '../../../functions/db/jobs/callbacks.js';
 import { recordSettledCheckout } from '../../../functions/db/jobs/checkout-records.js';
@@ -14,15 +13,16 @@ import {
   breakerOf,
   checkout,
   executorCases,
+  half,
   historyOf,
   jobOf,
+  jobsDatabase,
   LEASE_SECONDS,
   minutes,
   replayingExecutor,
   seconds,
   T0,
 } from '../../support/jobs.js';
-import { freshDatabase, type TestDatabase } from '../../support/postgres.js';
 
 const RULES: ProvisioningRules = {
   ...DEFAULT_RULES,
@@ -31,27 +31,18 @@ const RULES: ProvisioningRules = {
 };
 /** The trigger's timeout and the recording after it. */
 const DISPATCH_LEASE = 12;
-const half = () => 0.5;
 
-let db: TestDatabase;
-
-beforeAll(async () => {
-  db = await freshDatabase();
-  await upsertPackage(db.executor, { slug: 'growth', tier: 'growth', tokensQuota: 1_100_000 });
-});
+const database = jobsDatabase();
 beforeEach(async () => {
-  await db.pool.query(
+  await database().pool.query(
     'TRUNCATE provisioning_job_events, provisioning_jobs, customer_accounts, orchestrator_breaker_events CASCADE',
   );
-  await db.pool.query(
+  await database().pool.query(
     "UPDATE orchestrator_breaker SET state = 'closed', consecutive_failures = 0, opened_at = NULL, forced = false, probe_job_id = NULL, probe_attempt = NULL, probe_lease_expires_at = NULL",
   );
 });
-afterAll(async () => {
-  await db.close();
-});
 
-describe.each(executorCases(() => db))(
+describe.each(executorCases(database))(
   'hand-off attempts through the $name executor',
   ({ make }) => {
     let exec: SqlExecutor;
@@ -88,7 +79,7 @@ describe.each(executorCases(() => db))(
 
         expect(first).toEqual({ decision: 'dispatch', probe: false, budgetSpent: 1 });
         expect(again.decision).toBe('in_flight');
-        expect(await jobOf(db, job.stripe_session_id)).toMatchObject({
+        expect(await jobOf(database(), job.stripe_session_id)).toMatchObject({
           attempts: 1,
           budget_spent: 1,
           dispatched_attempt: 1,
@@ -132,7 +123,7 @@ describe.each(executorCases(() => db))(
         expect(claim.jobs.map((claimed) => claimed.attempt)).toEqual([2, 2]);
         expect(superseded.decision).toBe('superseded');
         expect(repeat.decision).toBe('done');
-        expect((await jobOf(db, old.stripe_session_id)).budget_spent).toBe(0);
+        expect((await jobOf(database(), old.stripe_session_id)).budget_spent).toBe(0);
       });
 
       it('sends the same attempt again after a crash once its lease lapsed, without spending budget twice', async () => {
@@ -151,7 +142,10 @@ describe.each(executorCases(() => db))(
 
       it('holds every attempt but the probe while the breaker is open, spending no budget', async () => {
         const job = await recorded();
-        await db.pool.query("UPDATE orchestrator_breaker SET state = 'open', opened_at = $1", [T0]);
+        await database().pool.query(
+          "UPDATE orchestrator_breaker SET state = 'open', opened_at = $1",
+          [T0],
+        );
 
         const held = await dispatchAttempt(
           exec,
@@ -161,13 +155,13 @@ describe.each(executorCases(() => db))(
         );
 
         expect(held).toEqual({ decision: 'deferred', probe: false, budgetSpent: 0 });
-        expect(await jobOf(db, job.stripe_session_id)).toMatchObject({
+        expect(await jobOf(database(), job.stripe_session_id)).toMatchObject({
           budget_spent: 0,
           lease_expires_at: null,
           next_attempt_at: seconds(2),
           last_outcome: 'deferred',
         });
-        expect(await historyOf(db, job.id)).toEqual(['recorded', 'deferred']);
+        expect(await historyOf(database(), job.id)).toEqual(['recorded', 'deferred']);
       });
 
       it('answers a replayed dispatch as the first call did, spending the budget once', async () => {
@@ -181,7 +175,7 @@ describe.each(executorCases(() => db))(
         );
 
         expect(replayed).toEqual({ decision: 'dispatch', probe: false, budgetSpent: 1 });
-        expect((await jobOf(db, job.stripe_session_id)).budget_spent).toBe(1);
+        expect((await jobOf(database(), job.stripe_session_id)).budget_spent).toBe(1);
       });
     });
 
@@ -204,7 +198,7 @@ describe.each(executorCases(() => db))(
           capped: false,
           breaker: null,
         });
-        expect(await jobOf(db, job.stripe_session_id)).toMatchObject({
+        expect(await jobOf(database(), job.stripe_session_id)).toMatchObject({
           lease_expires_at: null,
           outcome_attempt: 1,
           last_outcome: 'accepted',
@@ -225,7 +219,7 @@ describe.each(executorCases(() => db))(
           half,
         );
 
-        expect(await jobOf(db, job.stripe_session_id)).toMatchObject({
+        expect(await jobOf(database(), job.stripe_session_id)).toMatchObject({
           last_error: 'http_5xx',
           last_http_status: 503,
           last_outcome: 'transient',
@@ -250,7 +244,9 @@ describe.each(executorCases(() => db))(
           () => 0,
         );
 
-        expect((await jobOf(db, job.stripe_session_id)).next_attempt_at).toEqual(seconds(903));
+        expect((await jobOf(database(), job.stripe_session_id)).next_attempt_at).toEqual(
+          seconds(903),
+        );
       });
 
       it('park a job the orchestrator refuses: on the gauge at once, never claimed again', async () => {
@@ -268,7 +264,7 @@ describe.each(executorCases(() => db))(
         expect(result).toMatchObject({ recorded: true, parked: true, capped: false });
         expect(await countStuckJobs(exec, seconds(4), RULES)).toBe(1);
         expect(later.jobs).toEqual([]);
-        expect(await historyOf(db, job.id)).toEqual(['recorded', 'handoff', 'parked']);
+        expect(await historyOf(database(), job.id)).toEqual(['recorded', 'handoff', 'parked']);
       });
 
       it('cap a job whose transient failure spent the last of its budget', async () => {
@@ -283,7 +279,7 @@ describe.each(executorCases(() => db))(
         );
 
         expect(result).toMatchObject({ recorded: true, parked: false, capped: true });
-        expect((await jobOf(db, job.stripe_session_id)).capped_at).toEqual(seconds(11));
+        expect((await jobOf(database(), job.stripe_session_id)).capped_at).toEqual(seconds(11));
       });
 
       it('keep the outcome as history only once the orchestrator has reported since the dispatch', async () => {
@@ -310,13 +306,13 @@ describe.each(executorCases(() => db))(
           parked: false,
           capped: false,
         });
-        expect(await jobOf(db, job.stripe_session_id)).toMatchObject({
+        expect(await jobOf(database(), job.stripe_session_id)).toMatchObject({
           status: 'provisioning',
           last_error: null,
           lease_expires_at: null,
           next_attempt_at: seconds(1 + RULES.staleAfterSeconds),
         });
-        expect((await breakerOf(db)).consecutive_failures).toBe(0);
+        expect((await breakerOf(database())).consecutive_failures).toBe(0);
       });
 
       it('answer a replayed outcome as the first call did, with one history row', async () => {
@@ -331,7 +327,7 @@ describe.each(executorCases(() => db))(
         );
 
         expect(result).toMatchObject({ recorded: true, parked: true });
-        expect(await historyOf(db, job.id)).toEqual(['recorded', 'handoff', 'parked']);
+        expect(await historyOf(database(), job.id)).toEqual(['recorded', 'handoff', 'parked']);
       });
     });
 
@@ -350,7 +346,7 @@ describe.each(executorCases(() => db))(
               .breaker,
           );
         }
-        const opened = await breakerOf(db);
+        const opened = await breakerOf(database());
         const closing = await recordAttemptOutcome(exec, outcome(later), seconds(20), RULES, half);
 
         expect(transitions).toEqual([null, null, 'opened']);
@@ -361,12 +357,12 @@ describe.each(executorCases(() => db))(
           reason: 'timeout',
         });
         expect(closing.breaker).toBe('closed');
-        expect(await breakerOf(db)).toMatchObject({
+        expect(await breakerOf(database())).toMatchObject({
           state: 'closed',
           consecutive_failures: 0,
           opened_at: null,
         });
-        const { rows } = await db.pool.query(
+        const { rows } = await database().pool.query(
           'SELECT kind FROM orchestrator_breaker_events ORDER BY id',
         );
         expect(rows.map((row) => row.kind)).toEqual(['opened', 'closed']);
@@ -375,7 +371,7 @@ describe.each(executorCases(() => db))(
       it('neither opens nor counts on a permanent refusal', async () => {
         const job = await recorded();
         await dispatchAttempt(exec, { jobId: job.id, attempt: 1 }, T0, DISPATCH_LEASE);
-        await db.pool.query('UPDATE orchestrator_breaker SET consecutive_failures = 2');
+        await database().pool.query('UPDATE orchestrator_breaker SET consecutive_failures = 2');
 
         await recordAttemptOutcome(
           exec,
@@ -385,7 +381,10 @@ describe.each(executorCases(() => db))(
           half,
         );
 
-        expect(await breakerOf(db)).toMatchObject({ state: 'closed', consecutive_failures: 2 });
+        expect(await breakerOf(database())).toMatchObject({
+          state: 'closed',
+          consecutive_failures: 2,
+        });
       });
     });
   },

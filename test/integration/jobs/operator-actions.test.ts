@@ -1,14 +1,11 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DEFAULT_RULES } from '../../../functions/core/rules.js';
+import { beforeEach, describe, expect, it } from 'vitest';
 import {
   forceBreaker,
   openSeconds,
   readBreaker,
 } from '../../../functions/db/breaker-repository.js';
-import { upsertPackage } from '../../../functions/db/catalogue-repository.js';
 import type { SqlExecutor } from '../../../functions/db/executor.js';
 import { applyCallback } from '../../../functions/db/jobs/callbacks.js';
-import { recordSettledCheckout } from '../../../functions/db/jobs/checkout-records.js';
 import {
   dispatchAttempt,
   recordAttemptOutcome,
@@ -17,46 +14,34 @@ import { cancelJob, readJob, rearmJob } from '../../../functions/db/jobs/operato
 import { countStuckJobs } from '../../../functions/db/jobs/reconcile-claims.js';
 import {
   accountOf,
-  checkout,
   executorCases,
   historyOf,
   jobOf,
-  LEASE_SECONDS,
+  jobsDatabase,
   minutes,
+  recordedJob,
   replayingExecutor,
   T0,
+  TEST_RULES,
 } from '../../support/jobs.js';
-import { freshDatabase, type TestDatabase } from '../../support/postgres.js';
 
-const RULES = { ...DEFAULT_RULES, handoffLeaseSeconds: LEASE_SECONDS };
+const RULES = TEST_RULES;
 const MISSING = '00000000-0000-4000-8000-000000000000';
 
-let db: TestDatabase;
+const database = jobsDatabase();
 
-beforeAll(async () => {
-  db = await freshDatabase();
-  await upsertPackage(db.executor, { slug: 'growth', tier: 'growth', tokensQuota: 1_100_000 });
-});
-afterAll(async () => {
-  await db.close();
-});
-
-describe.each(executorCases(() => db))(
+describe.each(executorCases(database))(
   'operator actions through the $name executor',
   ({ make }) => {
     let exec: SqlExecutor;
     beforeEach(async () => {
       exec = make();
-      await db.pool.query(
+      await database().pool.query(
         "UPDATE orchestrator_breaker SET state = 'closed', forced = false, opened_at = NULL, consecutive_failures = 0",
       );
     });
 
-    async function recorded() {
-      const paid = checkout();
-      const { job } = await recordSettledCheckout(exec, paid, T0, LEASE_SECONDS);
-      return job;
-    }
+    const recorded = () => recordedJob(exec);
 
     async function provisioned() {
       const job = await recorded();
@@ -77,7 +62,7 @@ describe.each(executorCases(() => db))(
     describe('re-arming', () => {
       it('restores the budget, un-parks and un-caps the job, makes it due at once and keeps its attempt number', async () => {
         const job = await recorded();
-        await db.pool.query(
+        await database().pool.query(
           `UPDATE provisioning_jobs SET attempts = 8, budget_spent = 8, capped_at = $2, parked_at = $2,
            status = 'failed', last_error = 'http_5xx' WHERE id = $1`,
           [job.id, T0],
@@ -90,7 +75,7 @@ describe.each(executorCases(() => db))(
         );
 
         expect(result).toEqual({ kind: 'rearmed', priorBudgetSpent: 8 });
-        expect(await jobOf(db, job.stripe_session_id)).toMatchObject({
+        expect(await jobOf(database(), job.stripe_session_id)).toMatchObject({
           attempts: 8,
           budget_spent: 0,
           capped_at: null,
@@ -132,7 +117,7 @@ describe.each(executorCases(() => db))(
 
       it('answers a replayed re-arm as the first did, with one history row', async () => {
         const job = await recorded();
-        await db.pool.query('UPDATE provisioning_jobs SET budget_spent = 5 WHERE id = $1', [
+        await database().pool.query('UPDATE provisioning_jobs SET budget_spent = 5 WHERE id = $1', [
           job.id,
         ]);
 
@@ -143,14 +128,14 @@ describe.each(executorCases(() => db))(
         );
 
         expect(result).toEqual({ kind: 'rearmed', priorBudgetSpent: 5 });
-        expect(await historyOf(db, job.id)).toEqual(['recorded', 'rearmed']);
+        expect(await historyOf(database(), job.id)).toEqual(['recorded', 'rearmed']);
       });
     });
 
     describe('cancelling', () => {
       it('closes the job for good: terminal, off the gauge, its account cancelled, the reason in its history', async () => {
         const job = await recorded();
-        await db.pool.query('UPDATE provisioning_jobs SET parked_at = $2 WHERE id = $1', [
+        await database().pool.query('UPDATE provisioning_jobs SET parked_at = $2 WHERE id = $1', [
           job.id,
           T0,
         ]);
@@ -163,14 +148,14 @@ describe.each(executorCases(() => db))(
         );
 
         expect(result).toEqual({ kind: 'cancelled', priorStatus: 'enqueued' });
-        expect(await jobOf(db, job.stripe_session_id)).toMatchObject({
+        expect(await jobOf(database(), job.stripe_session_id)).toMatchObject({
           status: 'cancelled',
           cancelled_at: minutes(30),
           cancel_reason: 'refunded',
           parked_at: null,
           lease_expires_at: null,
         });
-        expect((await accountOf(db, job.stripe_session_id))?.status).toBe('cancelled');
+        expect((await accountOf(database(), job.stripe_session_id))?.status).toBe('cancelled');
         expect(await countStuckJobs(exec, minutes(60), RULES)).toBe(stuckBefore - 1);
         const report = await readJob(exec, job.stripe_session_id);
         expect(report?.history.at(-1)).toMatchObject({
@@ -197,7 +182,7 @@ describe.each(executorCases(() => db))(
         expect(await cancelJob(exec, { jobId: MISSING, ...actor }, minutes(2))).toEqual({
           kind: 'not_found',
         });
-        expect((await jobOf(db, done.stripe_session_id)).status).toBe('provisioned');
+        expect((await jobOf(database(), done.stripe_session_id)).status).toBe('provisioned');
       });
 
       it('lets no later hand-off outcome move a cancelled job', async () => {
@@ -213,7 +198,7 @@ describe.each(executorCases(() => db))(
         );
 
         expect(late).toMatchObject({ status: 'cancelled', parked: false });
-        expect((await jobOf(db, job.stripe_session_id)).parked_at).toBeNull();
+        expect((await jobOf(database(), job.stripe_session_id)).parked_at).toBeNull();
       });
     });
 
@@ -254,7 +239,7 @@ describe.each(executorCases(() => db))(
           forced: false,
           opened_at: null,
         });
-        const { rows } = await db.pool.query(
+        const { rows } = await database().pool.query(
           "SELECT kind, actor, reason FROM orchestrator_breaker_events WHERE kind LIKE 'forced%' ORDER BY id DESC LIMIT 2",
         );
         expect(rows.reverse()).toEqual([
