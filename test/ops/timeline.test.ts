@@ -245,7 +245,7 @@ describe('ops rejected: the refused inputs', () => {
 
     expect(result.code).toBe(2);
     expect(result.stderr).toContain(
-      '--source must be one of stripe_webhook, callback, operator_api, handoff_queue',
+      '--source must be one of stripe_webhook, stripe_eventbridge, callback, operator_api, handoff_queue',
     );
   });
 });
