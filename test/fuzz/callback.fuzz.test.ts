@@ -1,7 +1,5 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_RULES } from '../../functions/core/rules.js';
-import { recordSettledCheckout } from '../../functions/db/jobs/checkout-records.js';
 import { createCallbackHandler } from '../../functions/handlers/callback.js';
 import { httpEvent } from '../support/http-events.js';
 import {
@@ -16,7 +14,6 @@ import {
 } from './arbitraries.js';
 import {
   CALLBACK_SECRET,
-  CALLBACK_URL,
   FUZZ_RUNS,
   FUZZ_TIMEOUT_MS,
   type FuzzGround,
@@ -147,21 +144,7 @@ let route: HttpRoute;
 let queue: { readonly sent: readonly unknown[] };
 
 beforeAll(async () => {
-  ground = await fuzzGround();
-  for (const stripeSessionId of JOBS) {
-    await recordSettledCheckout(
-      ground.db.executor,
-      {
-        stripeSessionId,
-        stripeCustomerId: null,
-        customerEmail: 'buyer@example.com',
-        packageSlug: 'growth',
-        callbackUrl: CALLBACK_URL,
-      },
-      NOW,
-      DEFAULT_RULES.handoffLeaseSeconds,
-    );
-  }
+  ground = await fuzzGround(JOBS);
   const deps = ground.deps('app');
   queue = deps.queue;
   route = createCallbackHandler(deps);

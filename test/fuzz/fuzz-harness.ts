@@ -8,6 +8,7 @@ import { TelemetryRegistry } from '../../functions/adapters/telemetry.js';
 import { DEFAULT_RULES } from '../../functions/core/rules.js';
 import { upsertPackage } from '../../functions/db/catalogue-repository.js';
 import type { DatabaseRole } from '../../functions/db/database-roles.js';
+import { recordSettledCheckout } from '../../functions/db/jobs/checkout-records.js';
 import { createPool, PgExecutor } from '../../functions/db/pg-executor.js';
 import type { Log, ServiceDependencies } from '../../functions/services/dependencies.js';
 import { lambdaContext, PACKAGES } from '../support/handler-harness.js';
@@ -53,9 +54,20 @@ export interface Writes {
   readonly refusals: number;
 }
 
-export async function fuzzGround(): Promise<FuzzGround> {
+/** A fresh ground, with a paid checkout recorded for each of `sessions` (as the webhook records it). */
+export async function fuzzGround(sessions: readonly string[] = []): Promise<FuzzGround> {
   const db = await freshDatabase();
   for (const pkg of PACKAGES) await upsertPackage(db.executor, pkg);
+  for (const stripeSessionId of sessions) {
+    const checkout = {
+      stripeSessionId,
+      stripeCustomerId: null,
+      customerEmail: 'buyer@example.com',
+      packageSlug: 'growth',
+      callbackUrl: CALLBACK_URL,
+    };
+    await recordSettledCheckout(db.executor, checkout, NOW, DEFAULT_RULES.handoffLeaseSeconds);
+  }
   await countWrites(db);
   const pools = new Map<DatabaseRole, ReturnType<typeof createPool>>();
   const executor = (role: DatabaseRole) => {

@@ -1,19 +1,15 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_RULES } from '../../functions/core/rules.js';
-import { recordSettledCheckout } from '../../functions/db/jobs/checkout-records.js';
 import { createJobReadHandler } from '../../functions/handlers/operator-jobs.js';
 import { createStatusHandler } from '../../functions/handlers/status.js';
 import { httpEvent } from '../support/http-events.js';
 import { field, type Hostility, underHostility } from './arbitraries.js';
 import {
-  CALLBACK_URL,
   FUZZ_RUNS,
   FUZZ_TIMEOUT_MS,
   type FuzzGround,
   fuzzGround,
   fuzzRoute,
-  NOW,
 } from './fuzz-harness.js';
 
 /**
@@ -52,21 +48,7 @@ const query = fc.oneof(
 let ground: FuzzGround;
 
 beforeAll(async () => {
-  ground = await fuzzGround();
-  for (const stripeSessionId of SESSIONS) {
-    await recordSettledCheckout(
-      ground.db.executor,
-      {
-        stripeSessionId,
-        stripeCustomerId: null,
-        customerEmail: null,
-        packageSlug: 'growth',
-        callbackUrl: CALLBACK_URL,
-      },
-      NOW,
-      DEFAULT_RULES.handoffLeaseSeconds,
-    );
-  }
+  ground = await fuzzGround(SESSIONS);
 });
 afterAll(async () => {
   await ground.close();
