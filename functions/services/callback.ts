@@ -85,7 +85,7 @@ async function verifySignature(deps: CallbackDependencies, request: SignedCallba
   const untimed = request.timestamp === undefined && (deps.requireTimestamp ?? true);
   if (check === 'valid' && !untimed) return;
   deps.telemetry.count('CallbackSignatureRejected');
-  deps.log.warn('callback signature rejected', { reason: untimed ? 'untimed' : check });
+  deps.log.warn('callback signature rejected', { reason: check === 'valid' ? 'untimed' : check });
   throw new SignatureError(refusalOf(check, request), 401);
 }
 
