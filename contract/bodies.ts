@@ -1,4 +1,8 @@
 import { z } from 'zod';
+import {
+  CHECKOUT_SESSION_FIELDS,
+  STRIPE_EVENT_FIELDS,
+} from '../functions/core/checkout-decision.js';
 import type { AccountStatus, CoarseState } from '../functions/core/coarse-state.js';
 import { JOB_STATUSES } from '../functions/core/job.js';
 import { onboardingInput } from '../functions/core/onboarding-input.js';
@@ -111,14 +115,18 @@ export const jobCreateAnswer = z
 
 export const stripeEvent = z
   .looseObject({
-    id: z.string(),
-    type: z.string(),
-    data: z.looseObject({ object: z.record(z.string(), z.unknown()) }),
+    ...STRIPE_EVENT_FIELDS,
+    data: z.looseObject({
+      object: z
+        .looseObject(CHECKOUT_SESSION_FIELDS)
+        .partial()
+        .describe('The fields read from a checkout session, with their limits'),
+    }),
   })
   .meta({
     title: 'StripeEvent',
     description:
-      "A Stripe event exactly as Stripe sends it (https://docs.stripe.com/api/events/object). Checkout sessions are this product's when they carry metadata.package_slug.",
+      "A Stripe event exactly as Stripe sends it (https://docs.stripe.com/api/events/object). Checkout sessions are this product's when they carry metadata.package_slug. Every text field read has a length cap and refuses control characters (SPEC 2.5a).",
   });
 
 const STRIPE_OUTCOMES: Record<StripeEventOutcome['outcome'], string> = {

@@ -78,7 +78,7 @@ const SECURITY_SCHEMES = {
     type: 'apiKey',
     in: 'header',
     name: HEADERS.signature,
-    description: `Lowercase hex HMAC-SHA256 with the callback secret (or the trigger secret while none is set) of the raw body, or of "<timestamp>.<body>" when ${HEADERS.timestamp} is sent; the timestamp must be within ${SIGNATURE_TOLERANCE_SECONDS} s.`,
+    description: `Lowercase hex HMAC-SHA256 of "<timestamp>.<body>" with the callback secret (or the trigger secret while none is set); the ${HEADERS.timestamp} must be within ${SIGNATURE_TOLERANCE_SECONDS} s of now, either way. Only a deployment with requireCallbackTimestamp=false (an orchestrator migrating) accepts a signature over the raw body alone, without the timestamp.`,
   },
   triggerSignature: {
     type: 'apiKey',
@@ -125,7 +125,7 @@ const OPERATIONS: Record<RouteName, Record<string, unknown>> = {
     responses: {
       200: answer('Every verified event, ignored types included.', 'StripeWebhookAnswer'),
       400: refusal(
-        'A missing or bad Stripe-Signature, an unreadable event, or an event of the other Stripe mode.',
+        'A missing or malformed Stripe-Signature, one that does not verify or is more than 300 s away from now either way; an unreadable event (a field over its limit or with a control character); or an event of the other Stripe mode. The message names the header or the field.',
       ),
       500: refusal(`${transient} Stripe retries.`),
       503: refusal('The Stripe webhook secret is not configured.'),
@@ -138,12 +138,16 @@ const OPERATIONS: Record<RouteName, Record<string, unknown>> = {
     description:
       'Replays are idempotent; a provisioned job is never downgraded by a later failed or provisioning report.',
     security: [{ callbackSignature: [] }],
-    parameters: [parameter('ProvisioningTimestamp')],
+    parameters: [{ ...PARAMETERS.ProvisioningTimestamp, required: true }],
     requestBody: { required: true, ...jsonBody('CallbackBody') },
     responses: {
       200: answer('Applied (or already applied).', 'CallbackAnswer'),
-      400: refusal('The body is malformed; the message names the field.'),
-      401: refusal('The signature is missing, malformed, expired or does not match.'),
+      400: refusal(
+        'The body is malformed (a field over its limit or with a control character included); the message names the field.',
+      ),
+      401: refusal(
+        'The signature or its timestamp is missing, malformed, more than 300 s away or does not match.',
+      ),
       404: refusal('no provisioning job for stripe_session_id'),
       500: refusal(transient),
       503: refusal('No callback or trigger secret is configured; retry later.'),

@@ -21,6 +21,9 @@ const environment = z.object({
   DATABASE_RESOURCE_ARN: optionalArn,
   DATABASE_SECRET_ARN: optionalArn,
   DATABASE_NAME: z.string().trim().min(1).default('provisioning'),
+  /** The migrator only: the secrets of the roles it creates (see database-roles.ts). */
+  APP_ROLE_SECRET_ARN: optionalArn,
+  READER_ROLE_SECRET_ARN: optionalArn,
   /** How long this function retries Data API faults that came before a statement ran (Aurora resuming). */
   DATA_API_RETRY_BUDGET_SECONDS: positiveInt(DATA_API_RETRY_BUDGET_SECONDS.background),
   // … or a PostgreSQL server (local runtime).
@@ -55,6 +58,8 @@ const environment = z.object({
   TRIGGER_TIMEOUT_MS: positiveInt(10_000),
   /** Page origins allowed to read the status route (CORS), comma-separated. */
   ALLOWED_ORIGINS: optionalText,
+  /** Refuse callbacks without X-Provisioning-Timestamp (`false` only while an orchestrator migrates). */
+  REQUIRE_CALLBACK_TIMESTAMP: z.enum(['true', 'false']).default('true'),
 });
 
 export interface Config {
@@ -68,6 +73,11 @@ export interface Config {
       }
     | { readonly kind: 'postgres'; readonly url: string }
     | { readonly kind: 'none' };
+  /** The migrator only: where the passwords of the database roles are. */
+  readonly roleSecretArns: {
+    readonly app?: string | undefined;
+    readonly reader?: string | undefined;
+  };
   readonly handoffQueueUrl: string | undefined;
   readonly eventBusName: string | undefined;
   readonly triggerUrl: string | undefined;
@@ -86,6 +96,7 @@ export interface Config {
   readonly reconcile: { readonly batchSize: number; readonly maxRedrivesPerSecond: number };
   readonly triggerTimeoutMs: number;
   readonly allowedOrigins: readonly string[];
+  readonly requireCallbackTimestamp: boolean;
 }
 
 export class ConfigError extends Error {
@@ -123,6 +134,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
         : e.DATABASE_URL
           ? { kind: 'postgres', url: e.DATABASE_URL }
           : { kind: 'none' },
+    roleSecretArns: { app: e.APP_ROLE_SECRET_ARN, reader: e.READER_ROLE_SECRET_ARN },
     handoffQueueUrl: e.HANDOFF_QUEUE_URL,
     eventBusName: e.EVENT_BUS_NAME,
     triggerUrl: e.PROVISIONING_TRIGGER_URL,
@@ -153,6 +165,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     },
     triggerTimeoutMs: e.TRIGGER_TIMEOUT_MS,
     allowedOrigins: (e.ALLOWED_ORIGINS ?? '').split(',').flatMap((o) => o.trim() || []),
+    requireCallbackTimestamp: e.REQUIRE_CALLBACK_TIMESTAMP === 'true',
   };
 }
 

@@ -1,4 +1,4 @@
-import type { MiddlewareObj } from '@middy/core';
+import type { MiddlewareObj, Request } from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { ClientFacingError } from './core/errors.js';
 import { DatabaseResumingError } from './db/executor.js';
@@ -62,6 +62,20 @@ export function httpErrors(): MiddlewareObj<HttpEvent, HttpResult> {
       request.response = json(500, { error: 'internal error; the request may be retried' });
     },
   };
+}
+
+/**
+ * Hands every answer's status to `count` once the error mapper has answered, refusals
+ * and failures included (register it before `httpErrors`: middy runs error steps
+ * last-registered first).
+ */
+export function countAnswers(
+  count: (status: number) => void,
+): MiddlewareObj<HttpEvent, HttpResult> {
+  const counted = async (request: Request<HttpEvent, HttpResult>) => {
+    count(request.response?.statusCode ?? 500);
+  };
+  return { after: counted, onError: counted };
 }
 
 /** The resume behind an error, however deep a service wrapped it. */

@@ -14,13 +14,16 @@ import {
  * these metrics (CloudWatch EMF, flushed by the `logMetrics` middleware), and traces
  * through this tracer (X-Ray: each invocation, its AWS SDK calls and its `fetch`
  * requests, such as the trigger POST, as subsegments). Outside Lambda the tracer is off.
+ * The service name carries the stage (`serviceNameFor`): the stack sets it as
+ * Powertools' own `POWERTOOLS_SERVICE_NAME` on every function.
  */
+const serviceName = process.env.POWERTOOLS_SERVICE_NAME || SERVICE_NAME;
 
-export const logger = new Logger({ serviceName: SERVICE_NAME });
+export const logger = new Logger({ serviceName });
 
-export const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME });
+export const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName });
 
-export const tracer = new Tracer({ serviceName: SERVICE_NAME });
+export const tracer = new Tracer({ serviceName });
 
 /** An AWS SDK v3 client whose calls show as subsegments of the invocation's trace. */
 export function traced<Client>(client: Client): Client {
@@ -33,6 +36,13 @@ export class PowertoolsTelemetry implements Telemetry {
 
   count(name: MetricName, value = 1): void {
     this.target.addMetric(name, MetricUnit.Count, value);
+  }
+
+  /** Its own EMF document, flushed at once: dimensions apply to every metric of a document. */
+  countFor(name: MetricName, dimensions: Readonly<Record<string, string>>, value = 1): void {
+    const single = this.target.singleMetric();
+    for (const [key, dimension] of Object.entries(dimensions)) single.addDimension(key, dimension);
+    single.addMetric(name, MetricUnit.Count, value);
   }
 
   gauge(name: MetricName, value: number): void {

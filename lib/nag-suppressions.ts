@@ -35,7 +35,7 @@ export function suppressFindings(root: IConstruct, production: boolean): void {
   acknowledge(root, {
     id: 'AwsSolutions-SMG4',
     reason:
-      'The Stripe webhook secret and API key are issued by Stripe, and the trigger/callback secrets are shared with the orchestrator team: they rotate by the runbook docs/runbooks/secret-rotation.md with two values live during the switch, which an automatic rotation Lambda cannot coordinate. The database credentials are used only by the Data API (no VPC-attached code); a rotation Lambda would need a VPC endpoint or NAT this stack deliberately does not have.',
+      'The Stripe webhook secret and API key are issued by Stripe, and the trigger/callback secrets are shared with the orchestrator team: they rotate by the runbook docs/runbooks/secret-rotation.md with two values live during the switch, which an automatic rotation Lambda cannot coordinate. The database logins (master and the two roles the migrator creates) are used only by the Data API (no VPC-attached code); a rotation Lambda would need a VPC endpoint or NAT this stack deliberately does not have.',
   });
   for (const route of [
     'POST--api--webhooks--stripe',

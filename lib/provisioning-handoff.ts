@@ -7,6 +7,7 @@ import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { consumerTimeoutSeconds } from '../functions/core/handoff-timing.js';
 import { DATA_API_RETRY_BUDGET_SECONDS } from '../functions/core/resume-budget.js';
+import type { DatabaseRole } from '../functions/db/database-roles.js';
 import { ROUTES, type RouteName } from '../functions/routes.js';
 import { Alarms } from './constructs/alarms.js';
 import { OperationsDashboard } from './constructs/dashboard.js';
@@ -60,6 +61,7 @@ export class ProvisioningHandoff extends Construct {
     const logRetention = s.production ? RetentionDays.THREE_MONTHS : RetentionDays.TWO_WEEKS;
 
     const database = new Database(this, 'Database', {
+      stage: s.stage,
       production: s.production,
       maxCapacityAcu: s.databaseMaxCapacityAcu,
       logRetention,
@@ -104,6 +106,7 @@ export class ProvisioningHandoff extends Construct {
     });
     const sandbox = s.sandboxOrchestrator
       ? new SandboxOrchestrator(this, 'SandboxOrchestrator', {
+          stage: s.stage,
           triggerSecret: secrets.trigger,
           callbackSecret: secrets.callback,
           logRetention,
@@ -120,11 +123,15 @@ export class ProvisioningHandoff extends Construct {
       STALL_AFTER_SECONDS: String(s.stallAfterSeconds),
       RENOTIFY_AFTER_SECONDS: String(s.renotifyAfterSeconds),
     };
+    // Every function logs in to the database as the application role, but the two read
+    // routes, which log in read-only; none holds the master secret (the migrator's).
     const fn = (
       id: string,
-      props: Omit<ProjectFunctionProps, 'logRetention' | 'removalPolicy'>,
+      props: Omit<ProjectFunctionProps, 'logRetention' | 'removalPolicy' | 'stage'>,
+      login: DatabaseRole = 'app',
     ) => {
       const created = new ProjectFunction(this, id, {
+        stage: s.stage,
         logRetention,
         removalPolicy,
         ...props,
@@ -137,7 +144,7 @@ export class ProvisioningHandoff extends Construct {
       });
       // Nothing serves before the schema is migrated.
       created.node.addDependency(database.migrated);
-      return created.bindDatabase(database);
+      return created.bindDatabase(database, login);
     };
 
     const webhook = fn('StripeWebhook', {
@@ -175,7 +182,8 @@ export class ProvisioningHandoff extends Construct {
     })
       .bindSecret('PROVISIONING_CALLBACK_SECRET_ARN', secrets.callback)
       .bindSecret('PROVISIONING_TRIGGER_SECRET_ARN', secrets.trigger)
-      .bindEventBus(bus);
+      .bindEventBus(bus)
+      .setEnvironment('REQUIRE_CALLBACK_TIMESTAMP', String(s.requireCallbackTimestamp));
     const reconciler = fn('Reconciler', {
       handler: 'reconcile',
       description: 'Reconciler: re-drive stale jobs, publish the STUCK gauge',
@@ -214,22 +222,30 @@ export class ProvisioningHandoff extends Construct {
           .setEnvironment('PUBLIC_BASE_URL', api.url)
           .setEnvironment('STRIPE_MODE', s.stripeMode)
       : undefined;
-    const status = fn('Status', {
-      handler: 'status',
-      description: 'Checkout success page: coarse provisioning state',
-      timeout: Duration.seconds(29),
-      memorySize: 256,
-      ...(s.allowedOrigins.length
-        ? { environment: { ALLOWED_ORIGINS: s.allowedOrigins.join(',') } }
-        : {}),
-    });
-    const jobRead = fn('OperatorJobRead', {
-      handler: 'operator-jobs',
-      exportName: 'readHandler',
-      description: 'Operator: a job with its account and history',
-      timeout: Duration.seconds(29),
-      memorySize: 256,
-    });
+    const status = fn(
+      'Status',
+      {
+        handler: 'status',
+        description: 'Checkout success page: coarse provisioning state',
+        timeout: Duration.seconds(29),
+        memorySize: 256,
+        ...(s.allowedOrigins.length
+          ? { environment: { ALLOWED_ORIGINS: s.allowedOrigins.join(',') } }
+          : {}),
+      },
+      'reader',
+    );
+    const jobRead = fn(
+      'OperatorJobRead',
+      {
+        handler: 'operator-jobs',
+        exportName: 'readHandler',
+        description: 'Operator: a job with its account and history',
+        timeout: Duration.seconds(29),
+        memorySize: 256,
+      },
+      'reader',
+    );
     const jobCreate = fn('OperatorJobCreate', {
       handler: 'operator-jobs',
       exportName: 'createHandler',
@@ -242,6 +258,7 @@ export class ProvisioningHandoff extends Construct {
 
     // A static document: no database, no secret, no alarm (it strands no one).
     const openApi = new ProjectFunction(this, 'OpenApi', {
+      stage: s.stage,
       handler: 'openapi',
       description: 'The OpenAPI document of these routes, bundled',
       timeout: Duration.seconds(5),
@@ -313,12 +330,20 @@ export class ProvisioningHandoff extends Construct {
       sweep,
       ...(stripeEventsConsumer ? [stripeEventsConsumer] : []),
     ];
+    const routes = Object.keys(served) as RouteName[];
     const alarms = new Alarms(this, 'Alarms', {
+      stage: s.stage,
+      stackName: Stack.of(this).stackName,
       alarmEmail: s.alarmEmail,
+      notifyEmail: s.notifyEmail,
+      pagingSubscriptions: props.pagingSubscriptions,
+      notifySubscriptions: props.notifySubscriptions,
       runbookBaseUrl: s.runbookBaseUrl,
       handoffQueue: queue.queue,
       handoffDeadLetterQueue: queue.deadLetterQueue,
       scheduleDeadLetterQueue: schedules.deadLetterQueue,
+      api: api.api,
+      routes,
       stripeEvents,
       functions,
       thresholds: {
@@ -328,6 +353,8 @@ export class ProvisioningHandoff extends Construct {
       },
     });
     const dashboard = new OperationsDashboard(this, 'Dashboard', {
+      stage: s.stage,
+      routes,
       handoffQueue: queue.queue,
       handoffDeadLetterQueue: queue.deadLetterQueue,
       stripeEvents,
@@ -386,7 +413,7 @@ export class ProvisioningHandoff extends Construct {
     output(
       'DatabaseSecretArn',
       database.credentials.secretArn,
-      'Database credentials for the Data API',
+      'The master database login, for the operator CLI (the functions log in as their own roles)',
     );
     output('HandoffQueueUrl', queue.queue.queueUrl, 'The hand-off FIFO queue');
     output(
@@ -427,7 +454,12 @@ export class ProvisioningHandoff extends Construct {
         'Stripe events from EventBridge that could not be processed: redrive after a fix',
       );
     }
-    output('AlarmTopicArn', alarms.topic.topicArn, 'Subscribe the on-call pager here');
+    output('AlarmTopicArn', alarms.pagingTopic.topicArn, 'Subscribe the on-call pager here');
+    output(
+      'NotifyTopicArn',
+      alarms.notifyTopic.topicArn,
+      'What needs a look in working hours: subscribe a team channel here',
+    );
     if (api.domainTarget) {
       output(
         'ApiDomainTarget',

@@ -1,4 +1,5 @@
 import type { ICertificate } from 'aws-cdk-lib/aws-certificatemanager';
+import type { ITopicSubscription } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { z } from 'zod';
 import { STRIPE_MODES, type StripeMode } from '../functions/core/stripe-mode.js';
@@ -29,6 +30,16 @@ const origins = z.preprocess(
   z.array(origin),
 );
 
+/** SNS topic subscriptions (a pager, a chat bridge): objects that can bind to a topic. */
+const topicSubscriptions = z
+  .array(
+    z.custom<ITopicSubscription>(
+      (value) => typeof (value as ITopicSubscription | null)?.bind === 'function',
+      'an SNS topic subscription (ITopicSubscription)',
+    ),
+  )
+  .optional();
+
 const contextSchema = z.strictObject({
   stage: z
     .string()
@@ -36,13 +47,17 @@ const contextSchema = z.strictObject({
     .default('dev'),
   /** Production keeps the database on delete (snapshot), deletion protection and longer backups and logs. */
   production: flag.optional(),
+  /** Subscribed to the paging topic; a production stage must have it (or pagingSubscriptions). */
   alarmEmail: z.email().optional(),
+  /** Subscribed to the notify topic (working hours); defaults to alarmEmail. */
+  notifyEmail: z.email().optional(),
   /** The Stripe mode the webhook serves; events of the other mode are refused. */
   stripeMode: z.enum(STRIPE_MODES).optional(),
   triggerUrl: z.url().optional(),
-  runbookBaseUrl: z
-    .url()
-    .default('https://github.com/your-org/provisioning-handoff/blob/main/docs/runbooks'),
+  /** Where the runbooks are published; alarm descriptions then link them too. */
+  runbookBaseUrl: z.url().optional(),
+  /** Refuse callbacks without X-Provisioning-Timestamp; `false` only while an orchestrator migrates. */
+  requireCallbackTimestamp: flag.default(true),
   reconcileEnabled: flag.default(true),
   watchdogEnabled: flag.default(true),
   /** The missed-checkout sweep's schedule switch; it runs only once a Stripe key is configured. */
@@ -97,10 +112,13 @@ const contextSchema = z.strictObject({
     .optional(),
   /** A sandbox orchestrator in the stack, for `ops smoke`; never in production. */
   sandboxOrchestrator: flag.default(false),
+  /** Props only: more subscriptions of the paging and notify topics. */
+  pagingSubscriptions: topicSubscriptions,
+  notifySubscriptions: topicSubscriptions,
 });
 
-/** Settings that only props can carry: a construct is no context value. */
-const PROPS_ONLY: readonly string[] = ['certificate'];
+/** Settings that only props can carry: a construct or a subscription is no context value. */
+const PROPS_ONLY: readonly string[] = ['certificate', 'pagingSubscriptions', 'notifySubscriptions'];
 
 /** The rules between settings, each reported on the setting to change. */
 const consistentSchema = contextSchema.superRefine((s, issues) => {
@@ -138,14 +156,26 @@ export interface ProvisioningHandoffProps {
   readonly stage?: string;
   /** Deletion protection, snapshot on delete, longer backups and logs. Default: stage is `prod`. */
   readonly production?: boolean;
-  /** Subscribed to the paging topic. */
+  /** Subscribed to the paging topic. Required in production, unless `pagingSubscriptions` is given. */
   readonly alarmEmail?: string;
+  /** Subscribed to the notify topic (what needs a look in working hours). Default: `alarmEmail`. */
+  readonly notifyEmail?: string;
+  /** Construct only: more subscriptions of the paging topic (a pager, a chat bridge). */
+  readonly pagingSubscriptions?: readonly ITopicSubscription[];
+  /** Construct only: more subscriptions of the notify topic. */
+  readonly notifySubscriptions?: readonly ITopicSubscription[];
   /** The Stripe mode the webhook serves. Default `live` in production, `test` otherwise. */
   readonly stripeMode?: StripeMode;
   /** The orchestrator's trigger endpoint; unset parks every hand-off as not configured. */
   readonly triggerUrl?: string;
-  /** Where alarm descriptions link their runbooks. */
+  /** Where the runbooks are published (e.g. your fork's docs/runbooks); alarm descriptions link them. Default: none, they name the file in this repository. */
   readonly runbookBaseUrl?: string;
+  /**
+   * Refuse orchestrator callbacks without `X-Provisioning-Timestamp`. Default `true`;
+   * `false` is the migration path for an orchestrator that signs the body alone, until
+   * it signs `"<timestamp>.<body>"`.
+   */
+  readonly requireCallbackTimestamp?: boolean;
   readonly reconcileEnabled?: boolean;
   readonly watchdogEnabled?: boolean;
   /** The missed-checkout sweep's schedule switch. Default true (it runs once the key is configured). */
@@ -215,6 +245,13 @@ export function parseSettings(
     throw new Error(`Invalid ${source}: ${problems.join('; ')}`);
   }
   const production = parsed.data.production ?? parsed.data.stage === 'prod';
+  // Subscriptions are objects, so only the construct's props can carry them, never context.
+  const pagers = parsed.data.pagingSubscriptions?.length ?? 0;
+  if (production && !parsed.data.alarmEmail && pagers === 0) {
+    throw new Error(
+      `Invalid ${source}: alarmEmail: required when production is true (stage ${parsed.data.stage}), or pagingSubscriptions on the construct: nobody would be paged`,
+    );
+  }
   return {
     ...parsed.data,
     production,

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type {
@@ -5,7 +6,8 @@ import type {
   APIGatewayProxyStructuredResultV2,
   Context,
 } from 'aws-lambda';
-import { readBody } from './read-body.js';
+import { BodyTooLargeError, readBody } from './read-body.js';
+import { requestTarget } from './request-target.js';
 
 export type HttpLambda = (
   event: APIGatewayProxyEventV2,
@@ -22,10 +24,16 @@ export interface LocalRoute {
 
 const TEXT_BODY = /^(application\/(json|x-www-form-urlencoded)|text\/)/i;
 
+/** API Gateway HTTP APIs refuse a payload over 10 MB; so does the local runtime, with a 413. */
+export const MAX_BODY_BYTES = 10 * 1024 * 1024;
+
 /**
  * Serves Lambda HTTP handlers the way API Gateway HTTP APIs (payload 2.0) invoke them:
- * lowercase headers, the raw body (base64-encoded unless it is text), the query
- * string and path parameters, the route key. The same handlers run in AWS.
+ * lowercase headers, the raw body (base64-encoded unless it is text, so the bytes a
+ * signature covers arrive unchanged), the query string and path parameters, the route
+ * key. The same handlers run in AWS. What API Gateway refuses before any function runs
+ * is refused here too: a body over its limit (413, never read past the limit), a
+ * request target that does not decode (400).
  */
 export function apiGateway(
   routes: readonly LocalRoute[],
@@ -36,7 +44,9 @@ export function apiGateway(
 ) {
   const matchers = routes.map((route) => ({ route, ...compile(route.path) }));
   return async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
-    const url = new URL(request.url ?? '/', 'http://localhost');
+    const target = requestTarget(request);
+    if ('refused' in target) return refuse(response, 400, target.refused, { close: true });
+    const { url } = target;
     const match = matchers
       .filter((m) => m.route.method === request.method)
       .map((m) => ({ route: m.route, params: m.match(url.pathname), names: m.names }))
@@ -47,7 +57,18 @@ export function apiGateway(
         .end(JSON.stringify({ error: 'Not Found' }));
       return;
     }
-    const event = toEvent(request, url, match.route, await readBody(request), match.params);
+    let received: Buffer;
+    try {
+      received = await readBody(request, MAX_BODY_BYTES);
+    } catch (error) {
+      // A body refused from its length is never read; one cut off midway drains unkept,
+      // so its sender reads the 413 rather than a reset connection.
+      if (error instanceof BodyTooLargeError) {
+        return refuse(response, 413, error.message, { close: error.declared });
+      }
+      throw error;
+    }
+    const event = toEvent(request, url, match.route, received, match.params);
     const result = await invoke(match.route, event);
     const body = result.body ?? '';
     response.writeHead(
@@ -56,6 +77,21 @@ export function apiGateway(
     );
     response.end(result.isBase64Encoded ? Buffer.from(body, 'base64') : body);
   };
+}
+
+/** An answer API Gateway would give itself, before any function runs. */
+function refuse(
+  response: ServerResponse,
+  status: number,
+  error: string,
+  options: { readonly close: boolean },
+): void {
+  response
+    .writeHead(status, {
+      'content-type': 'application/json',
+      ...(options.close ? { connection: 'close' } : {}),
+    })
+    .end(JSON.stringify({ error }));
 }
 
 function compile(path: string): {
@@ -92,7 +128,8 @@ function toEvent(
     if (value !== undefined)
       headers[name.toLowerCase()] = Array.isArray(value) ? value.join(',') : value;
   }
-  const text = TEXT_BODY.test(headers['content-type'] ?? 'application/json');
+  // Text only when it is valid UTF-8: anything else travels as base64, byte for byte.
+  const text = TEXT_BODY.test(headers['content-type'] ?? 'application/json') && isUtf8(body);
   const routeKey = `${route.method} ${route.path}`;
   const query = Object.fromEntries(url.searchParams.entries());
   return {

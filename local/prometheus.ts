@@ -25,10 +25,24 @@ export function renderPrometheus(registry: TelemetryRegistry, stuck: number): st
     const metric = prometheusName(name, 'counter');
     lines.push(`# TYPE ${metric} counter`, `${metric} ${value}`);
   }
+  for (const [name, series] of [...registry.dimensioned].sort(([a], [b]) => a.localeCompare(b))) {
+    const metric = prometheusName(name, 'counter');
+    lines.push(`# TYPE ${metric} counter`);
+    for (const [, { dimensions, value }] of [...series].sort(([a], [b]) => a.localeCompare(b))) {
+      lines.push(`${metric}{${labelsOf(dimensions)}} ${value}`);
+    }
+  }
   for (const [name, value] of [...registry.gauges].sort(([a], [b]) => a.localeCompare(b))) {
     if (name === 'ProvisioningJobsStuck') continue;
     const metric = prometheusName(name, 'gauge');
     lines.push(`# TYPE ${metric} gauge`, `${metric} ${value}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** `{route: 'status'}` → `route="status"` (values are route names, never user input). */
+function labelsOf(dimensions: Readonly<Record<string, string>>): string {
+  return Object.entries(dimensions)
+    .map(([key, value]) => `${key}="${value.replace(/["\\\n]/g, '_')}"`)
+    .join(',');
 }

@@ -17,6 +17,7 @@ import {
   reserveFor,
 } from '../functions/core/handoff-timing.js';
 import { upsertPackage, upsertUser } from '../functions/db/catalogue-repository.js';
+import { applyDatabaseRoles } from '../functions/db/database-roles.js';
 import { countStuckJobs } from '../functions/db/jobs/reconcile-claims.js';
 import { loadMigrations, migrate } from '../functions/db/migrator.js';
 import { createPool, PgExecutor } from '../functions/db/pg-executor.js';
@@ -40,6 +41,7 @@ import { createLocalConsole } from './console/console-server.js';
 import { openEmbeddedDatabase } from './embedded-database.js';
 import { LocalFifoQueue } from './fifo-queue.js';
 import { isPortFree } from './free-port.js';
+import { listen } from './listen.js';
 import { LoggedLifecycleEvents } from './logged-lifecycle-events.js';
 import { renderPrometheus } from './prometheus.js';
 import { SandboxOrchestrator } from './sandbox-orchestrator.js';
@@ -99,9 +101,26 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
       });
   const pool = createPool(database.connectionString, 10);
   const db = new PgExecutor(pool);
-  const report = await migrate(db, await loadMigrations(SCHEMA_DIR));
-  if (report.applied.length) log.info('schema migrated', { applied: report.applied });
-  const seeded = await seedIfEmpty(db);
+  const server = createServer();
+  let seeded: boolean;
+  try {
+    const report = await migrate(db, await loadMigrations(SCHEMA_DIR));
+    if (report.applied.length) log.info('schema migrated', { applied: report.applied });
+    // The roles and grants AWS has; locally nobody logs in as them (no passwords), so a
+    // DATABASE_URL whose user may not create roles still runs everything.
+    await applyDatabaseRoles(db).catch((error: unknown) =>
+      log.warn('database roles not applied; the handlers run as the DATABASE_URL user', {
+        error: error instanceof Error ? error.message : String(error),
+      }),
+    );
+    seeded = await seedIfEmpty(db);
+    await listen(server, settings.PORT, '127.0.0.1');
+  } catch (error) {
+    // Nothing is left running: the database this call started stops with it.
+    await pool.end();
+    await database.stop();
+    throw error;
+  }
 
   const telemetry = new TelemetryRegistry();
   const inFlight = new Set<Promise<unknown>>();
@@ -110,8 +129,6 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
     return work.finally(() => inFlight.delete(work));
   };
 
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(settings.PORT, '127.0.0.1', resolve));
   const url = `http://localhost:${(server.address() as AddressInfo).port}`;
 
   // Without a Stripe key of its own, the sweep reads a local stand-in for Stripe.
@@ -209,11 +226,15 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
       callbackUrl,
       stripeMode: settings.STRIPE_MODE,
     }),
-    callback: createCallbackHandler({ ...deps, secrets }),
+    callback: createCallbackHandler({
+      ...deps,
+      secrets,
+      requireTimestamp: config.requireCallbackTimestamp,
+    }),
     status: createStatusHandler(deps, { allowedOrigins: config.allowedOrigins }),
     jobRead: createJobReadHandler(deps),
     jobCreate: createJobCreateHandler({ ...deps, queue, callbackUrl }),
-    openApi: createOpenApiHandler(),
+    openApi: createOpenApiHandler(telemetry),
   };
   const routes: LocalRoute[] = (
     Object.entries(handlers) as [RouteName, LocalRoute['handler']][]

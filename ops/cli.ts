@@ -15,6 +15,7 @@ import { notifications } from './commands/notifications.js';
 import { packages } from './commands/packages.js';
 import { rearm } from './commands/rearm.js';
 import { reconcileNow } from './commands/reconcile.js';
+import { rejected } from './commands/rejected.js';
 import { resolvePayload } from './commands/resolve-payload.js';
 import { sandbox } from './commands/sandbox.js';
 import { show } from './commands/show.js';
@@ -40,6 +41,7 @@ export const COMMANDS: readonly Command[] = [
   cancel,
   resolvePayload,
   dlq,
+  rejected,
   callbackCheck,
   admins,
   notifications,

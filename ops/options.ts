@@ -26,6 +26,7 @@ export const OPTIONS = {
   parked: { type: 'boolean' },
   error: { type: 'string' },
   since: { type: 'string' },
+  source: { type: 'string' },
   rate: { type: 'string' },
   'after-pause': { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];

@@ -1,5 +1,6 @@
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
-import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { z } from 'zod';
 
 /** The secrets the product reads (SPEC 2.7). */
 export type SecretName =
@@ -70,4 +71,29 @@ function isNotFound(error: unknown): boolean {
     if (cause.name === 'ResourceNotFoundException') return true;
   }
   return false;
+}
+
+/** A database login as RDS keeps it in Secrets Manager (the Data API reads the same secret). */
+const databaseLogin = z.object({ username: z.string().min(1), password: z.string().min(1) });
+
+/**
+ * The password of a database role from its secret, after checking that the secret is
+ * that role's. Never logged; an error names the secret's ARN, never its content.
+ */
+export async function readRolePassword(
+  client: SecretsManagerClient,
+  arn: string,
+  role: string,
+): Promise<string> {
+  const { SecretString } = await client.send(new GetSecretValueCommand({ SecretId: arn }));
+  let login: z.infer<typeof databaseLogin>;
+  try {
+    login = databaseLogin.parse(JSON.parse(SecretString ?? ''));
+  } catch {
+    throw new Error(`secret ${arn} is not a database login (JSON with username and password)`);
+  }
+  if (login.username !== role) {
+    throw new Error(`secret ${arn} is the login of another user than ${role}`);
+  }
+  return login.password;
 }

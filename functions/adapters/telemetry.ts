@@ -7,8 +7,22 @@
 export const SERVICE_NAME = 'provisioning-handoff';
 export const METRICS_NAMESPACE = 'ProvisioningHandoff';
 
+/**
+ * The service name of one stage: the `service` dimension of every metric it reports and
+ * the `service` key of its logs, so two stages in one account never share a metric (the
+ * STUCK gauge of dev never pages for prod).
+ */
+export function serviceNameFor(stage: string): string {
+  return `${SERVICE_NAME}-${stage}`;
+}
+
+/** The dimension that names the HTTP route of `HttpServerError` and `HttpClientError`. */
+export const ROUTE_DIMENSION = 'route';
+
 export interface Telemetry {
   count(name: MetricName, value?: number): void;
+  /** A count with dimensions of its own besides the service (the route of an HTTP answer). */
+  countFor(name: MetricName, dimensions: Readonly<Record<string, string>>, value?: number): void;
   gauge(name: MetricName, value: number): void;
 }
 
@@ -29,6 +43,10 @@ export type MetricName =
   | 'HandoffDeferred'
   | 'HandoffNotSent'
   | 'TriggerUnauthorized'
+  /** An HTTP route answered 5xx (dimension `route`): the alarms page on these. */
+  | 'HttpServerError'
+  /** An HTTP route refused a request with a 4xx (dimension `route`). */
+  | 'HttpClientError'
   | 'CallbackAnswered2xx'
   | 'CallbackAnswered4xx'
   | 'CallbackAnswered5xx'
@@ -73,12 +91,39 @@ export type MetricName =
 export class TelemetryRegistry implements Telemetry {
   readonly counters = new Map<MetricName, number>();
   readonly gauges = new Map<MetricName, number>();
+  /** Counts with dimensions, by name and then by their dimensions (`dimensionKey`). */
+  readonly dimensioned = new Map<MetricName, Map<string, DimensionedCount>>();
 
   count(name: MetricName, value = 1): void {
     this.counters.set(name, (this.counters.get(name) ?? 0) + value);
   }
 
+  countFor(name: MetricName, dimensions: Readonly<Record<string, string>>, value = 1): void {
+    const series = this.dimensioned.get(name) ?? new Map<string, DimensionedCount>();
+    const key = dimensionKey(dimensions);
+    series.set(key, { dimensions, value: (series.get(key)?.value ?? 0) + value });
+    this.dimensioned.set(name, series);
+  }
+
+  /** What `countFor` counted for these dimensions (0 when nothing). */
+  countedFor(name: MetricName, dimensions: Readonly<Record<string, string>>): number {
+    return this.dimensioned.get(name)?.get(dimensionKey(dimensions))?.value ?? 0;
+  }
+
   gauge(name: MetricName, value: number): void {
     this.gauges.set(name, value);
   }
+}
+
+export interface DimensionedCount {
+  readonly dimensions: Readonly<Record<string, string>>;
+  readonly value: number;
+}
+
+/** Dimensions in a stable order, `key=value` joined by commas. */
+function dimensionKey(dimensions: Readonly<Record<string, string>>): string {
+  return Object.entries(dimensions)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([key, value]) => `${key}=${value}`)
+    .join(',');
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { describeIssues } from './errors.js';
 import type { CallbackReport } from './job.js';
 import { jobSessionId } from './session-id.js';
+import { boundedText, referenceOf } from './text.js';
 
 /**
  * The orchestrator's callback body (SPEC 2.2), validated once the signature has been
@@ -13,8 +14,12 @@ import { jobSessionId } from './session-id.js';
 export const DATABASE_STATUSES = ['provisioning', 'migrating', 'ready', 'failed'] as const;
 export type DatabaseStatus = (typeof DATABASE_STATUSES)[number];
 
-/** The longest orchestrator error kept: it is diagnostic text, and never worth refusing a report over. */
+/**
+ * The longest orchestrator error kept: diagnostic text, never worth refusing a report
+ * over its length, so a longer one is cut (up to the hard cap, which bounds what is read).
+ */
 const MAX_ERROR_LENGTH = 1000;
+const MAX_ERROR_RECEIVED = 100_000;
 
 // The orchestrator reports on checkout and operator jobs alike.
 const sessionId = jobSessionId;
@@ -44,16 +49,15 @@ export const callbackBody = z
       .nonnegative()
       .nullish()
       .describe("The quota granted; 0 or absent leaves the account's quota as it is"),
-    phase: z
-      .string()
-      .max(200)
+    phase: boundedText(200)
       .nullish()
       .describe('The saga step under way, shown to the customer as running'),
-    error: z
-      .string()
+    error: boundedText(MAX_ERROR_RECEIVED, { multiline: true })
       .transform((text) => text.slice(0, MAX_ERROR_LENGTH))
       .nullish()
-      .describe(`Why the saga failed; kept up to ${MAX_ERROR_LENGTH} characters`),
+      .describe(
+        `Why the saga failed; kept up to ${MAX_ERROR_LENGTH} characters (tabs and line breaks allowed)`,
+      ),
     database: z
       .object({ id: identifier('a database id'), status: z.enum(DATABASE_STATUSES) })
       .nullish()
@@ -141,8 +145,8 @@ function invalid(reason: string, stripeSessionId: string | undefined): InvalidCa
   return { ok: false, reason, stripeSessionId };
 }
 
+/** The session a refused body names, when it is one that can be kept in the trail as it is. */
 function claimedSession(value: unknown): string | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
-  const claimed = (value as Record<string, unknown>).stripe_session_id;
-  return typeof claimed === 'string' && claimed ? claimed.slice(0, 255) : undefined;
+  return referenceOf((value as Record<string, unknown>).stripe_session_id);
 }

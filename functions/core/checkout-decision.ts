@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { describeIssues } from './errors.js';
 import { CHECKOUT_SESSION_ID } from './session-id.js';
+import { boundedText } from './text.js';
 
 /**
  * Which Checkout Sessions become tenants (SPEC 2.4, and the decision table in the
@@ -55,32 +56,42 @@ export type CheckoutDecision =
 
 const blankToNull = (value: string | null | undefined) => (value?.trim() ? value : null);
 
+// Stripe's ids run to 255 characters; an e-mail address to 254 (RFC 5321), with room to spare.
+const stripeId = boundedText(255);
+const email = boundedText(512);
+
+/** The event's own fields this product reads, capped (SPEC 2.5a). */
+export const STRIPE_EVENT_FIELDS = {
+  id: stripeId.min(1),
+  type: boundedText(255).min(1),
+};
+
+/** The fields of a checkout session this product reads, with their limits; the rest is dropped. */
+export const CHECKOUT_SESSION_FIELDS = {
+  id: z.string().regex(CHECKOUT_SESSION_ID, 'must be a Stripe checkout session id (cs_…)'),
+  // Stripe caps metadata values at 500 characters.
+  metadata: z.object({ package_slug: boundedText(500).nullish() }).nullish(),
+  mode: boundedText(100),
+  payment_status: boundedText(100),
+  // A webhook never expands `customer` (a deleted one is `{id, deleted}`): the id is all that is kept.
+  customer: z
+    .union([stripeId, z.object({ id: stripeId }).transform((customer) => customer.id)], {
+      error: `must be a customer id, or an object with one (${stripeId.maxLength} characters at most, no control characters)`,
+    })
+    .nullish(),
+  customer_account: stripeId.nullish(),
+  customer_email: email.nullish(),
+  customer_details: z.object({ email: email.nullish() }).nullish(),
+};
+const { id: sessionId, metadata, ...paymentFields } = CHECKOUT_SESSION_FIELDS;
+
 /** Enough of any session to tell whose it is. */
 const sessionHead = z.object({
-  data: z.object({
-    object: z.object({
-      id: z.string().regex(CHECKOUT_SESSION_ID, 'must be a Stripe checkout session id (cs_…)'),
-      metadata: z.object({ package_slug: z.string().nullish() }).nullish(),
-    }),
-  }),
+  data: z.object({ object: z.object({ id: sessionId, metadata }) }),
 });
 
-/** The fields of one of our sessions the hand-off reads; everything else is dropped. */
-const ourSession = z.object({
-  data: z.object({
-    object: z.object({
-      mode: z.string(),
-      payment_status: z.string(),
-      // A webhook never expands `customer` (a deleted one is `{id, deleted}`): the id is all that is kept.
-      customer: z
-        .union([z.string(), z.object({ id: z.string() }).transform((customer) => customer.id)])
-        .nullish(),
-      customer_account: z.string().nullish(),
-      customer_email: z.string().nullish(),
-      customer_details: z.object({ email: z.string().nullish() }).nullish(),
-    }),
-  }),
-});
+/** The fields of one of our sessions the hand-off reads. */
+const ourSession = z.object({ data: z.object({ object: z.object(paymentFields) }) });
 
 /** Reads the session of an authentic checkout event and decides what it means. */
 export function decideCheckout(type: CheckoutEventType, event: unknown): CheckoutDecision {

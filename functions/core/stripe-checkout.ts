@@ -1,8 +1,15 @@
 import Stripe from 'stripe';
 import { z } from 'zod';
-import { type CheckoutFacts, checkoutEventTypeOf, decideCheckout } from './checkout-decision.js';
+import {
+  type CheckoutFacts,
+  checkoutEventTypeOf,
+  decideCheckout,
+  STRIPE_EVENT_FIELDS,
+} from './checkout-decision.js';
 import { describeIssues, SignatureError } from './errors.js';
 import { livemodeOf, type StripeMode } from './stripe-mode.js';
+import { readStripeSignatureHeader, refuseFutureTimestamp } from './stripe-signature-header.js';
+import { referenceOf } from './text.js';
 
 /**
  * What a Stripe webhook delivery means to the hand-off (SPEC 2.4): verified with
@@ -68,7 +75,8 @@ export interface StripeDelivery {
 
 /**
  * Verifies a delivery against every live webhook secret (several during a rotation)
- * with Stripe's default 300 s tolerance, measured at `receivedAt`, and reads the event
+ * with Stripe's default 300 s tolerance, measured at `receivedAt` in both directions
+ * (a malformed header is refused before Stripe's library reads it), and reads the event
  * for a deployment serving `mode`. Throws a 400 SignatureError that names the problem
  * when no secret verifies it.
  */
@@ -80,6 +88,7 @@ export function readStripeDelivery(
 ): StripeCheckoutEvent {
   if (delivery.rawBody.length === 0) throw new SignatureError('missing body', 400);
   if (!delivery.signature) throw new SignatureError('missing Stripe-Signature header', 400);
+  const header = readStripeSignatureHeader(delivery.signature);
   const verifier = Stripe.webhooks.signature;
   if (!verifier) throw new Error('the Stripe library offers no webhook signature verifier');
   const failures: string[] = [];
@@ -102,6 +111,7 @@ export function readStripeDelivery(
       }
       throw error;
     }
+    refuseFutureTimestamp(header, receivedAt, Stripe.webhooks.DEFAULT_TOLERANCE);
     return readAuthenticBody(delivery.rawBody, mode);
   }
   // Stripe reports an expired timestamp only for the secret whose signature matched:
@@ -132,20 +142,15 @@ function readAuthenticBody(rawBody: Buffer, mode: StripeMode): StripeCheckoutEve
 }
 
 /** A thin event: its id and type, and a reference to fetch the rest (never fetched here). */
-const thinEnvelope = z.object({
-  object: z.literal('v2.core.event'),
-  id: z.string().min(1),
-  type: z.string().min(1),
-});
+const thinEnvelope = z.object({ object: z.literal('v2.core.event'), ...STRIPE_EVENT_FIELDS });
 
 /** A snapshot event: the object it is about is inside it, as it was when the event occurred. */
 const snapshotEnvelope = z.object({
-  id: z.string().min(1),
+  ...STRIPE_EVENT_FIELDS,
   object: z.literal(
     'event',
     'must be "event" (a snapshot event) or "v2.core.event" (a thin event)',
   ),
-  type: z.string().min(1),
   livemode: z.boolean(),
 });
 
@@ -160,11 +165,16 @@ export function classifyStripeEvent(payload: unknown, mode: StripeMode): StripeC
   }
   const head = snapshotEnvelope.safeParse(payload);
   if (!head.success) {
+    const claimed = (field: string) =>
+      typeof payload === 'object' && payload !== null
+        ? (referenceOf((payload as Record<string, unknown>)[field]) ?? null)
+        : null;
     return {
       kind: 'rejected',
       cause: 'unreadable',
-      eventId: null,
-      type: null,
+      // What the event says it is, when that can be kept as it is: the operator's lead.
+      eventId: claimed('id'),
+      type: claimed('type'),
       reason: describeIssues(head.error.issues),
     };
   }

@@ -1,9 +1,8 @@
-import type { MiddlewareObj, Request } from '@middy/core';
 import type { Telemetry } from '../adapters/telemetry.js';
 import { awsConfig, awsSecrets, awsServiceDependencies, lazyHandler } from '../aws.js';
-import { type HttpEvent, type HttpResult, header, httpErrors, json, rawBody } from '../http.js';
+import { type HttpEvent, type HttpResult, header, json, rawBody } from '../http.js';
 import { type CallbackDependencies, receiveCallback } from '../services/callback.js';
-import { type HandlerOptions, lambdaHandler } from './middleware.js';
+import { type HandlerOptions, httpHandler } from './middleware.js';
 
 /**
  * `POST /api/internal/provisioning/callback`: the orchestrator's signed report on a job
@@ -21,29 +20,30 @@ export async function answerCallback(
   return json(200, { ok: true, status });
 }
 
-/** Counts every answer by class, refusals and failures included, once the mapper has answered. */
-function countAnswers(telemetry: Telemetry): MiddlewareObj<HttpEvent, HttpResult> {
-  const count = async (request: Request<HttpEvent, HttpResult>) => {
-    const status = request.response?.statusCode ?? 500;
-    if (status >= 500) telemetry.count('CallbackAnswered5xx');
-    else if (status >= 400) telemetry.count('CallbackAnswered4xx');
-    else telemetry.count('CallbackAnswered2xx');
-  };
-  return { after: count, onError: count };
+/** Every answer by class, refusals and failures included: the orchestrator team's view. */
+function countCallbackAnswer(telemetry: Telemetry, status: number): void {
+  if (status >= 500) telemetry.count('CallbackAnswered5xx');
+  else if (status >= 400) telemetry.count('CallbackAnswered4xx');
+  else telemetry.count('CallbackAnswered2xx');
 }
 
 export function createCallbackHandler(deps: CallbackDependencies, options?: HandlerOptions) {
-  // middy runs onError steps last-registered first: the error mapper answers, then the
-  // answer is counted.
-  return lambdaHandler((event: HttpEvent) => answerCallback(deps, event), options)
-    .use(countAnswers(deps.telemetry))
-    .use(httpErrors());
+  return httpHandler((event: HttpEvent) => answerCallback(deps, event), {
+    ...options,
+    route: 'callback',
+    telemetry: deps.telemetry,
+    onAnswer: (status) => countCallbackAnswer(deps.telemetry, status),
+  });
 }
 
 export const handler = lazyHandler(() => {
   const config = awsConfig();
   return createCallbackHandler(
-    { ...awsServiceDependencies(config), secrets: awsSecrets(config) },
+    {
+      ...awsServiceDependencies(config),
+      secrets: awsSecrets(config),
+      requireTimestamp: config.requireCallbackTimestamp,
+    },
     { flushMetrics: true },
   );
 });

@@ -3,9 +3,11 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy, { type MiddyfiedHandler } from '@middy/core';
 import type { Context } from 'aws-lambda';
+import { ROUTE_DIMENSION, type Telemetry } from '../adapters/telemetry.js';
 import { allowOrigins } from '../cors.js';
-import { type HttpEvent, type HttpResult, httpErrors } from '../http.js';
+import { countAnswers, type HttpEvent, type HttpResult, httpErrors } from '../http.js';
 import { logger, metrics, tracer } from '../observability.js';
+import type { RouteName } from '../routes.js';
 
 export interface HandlerOptions {
   /** Flush Powertools metrics as EMF after each invocation: in Lambda, not in tests or locally. */
@@ -31,16 +33,33 @@ export function lambdaHandler<E, R>(
   return chain.handler(work);
 }
 
+export interface HttpHandlerOptions extends HandlerOptions {
+  /** The route served: every 5xx and 4xx answer is counted under its name. */
+  readonly route: RouteName;
+  readonly telemetry: Telemetry;
+  /** Sees every answer's status too, after it is counted (a route's own counters). */
+  readonly onAnswer?: (status: number) => void;
+}
+
 /**
  * The same chain for HTTP routes, with the one error mapper (client errors keep their
- * status), and CORS for the origins given. middy runs error steps last-registered
- * first: the mapper answers, then CORS decorates the answer.
+ * status), every answer counted by class and route (`HttpServerError`, which the alarms
+ * read: a 5xx the mapper answered never reaches Lambda's Errors metric), and CORS for
+ * the origins given. middy runs error steps last-registered first: the mapper answers,
+ * then CORS decorates the answer, then it is counted.
  */
 export function httpHandler(
   work: (event: HttpEvent, context: Context) => Promise<HttpResult>,
-  options: HandlerOptions = {},
+  options: HttpHandlerOptions,
 ): MiddyfiedHandler<HttpEvent, HttpResult, Error, Context> {
-  const chain = lambdaHandler(work, options);
+  const { route, telemetry, onAnswer } = options;
+  const chain = lambdaHandler(work, options).use(
+    countAnswers((status) => {
+      if (status >= 500) telemetry.countFor('HttpServerError', { [ROUTE_DIMENSION]: route });
+      else if (status >= 400) telemetry.countFor('HttpClientError', { [ROUTE_DIMENSION]: route });
+      onAnswer?.(status);
+    }),
+  );
   if (options.allowedOrigins?.length) chain.use(allowOrigins(options.allowedOrigins));
   return chain.use(httpErrors());
 }

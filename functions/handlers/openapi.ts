@@ -1,5 +1,7 @@
 import document from '../../contract/openapi.json' with { type: 'json' };
+import type { Telemetry } from '../adapters/telemetry.js';
 import type { HttpResult } from '../http.js';
+import { PowertoolsTelemetry } from '../observability.js';
 import { type HandlerOptions, httpHandler } from './middleware.js';
 
 /**
@@ -21,8 +23,8 @@ export function answerOpenApi(): HttpResult {
   };
 }
 
-export function createOpenApiHandler(options?: HandlerOptions) {
-  return httpHandler(async () => answerOpenApi(), options);
+export function createOpenApiHandler(telemetry: Telemetry, options?: HandlerOptions) {
+  return httpHandler(async () => answerOpenApi(), { ...options, route: 'openApi', telemetry });
 }
 
-export const handler = createOpenApiHandler();
+export const handler = createOpenApiHandler(new PowertoolsTelemetry());

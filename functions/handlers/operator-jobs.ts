@@ -10,13 +10,13 @@ import {
 import { InvalidInputError, NotFoundError } from '../core/errors.js';
 import type { Actor } from '../core/job.js';
 import { isJobSessionId } from '../core/session-id.js';
-import type { SqlExecutor } from '../db/executor.js';
 import { readJob } from '../db/jobs/operator-actions.js';
 import { type HttpEvent, type HttpResult, header, json, rawBody } from '../http.js';
-import { tagLogs } from '../observability.js';
+import { PowertoolsTelemetry, tagLogs } from '../observability.js';
 import type { CheckoutHandoffDependencies } from '../services/checkout-handoff.js';
 import { submitOperatorJob } from '../services/operator-jobs.js';
 import { type HandlerOptions, httpHandler } from './middleware.js';
+import type { ReadRouteDependencies } from './status.js';
 
 /**
  * The operators' routes (IAM-authorised by API Gateway in AWS):
@@ -25,7 +25,7 @@ import { type HandlerOptions, httpHandler } from './middleware.js';
  */
 
 export async function answerJobRead(
-  deps: { readonly db: SqlExecutor },
+  deps: Pick<ReadRouteDependencies, 'db'>,
   event: HttpEvent,
 ): Promise<HttpResult> {
   const sessionId = event.pathParameters?.stripe_session_id;
@@ -62,18 +62,29 @@ function operatorOf(event: HttpEvent): Actor {
   return `operator:${caller.success ? caller.data.authorizer.iam.userArn : 'unknown'}`;
 }
 
-export function createJobReadHandler(deps: { readonly db: SqlExecutor }, options?: HandlerOptions) {
-  return httpHandler((event) => answerJobRead(deps, event), options);
+export function createJobReadHandler(deps: ReadRouteDependencies, options?: HandlerOptions) {
+  return httpHandler((event) => answerJobRead(deps, event), {
+    ...options,
+    route: 'jobRead',
+    telemetry: deps.telemetry,
+  });
 }
 
 export function createJobCreateHandler(
   deps: CheckoutHandoffDependencies,
   options?: HandlerOptions,
 ) {
-  return httpHandler((event) => answerJobCreate(deps, event), options);
+  return httpHandler((event) => answerJobCreate(deps, event), {
+    ...options,
+    route: 'jobCreate',
+    telemetry: deps.telemetry,
+  });
 }
 
-export const readHandler = lazyHandler(() => createJobReadHandler({ db: awsExecutor() }));
+export const readHandler = lazyHandler(() => {
+  const telemetry = new PowertoolsTelemetry();
+  return createJobReadHandler({ db: awsExecutor(undefined, telemetry), telemetry });
+});
 
 export const createHandler = lazyHandler(() => {
   const config = awsConfig();

@@ -4,7 +4,7 @@ import type { SecretSource } from '../adapters/secrets.js';
 import { awsConfig, awsSecrets, lazyHandler } from '../aws.js';
 import { ConfigError } from '../config.js';
 import { describeIssues, InvalidInputError, NotConfiguredError } from '../core/errors.js';
-import { type HttpEvent, type HttpResult, header, rawBody } from '../http.js';
+import { type HttpEvent, type HttpResult, header, httpErrors, rawBody } from '../http.js';
 import { logger, traced } from '../observability.js';
 import {
   answerTrigger,
@@ -15,7 +15,7 @@ import {
   sagaJob,
   sandboxTimings,
 } from '../sandbox/sandbox-orchestrator.js';
-import { type HandlerOptions, httpHandler, lambdaHandler } from './middleware.js';
+import { type HandlerOptions, lambdaHandler } from './middleware.js';
 
 /**
  * The sandbox orchestrator of a stack deployed with `sandboxOrchestrator: true`, so a
@@ -109,7 +109,10 @@ export function createSandboxTriggerHandler(
   deps: SandboxTriggerDependencies,
   options?: HandlerOptions,
 ) {
-  return httpHandler((event) => answerSandboxTrigger(deps, event), options);
+  // Not a product route: its answers are not counted with theirs, and page nobody.
+  return lambdaHandler((event: HttpEvent) => answerSandboxTrigger(deps, event), options).use(
+    httpErrors(),
+  );
 }
 
 export const triggerHandler = lazyHandler(() => {

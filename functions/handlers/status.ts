@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Telemetry } from '../adapters/telemetry.js';
 import { awsConfig, awsExecutor, lazyHandler } from '../aws.js';
 import { coarseState } from '../core/coarse-state.js';
 import { describeIssues, InvalidInputError } from '../core/errors.js';
@@ -6,7 +7,14 @@ import { jobSessionId } from '../core/session-id.js';
 import type { SqlExecutor } from '../db/executor.js';
 import { readSessionStatus } from '../db/status-repository.js';
 import { type HttpEvent, type HttpResult, json } from '../http.js';
+import { PowertoolsTelemetry } from '../observability.js';
 import { type HandlerOptions, httpHandler } from './middleware.js';
+
+/** What a read-only route needs: the database (its read-only role in AWS) and its counters. */
+export interface ReadRouteDependencies {
+  readonly db: SqlExecutor;
+  readonly telemetry: Telemetry;
+}
 
 const statusQuery = z.object({
   session_id: jobSessionId,
@@ -17,7 +25,7 @@ const statusQuery = z.object({
  * It reveals nothing but the coarse state, and answers 200 for an unknown session too.
  */
 export async function answerStatus(
-  deps: { readonly db: SqlExecutor },
+  deps: Pick<ReadRouteDependencies, 'db'>,
   event: HttpEvent,
 ): Promise<HttpResult> {
   const query = statusQuery.safeParse(event.queryStringParameters ?? {});
@@ -34,13 +42,18 @@ export async function answerStatus(
   return json(200, { session_id: sessionId, state, ...phase }, { 'cache-control': 'no-store' });
 }
 
-export function createStatusHandler(deps: { readonly db: SqlExecutor }, options?: HandlerOptions) {
-  return httpHandler((event) => answerStatus(deps, event), options);
+export function createStatusHandler(deps: ReadRouteDependencies, options?: HandlerOptions) {
+  return httpHandler((event) => answerStatus(deps, event), {
+    ...options,
+    route: 'status',
+    telemetry: deps.telemetry,
+  });
 }
 
-export const handler = lazyHandler(() =>
-  createStatusHandler(
-    { db: awsExecutor() },
-    { flushMetrics: false, allowedOrigins: awsConfig().allowedOrigins },
-  ),
-);
+export const handler = lazyHandler(() => {
+  const telemetry = new PowertoolsTelemetry();
+  return createStatusHandler(
+    { db: awsExecutor(undefined, telemetry), telemetry },
+    { allowedOrigins: awsConfig().allowedOrigins },
+  );
+});

@@ -53,7 +53,11 @@ export function createStripeWebhookHandler(
   deps: StripeWebhookDependencies,
   options?: HandlerOptions,
 ) {
-  return httpHandler((event) => answerStripeWebhook(deps, event), options);
+  return httpHandler((event) => answerStripeWebhook(deps, event), {
+    ...options,
+    route: 'stripeWebhook',
+    telemetry: deps.telemetry,
+  });
 }
 
 export const handler = lazyHandler(() => {

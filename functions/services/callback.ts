@@ -23,6 +23,12 @@ import { keepRejection } from './rejections.js';
 
 export interface CallbackDependencies extends ServiceDependencies {
   readonly secrets: SecretSource;
+  /**
+   * Refuse a callback without `X-Provisioning-Timestamp` (a body signed alone can be
+   * replayed forever). On unless a deployment turns it off while its orchestrator moves
+   * to timestamped signatures (`requireCallbackTimestamp`).
+   */
+  readonly requireTimestamp?: boolean;
   /** Jitter for the backoff after a failed saga; Math.random unless a test fixes it. */
   readonly random?: () => number;
 }
@@ -37,6 +43,9 @@ export interface SignedCallback {
 export const NO_JOB_FOR_SESSION = 'no provisioning job for stripe_session_id';
 
 const SIGNATURE_TOLERANCE_SECONDS = 300;
+
+const UNTIMED =
+  'X-Provisioning-Timestamp is missing: sign "<timestamp>.<body>" and send the timestamp';
 
 const REFUSED_SIGNATURE: Record<Exclude<SignatureCheck, 'valid'>, string> = {
   malformed:
@@ -73,13 +82,17 @@ async function verifySignature(deps: CallbackDependencies, request: SignedCallba
     now: deps.clock(),
     toleranceSeconds: SIGNATURE_TOLERANCE_SECONDS,
   });
-  if (check === 'valid') return;
+  const untimed = request.timestamp === undefined && (deps.requireTimestamp ?? true);
+  if (check === 'valid' && !untimed) return;
   deps.telemetry.count('CallbackSignatureRejected');
-  deps.log.warn('callback signature rejected', { reason: check });
-  throw new SignatureError(
-    request.signature ? REFUSED_SIGNATURE[check] : 'X-Provisioning-Signature is missing',
-    401,
-  );
+  deps.log.warn('callback signature rejected', { reason: check === 'valid' ? 'untimed' : check });
+  throw new SignatureError(refusalOf(check, request), 401);
+}
+
+/** Why a callback is refused; a valid signature is refused only for its missing timestamp. */
+function refusalOf(check: SignatureCheck, request: SignedCallback): string {
+  if (!request.signature) return 'X-Provisioning-Signature is missing';
+  return check === 'valid' ? UNTIMED : REFUSED_SIGNATURE[check];
 }
 
 async function validateBody(deps: CallbackDependencies, rawBody: Uint8Array) {

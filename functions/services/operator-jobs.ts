@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { ConflictError, describeIssues, InvalidInputError } from '../core/errors.js';
 import type { Actor } from '../core/job.js';
+import { boundedText, referenceOf } from '../core/text.js';
 import { isPackageInCatalogue } from '../db/catalogue-repository.js';
 import { claimOperatorRequest } from '../db/operator-requests-repository.js';
 import { ROUTES } from '../routes.js';
@@ -22,7 +23,7 @@ const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 export const operatorJobRequest = z.strictObject({
   package_slug: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'must be a package slug'),
   customer_email: z.email().max(254),
-  reason: z.string().trim().min(1).max(500).optional(),
+  reason: boundedText(500).trim().min(1).optional(),
 });
 export type OperatorJobRequest = z.infer<typeof operatorJobRequest>;
 
@@ -52,7 +53,7 @@ export async function submitOperatorJob(
 ): Promise<OperatorJob> {
   const { idempotencyKey, actor } = submission;
   const reject = (reason: string) =>
-    refuse(deps, { reference: idempotencyKey?.slice(0, 255) ?? null, reason, actor });
+    refuse(deps, { reference: referenceOf(idempotencyKey) ?? null, reason, actor });
   if (idempotencyKey === undefined) return reject('Idempotency-Key: header is required');
   if (!IDEMPOTENCY_KEY.test(idempotencyKey)) {
     return reject('Idempotency-Key: must be 1 to 255 visible ASCII characters');

@@ -3,15 +3,20 @@ import {
   Dashboard,
   GraphWidget,
   type IMetric,
+  type MetricProps,
   SingleValueWidget,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import type { MetricName } from '../../functions/adapters/telemetry.js';
-import { productMetric } from './alarms.js';
+import { type MetricName, ROUTE_DIMENSION } from '../../functions/adapters/telemetry.js';
+import type { RouteName } from '../../functions/routes.js';
+import { routeServerErrors, productMetric as stageMetric } from './alarms.js';
 import type { ProjectFunction } from './project-function.js';
 
 export interface OperationsDashboardProps {
+  /** The stage whose metrics it shows (their `service` dimension). */
+  readonly stage: string;
+  readonly routes: readonly RouteName[];
   readonly handoffQueue: IQueue;
   readonly handoffDeadLetterQueue: IQueue;
   /** The EventBridge intake's queue and dead-letter queue, when the stack has one. */
@@ -19,15 +24,16 @@ export interface OperationsDashboardProps {
   readonly functions: readonly ProjectFunction[];
 }
 
-const sum = (name: MetricName) =>
-  productMetric(name, { statistic: 'Sum', period: Duration.minutes(5), label: name });
-
 /** One page for the on-call: the funnel, the gauge, the queue, callbacks, Aurora resumes and durations. */
 export class OperationsDashboard extends Construct {
   readonly dashboard: Dashboard;
 
   constructor(scope: Construct, id: string, props: OperationsDashboardProps) {
     super(scope, id);
+    const productMetric = (name: MetricName, metricProps: Partial<MetricProps>) =>
+      stageMetric(props.stage, name, metricProps);
+    const sum = (name: MetricName) =>
+      productMetric(name, { statistic: 'Sum', period: Duration.minutes(5), label: name });
     const graph = (title: string, left: IMetric[]) =>
       new GraphWidget({ title, left, width: 12, height: 6 });
     this.dashboard = new Dashboard(this, 'Dashboard', { defaultInterval: Duration.hours(6) });
@@ -131,6 +137,23 @@ export class OperationsDashboard extends Construct {
         sum('StripeSignatureRejected'),
         sum('InputRejected'),
       ]),
+    );
+    this.dashboard.addWidgets(
+      graph(
+        'HTTP 5xx by route (pages when it lasts)',
+        props.routes.map((route) => routeServerErrors(props.stage, route, Duration.minutes(5))),
+      ),
+      graph(
+        'HTTP 4xx by route (refused requests)',
+        props.routes.map((route) =>
+          productMetric('HttpClientError', {
+            statistic: 'Sum',
+            period: Duration.minutes(5),
+            dimensionsMap: { [ROUTE_DIMENSION]: route },
+            label: route,
+          }),
+        ),
+      ),
     );
     this.dashboard.addWidgets(
       graph('Checkout intake: which path recorded each checkout', [

@@ -10,17 +10,27 @@ import {
   Credentials,
   DatabaseCluster,
   DatabaseClusterEngine,
+  DatabaseSecret,
 } from 'aws-cdk-lib/aws-rds';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Provider } from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { DATA_API_RETRY_BUDGET_SECONDS } from '../../functions/core/resume-budget.js';
+import {
+  DATABASE_ROLES,
+  type DatabaseRole,
+  TABLE_GRANTS,
+} from '../../functions/db/database-roles.js';
 import { PACKAGE_ROOT } from '../package-paths.js';
 import { ProjectFunction } from './project-function.js';
+
+/** Who a function logs in as: one of the roles, or the master user (the migrator alone). */
+export type DatabaseLogin = DatabaseRole | 'master';
 
 const SCHEMA_DIR = join(PACKAGE_ROOT, 'schema');
 
 export interface DatabaseProps {
+  readonly stage: string;
   /** Production stages keep deletion protection, snapshots on delete and longer backups. */
   readonly production: boolean;
   readonly maxCapacityAcu: number;
@@ -31,11 +41,16 @@ export interface DatabaseProps {
  * Aurora PostgreSQL 16 Serverless v2 with the Data API: no function joins the VPC
  * (it exists only because a cluster needs subnets: isolated, no NAT), capacity scales
  * to zero when idle, credentials live in Secrets Manager, storage is encrypted. The
- * schema is migrated at deploy, before anything that serves traffic.
+ * schema is migrated at deploy, before anything that serves traffic, and so are the
+ * two roles the functions log in as (`database-roles.ts`), each with a secret of its
+ * own; the master secret is the migrator's (and the operator CLI's) alone.
  */
 export class Database extends Construct {
   readonly cluster: DatabaseCluster;
+  /** The master login: the migrator's and the operator CLI's. */
   readonly credentials: ISecret;
+  /** The logins of the roles the functions use, passwords generated here, set by the migrator. */
+  readonly roleCredentials: Readonly<Record<DatabaseRole, ISecret>>;
   readonly databaseName = 'provisioning';
   /** Depend on this to be created only after the schema is migrated. */
   readonly migrated: CustomResource;
@@ -81,8 +96,19 @@ export class Database extends Construct {
     if (!credentials)
       throw new Error('Database: the cluster was created without a credentials secret');
     this.credentials = credentials;
+    const roleSecret = (id: string, role: DatabaseRole) => {
+      const secret = new DatabaseSecret(this, id, { username: DATABASE_ROLES[role] });
+      // Kept with a production database, like its snapshot: a restore needs the logins.
+      secret.applyRemovalPolicy(props.production ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY);
+      return secret.attach(this.cluster);
+    };
+    this.roleCredentials = {
+      app: roleSecret('AppRoleCredentials', 'app'),
+      reader: roleSecret('ReaderRoleCredentials', 'reader'),
+    };
 
     const migrator = new ProjectFunction(this, 'Migrator', {
+      stage: props.stage,
       handler: 'migrate',
       description: 'Applies schema/ migrations through the Data API at deploy',
       // Waits out a cluster resuming from a long pause, then leaves room for every
@@ -96,7 +122,10 @@ export class Database extends Construct {
       // Log groups cannot be snapshotted: kept in production, like every other log.
       removalPolicy: props.production ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
       copyIntoBundle: ['schema'],
-    }).bindDatabase(this);
+    })
+      .bindDatabase(this, 'master')
+      .bindSecret('APP_ROLE_SECRET_ARN', this.roleCredentials.app)
+      .bindSecret('READER_ROLE_SECRET_ARN', this.roleCredentials.reader);
     // The framework's own function logs where ours do: with a retention, and never into a
     // group Lambda created on its own (which a CDK-managed group of that name would collide with).
     const provider = new Provider(this, 'MigrationProvider', {
@@ -109,10 +138,22 @@ export class Database extends Construct {
     this.migrated = new CustomResource(this, 'Schema', {
       serviceToken: provider.serviceToken,
       resourceType: 'Custom::ProvisioningSchema',
-      // A new or changed migration changes this hash, so the deploy runs the migrator again.
-      properties: { migrationsHash: migrationsHash() },
+      // A new or changed migration, grant or role secret changes these, so the deploy
+      // runs the migrator again.
+      properties: {
+        migrationsHash: migrationsHash(),
+        grantsHash: createHash('sha256')
+          .update(JSON.stringify([DATABASE_ROLES, TABLE_GRANTS]))
+          .digest('hex'),
+        roleSecrets: [this.roleCredentials.app.secretArn, this.roleCredentials.reader.secretArn],
+      },
     });
     this.migrated.node.addDependency(this.cluster);
+  }
+
+  /** The secret of a login. */
+  secretOf(login: DatabaseLogin): ISecret {
+    return login === 'master' ? this.credentials : this.roleCredentials[login];
   }
 }
 

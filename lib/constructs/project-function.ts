@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type { IEventBus } from 'aws-cdk-lib/aws-events';
-import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Grant, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import {
   NodejsFunction,
@@ -12,13 +12,24 @@ import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { METRICS_NAMESPACE, SERVICE_NAME } from '../../functions/adapters/telemetry.js';
+import { METRICS_NAMESPACE, serviceNameFor } from '../../functions/adapters/telemetry.js';
 import { bundlingRoot, PACKAGE_ROOT, packagePathFromRoot } from '../package-paths.js';
-import type { Database } from './database.js';
+import type { Database, DatabaseLogin } from './database.js';
+
+/** The Data API calls a function makes; never `GetSecretValue` on another login's secret. */
+const DATA_API_ACTIONS = [
+  'rds-data:BatchExecuteStatement',
+  'rds-data:BeginTransaction',
+  'rds-data:CommitTransaction',
+  'rds-data:ExecuteStatement',
+  'rds-data:RollbackTransaction',
+];
 
 export interface ProjectFunctionProps {
   /** The handler module under `functions/handlers/`, without extension (e.g. `stripe-webhook`). */
   readonly handler: string;
+  /** The stage: its metrics and logs carry it (`serviceNameFor`). */
+  readonly stage: string;
   /** The exported function the runtime invokes, when a module exports several (default `handler`). */
   readonly exportName?: string;
   readonly description: string;
@@ -101,7 +112,7 @@ export class ProjectFunction extends Construct {
         : { reservedConcurrentExecutions: props.reservedConcurrentExecutions }),
       environment: {
         NODE_OPTIONS: '--enable-source-maps',
-        POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+        POWERTOOLS_SERVICE_NAME: serviceNameFor(props.stage),
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         ...props.environment,
       },
@@ -113,12 +124,22 @@ export class ProjectFunction extends Construct {
     return this;
   }
 
-  /** SQL through the Data API: the cluster and credentials ARNs, and Data API access to that cluster only. */
-  bindDatabase(database: Database): this {
+  /**
+   * SQL through the Data API as one login: the cluster's ARN and that login's secret,
+   * Data API calls on that cluster only, and read access to that one secret (the CDK's
+   * `grantDataApiAccess` would also grant the master secret, to every function).
+   */
+  bindDatabase(database: Database, login: DatabaseLogin): this {
+    const secret = database.secretOf(login);
     this.fn.addEnvironment('DATABASE_RESOURCE_ARN', database.cluster.clusterArn);
-    this.fn.addEnvironment('DATABASE_SECRET_ARN', database.credentials.secretArn);
+    this.fn.addEnvironment('DATABASE_SECRET_ARN', secret.secretArn);
     this.fn.addEnvironment('DATABASE_NAME', database.databaseName);
-    database.cluster.grantDataApiAccess(this.fn);
+    Grant.addToPrincipal({
+      grantee: this.fn,
+      actions: DATA_API_ACTIONS,
+      resourceArns: [database.cluster.clusterArn],
+    });
+    secret.grantRead(this.fn);
     return this;
   }
 

@@ -11,6 +11,7 @@ export interface SandboxOrchestratorProps {
   readonly triggerSecret: ISecret;
   /** Signs the callbacks. */
   readonly callbackSecret: ISecret;
+  readonly stage: string;
   readonly logRetention: RetentionDays;
   readonly removalPolicy: RemovalPolicy;
 }
@@ -29,6 +30,7 @@ export class SandboxOrchestrator extends Construct {
     super(scope, id);
     const common = {
       handler: 'sandbox-orchestrator',
+      stage: props.stage,
       logRetention: props.logRetention,
       removalPolicy: props.removalPolicy,
       memorySize: 256,

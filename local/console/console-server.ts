@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ClientFacingError, InvalidInputError } from '../../functions/core/errors.js';
-import { readBody } from '../read-body.js';
+import { BodyTooLargeError, readBody } from '../read-body.js';
+import { requestTarget } from '../request-target.js';
 import {
   type ConsoleAnswer,
   type ConsoleDependencies,
@@ -60,7 +61,10 @@ export interface LocalConsole {
 export function createLocalConsole(deps: ConsoleDependencies): LocalConsole {
   return {
     handles(request) {
-      const path = pathOf(request);
+      // A request target that does not decode is the API's to refuse (400).
+      const target = requestTarget(request);
+      if ('refused' in target) return false;
+      const path = target.url.pathname;
       return path in FILES || path.startsWith('/console/');
     },
     async serve(request, response) {
@@ -104,9 +108,9 @@ async function route(
 }
 
 async function jsonBody(request: IncomingMessage): Promise<unknown> {
-  const body = await readBody(request);
-  if (body.length > JSON_BODY_LIMIT)
-    throw new InvalidInputError(`body: over ${JSON_BODY_LIMIT} bytes`);
+  const body = await readBody(request, JSON_BODY_LIMIT).catch((error: unknown) => {
+    throw error instanceof BodyTooLargeError ? new InvalidInputError(error.message) : error;
+  });
   try {
     return JSON.parse(body.toString('utf8'));
   } catch {

@@ -1,6 +1,7 @@
 import { isJobSessionId } from '../../functions/core/session-id.js';
 import { readJob } from '../../functions/db/jobs/operator-actions.js';
 import { findJob } from '../../functions/db/operator-repository.js';
+import { readSessionTimeline, type TimelineEntry } from '../../functions/db/session-timeline.js';
 import { advise } from '../advice.js';
 import type { Command } from '../command.js';
 import { RefusedError, UsageError } from '../errors.js';
@@ -9,7 +10,12 @@ import { show as cell, keyValues, table } from '../render.js';
 
 export const NO_JOB_HINTS = [
   'The webhook never recorded this checkout: do not invent a job. Escalate (provisioning-stuck.md, section 7).',
+  'A refused Stripe event names its event id, not the session: npm run ops -- rejected --source stripe_webhook',
 ];
+
+/** What `show` says of a session without a job, from what its timeline holds. */
+const NO_JOB_YET =
+  'No job (yet): a delayed payment that has not settled, or reports the product refused. Read the timeline; nothing to do until Stripe settles the payment.';
 
 export function requireSession(session: string): string {
   if (!isJobSessionId(session)) {
@@ -62,21 +68,37 @@ function ordered(record: Record<string, unknown>, order: readonly string[]) {
 export const show: Command = {
   name: 'show',
   synopsis: 'show SESSION',
-  summary: 'one job with its account, full history and next step (runbook 3.3)',
-  help: `Shows the job of a checkout session (cs_…, or op_… for an operator's job): every
-column, its account, every event of its history (who did what, and why), whether it is
-on the STUCK gauge and the runbook's next step for it.`,
+  summary: 'one session: its job, account and next step, and its whole timeline (runbook 3.3)',
+  help: `Shows everything known about a checkout session (cs_…, or op_… for an operator's
+job): every column of its job, its account, whether it is on the STUCK gauge and the
+runbook's next step; then one timeline in time order: the Stripe events processed for it
+(event ids and types, delayed-payment ones included), every hand-off attempt and its
+outcome, callbacks, the databases the orchestrator reported, the watchdog's
+notifications, operator actions (who, and why), and inputs refused that named it.
+--json prints the job, account and history as the operator read route answers them,
+with the timeline beside.`,
   options: [],
   async run(context, args) {
     const [session = ''] = positionals(args, ['SESSION']);
     requireSession(session);
     const target = await context.target();
-    const [report, job] = await Promise.all([
+    const [report, job, timeline] = await Promise.all([
       readJob(target.db, session),
       findJob(target.db, session),
+      readSessionTimeline(target.db, session),
     ]);
     if (!report || !job) {
-      throw new RefusedError(`no provisioning job for stripe_session_id ${session}`, NO_JOB_HINTS);
+      if (timeline.length === 0) {
+        throw new RefusedError(
+          `no provisioning job for stripe_session_id ${session}`,
+          NO_JOB_HINTS,
+        );
+      }
+      context.out.result(
+        { stripe_session_id: session, job: null, stuck: false, advice: NO_JOB_YET, timeline },
+        () => `JOB\n${NO_JOB_YET}\n\nTIMELINE\n${renderTimeline(timeline)}`,
+      );
+      return;
     }
     const advice = advise(
       { ...job, payload_missing: job.trigger_payload === null },
@@ -92,6 +114,7 @@ on the STUCK gauge and the runbook's next step for it.`,
         stuck: advice.stuck,
         next_step: advice.step,
         advice: advice.text,
+        timeline,
       },
       () => {
         const { trigger_payload: payload, ...columns } = report.job;
@@ -105,22 +128,24 @@ on the STUCK gauge and the runbook's next step for it.`,
         const account = keyValues(
           ordered(report.account, ACCOUNT_ORDER).map(([key, value]) => [key, cell(value)] as const),
         );
-        const history = table(
-          [
-            { header: 'WHEN', value: (e) => cell(e.occurred_at) },
-            { header: 'WHAT', value: (e) => cell(e.kind) },
-            { header: 'STATUS', value: (e) => `${cell(e.from_status)} → ${cell(e.to_status)}` },
-            { header: 'WHO', value: (e) => cell(e.actor) },
-            { header: 'WHY', value: (e) => cell(e.reason) },
-            { header: 'DETAIL', value: (e) => cell(e.detail) },
-          ],
-          report.history,
-        );
-        return `JOB\n${jobLines}\n\nACCOUNT\n${account}\n\nHISTORY\n${history}`;
+        return `JOB\n${jobLines}\n\nACCOUNT\n${account}\n\nTIMELINE\n${renderTimeline(timeline)}`;
       },
     );
   },
 };
+
+function renderTimeline(timeline: readonly TimelineEntry[]): string {
+  return table(
+    [
+      { header: 'WHEN', value: (e) => cell(e.at) },
+      { header: 'FROM', value: (e) => e.source },
+      { header: 'WHAT', value: (e) => e.what },
+      { header: 'WHO', value: (e) => cell(e.actor) },
+      { header: 'DETAIL', value: (e) => cell(e.detail) },
+    ],
+    timeline,
+  );
+}
 
 /** Which path recorded the checkout: the first entry of its history says. */
 function intakeOf(actor: string | null): string {

@@ -21,7 +21,7 @@ const FIRST_RELEASE_FLAGS = {
 function template(flags: Record<string, unknown>, stage: string): unknown {
   const app = new App({ context: { ...flags, 'aws:cdk:bundling-stacks': [] } });
   const stack = new ProvisioningStack(app, 'Provisioning', {
-    settings: parseSettings({ stage }),
+    settings: parseSettings({ stage, alarmEmail: 'oncall@example.com' }),
     env: { account: '123456789012', region: 'eu-west-1' },
   });
   return app.synth().getStackByName(stack.stackName).template;

@@ -170,7 +170,7 @@ describe('the Stripe webhook', () => {
   it('serves Stripe test mode outside production and live mode in production', () => {
     const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
     const prod = new ProvisioningStack(app, 'Provisioning-prod', {
-      settings: parseSettings({ stage: 'prod' }),
+      settings: parseSettings({ stage: 'prod', alarmEmail: 'oncall@example.com' }),
     });
     const prodFunctions = Object.entries(
       Template.fromStack(prod).toJSON().Resources as Record<string, Resource>,
@@ -421,7 +421,7 @@ describe('the database', () => {
   it('keeps data on delete and refuses deletion in production', () => {
     const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
     const prod = new ProvisioningStack(app, 'Provisioning-prod', {
-      settings: parseSettings({ stage: 'prod' }),
+      settings: parseSettings({ stage: 'prod', alarmEmail: 'oncall@example.com' }),
     });
     const cluster = Object.values(
       Template.fromStack(prod).toJSON().Resources as Record<
@@ -493,6 +493,84 @@ describe('least privilege', () => {
       new Set(['StripeApiKey']),
     );
     expect(reads('Status')).toEqual([]);
+  });
+});
+
+describe('database logins', () => {
+  /** The logical id of the generated secret of a database user, and of its attachment. */
+  function loginIds(username: string): string[] {
+    const secrets = byType('AWS::SecretsManager::Secret')
+      .filter(([, r]) =>
+        JSON.stringify(r.Properties?.GenerateSecretString ?? {}).includes(
+          `\\"username\\":\\"${username}\\"`,
+        ),
+      )
+      .map(([id]) => id);
+    const attachments = byType('AWS::SecretsManager::SecretTargetAttachment')
+      .filter(([, r]) => secrets.includes((r.Properties?.SecretId as { Ref?: string })?.Ref ?? ''))
+      .map(([id]) => id);
+    return [...secrets, ...attachments];
+  }
+
+  /** The database logins a function's environment and policies name. */
+  function loginsOf(functionId: string): { variable: string; readable: string[] } {
+    const fn = resources[functionId];
+    const role = (fn?.Properties?.Role as { 'Fn::GetAtt'?: string[] })?.['Fn::GetAtt']?.[0] ?? '';
+    const policies = byType('AWS::IAM::Policy')
+      .filter(([, p]) => JSON.stringify(p.Properties?.Roles).includes(`"${role}"`))
+      .map(([, p]) => JSON.stringify(p.Properties?.PolicyDocument));
+    const logins = {
+      master: loginIds('provisioning_admin'),
+      app: loginIds('provisioning_app'),
+      reader: loginIds('provisioning_reader'),
+    };
+    const named = (text: string) =>
+      Object.entries(logins)
+        .filter(([, ids]) => ids.some((id) => text.includes(`"${id}"`)))
+        .map(([login]) => login);
+    return {
+      variable: named(JSON.stringify(variablesOf(fn).DATABASE_SECRET_ARN ?? '')).join(),
+      readable: named(policies.join('')).sort(),
+    };
+  }
+
+  it('gives each function only its own login: the read routes the read-only role, the master the migrator alone', () => {
+    const withDatabase = productFunctions().filter(
+      ([, fn]) => 'DATABASE_RESOURCE_ARN' in variablesOf(fn),
+    );
+    const logins = Object.fromEntries(
+      withDatabase.map(([id]) => [id.replace(/Function[0-9A-F]{8}$/, ''), loginsOf(id)]),
+    );
+
+    expect(logins).toEqual({
+      DatabaseMigrator: { variable: 'master', readable: ['app', 'master', 'reader'] },
+      StripeWebhook: { variable: 'app', readable: ['app'] },
+      HandoffConsumer: { variable: 'app', readable: ['app'] },
+      Callback: { variable: 'app', readable: ['app'] },
+      Reconciler: { variable: 'app', readable: ['app'] },
+      Watchdog: { variable: 'app', readable: ['app'] },
+      Sweep: { variable: 'app', readable: ['app'] },
+      Status: { variable: 'reader', readable: ['reader'] },
+      OperatorJobRead: { variable: 'reader', readable: ['reader'] },
+      OperatorJobCreate: { variable: 'app', readable: ['app'] },
+    });
+  });
+
+  it('re-runs the migrator when the grants or the role secrets change, not only the migrations', () => {
+    const [, schema] = byType('Custom::ProvisioningSchema')[0] ?? [];
+
+    expect(Object.keys(schema?.Properties ?? {}).sort()).toEqual([
+      'ServiceToken',
+      'grantsHash',
+      'migrationsHash',
+      'roleSecrets',
+    ]);
+  });
+
+  it('requires the callback timestamp by default', () => {
+    const [, callback] = productFunctions().find(([id]) => id.startsWith('Callback')) ?? [];
+
+    expect(variablesOf(callback).REQUIRE_CALLBACK_TIMESTAMP).toBe('true');
   });
 });
 

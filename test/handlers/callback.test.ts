@@ -60,8 +60,10 @@ function hmac(secret: string, content: string): string {
 
 interface Signing {
   readonly secret?: string;
-  /** Sends `X-Provisioning-Timestamp` this many seconds before now (negative: ahead); the signature then covers `"<timestamp>.<body>"`. */
+  /** Sends `X-Provisioning-Timestamp` this many seconds before now (default 0; negative: ahead); the signature covers `"<timestamp>.<body>"`. */
   readonly timestampAge?: number;
+  /** No timestamp: the signature covers the body alone (refused unless the route allows it). */
+  readonly untimed?: boolean;
   /** Sent instead of the computed signature (undefined with `unsigned`). */
   readonly signature?: string;
   readonly unsigned?: boolean;
@@ -71,10 +73,9 @@ interface Signing {
 /** A callback as the orchestrator sends it: the JSON body signed with the callback secret. */
 function callback(body: unknown, signing: Signing = {}) {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
-  const timestamp =
-    signing.timestampAge === undefined
-      ? undefined
-      : String(Math.floor(h.now().getTime() / 1000) - signing.timestampAge);
+  const timestamp = signing.untimed
+    ? undefined
+    : String(Math.floor(h.now().getTime() / 1000) - (signing.timestampAge ?? 0));
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (timestamp !== undefined) headers['X-Provisioning-Timestamp'] = timestamp;
   if (!signing.unsigned) {
@@ -377,6 +378,38 @@ describe('the orchestrator callback checks who signed it', () => {
     expect(await snapshot()).toEqual(before);
     expect(route.telemetry.counters.get('CallbackSignatureRejected')).toBe(1);
     expect(route.telemetry.counters.get('CallbackAnswered4xx')).toBe(1);
+  });
+
+  it('refuses a callback signed over the body alone, without a timestamp, naming the header', async () => {
+    const { sessionId } = await recordedJob();
+    const before = await snapshot();
+    const route = callbackRoute();
+
+    const answer = await route.send(callback(provisioned(sessionId), { untimed: true }));
+
+    expect(answer).toEqual({
+      statusCode: 401,
+      body: {
+        error:
+          'X-Provisioning-Timestamp is missing: sign "<timestamp>.<body>" and send the timestamp',
+      },
+    });
+    expect(await snapshot()).toEqual(before);
+    expect(route.telemetry.counters.get('CallbackSignatureRejected')).toBe(1);
+  });
+
+  it('accepts a body signed alone only where requireCallbackTimestamp is off (an orchestrator migrating)', async () => {
+    const { sessionId } = await recordedJob();
+
+    const answer = await callbackRoute({ requireTimestamp: false }).send(
+      callback(provisioned(sessionId), { untimed: true }),
+    );
+    const badlySigned = await callbackRoute({ requireTimestamp: false }).send(
+      callback(provisioned(sessionId), { untimed: true, secret: 'someone-else' }),
+    );
+
+    expect(answer).toEqual({ statusCode: 200, body: { ok: true, status: 'provisioned' } });
+    expect(badlySigned.statusCode).toBe(401);
   });
 
   it('refuses a signature over the body alone when a timestamp is sent', async () => {

@@ -24,7 +24,7 @@ let sequence = 0;
 
 beforeAll(async () => {
   h = await handlerHarness();
-  readJob = createJobReadHandler({ db: h.deps.db });
+  readJob = createJobReadHandler({ db: h.deps.db, telemetry: h.telemetry });
   createJob = createJobCreateHandler({ ...h.deps, queue: h.queue, callbackUrl: CALLBACK_URL });
 });
 afterAll(async () => {

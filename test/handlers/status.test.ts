@@ -19,7 +19,7 @@ let status: ReturnType<typeof createStatusHandler>;
 
 beforeAll(async () => {
   h = await handlerHarness();
-  status = createStatusHandler({ db: h.deps.db });
+  status = createStatusHandler({ db: h.deps.db, telemetry: h.telemetry });
 });
 afterAll(async () => {
   await h.close();
@@ -174,7 +174,7 @@ describe('the checkout success page status', () => {
 describe('a success page on another origin (CORS, the allowedOrigins setting)', () => {
   const SHOP = 'https://shop.example.com';
   const read = (path: string, origin: string) =>
-    createStatusHandler({ db: h.deps.db }, { allowedOrigins: [SHOP] })(
+    createStatusHandler({ db: h.deps.db, telemetry: h.telemetry }, { allowedOrigins: [SHOP] })(
       httpEvent({ method: 'GET', path, headers: { origin } }),
       lambdaContext(),
     );

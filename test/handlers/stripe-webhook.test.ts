@@ -379,17 +379,32 @@ describe('signatures', () => {
     expect(await nothingWrittenFor(sessionId, event.id)).toEqual(NOTHING);
   });
 
-  it('refuses a garbled signature header', async () => {
-    const body = JSON.stringify(checkoutEvent(unique('cs_test')));
+  it('refuses every malformed signature header with a 400 that names it, before Stripe’s library reads it', async () => {
+    const sessionId = unique('cs_test');
+    const event = checkoutEvent(sessionId);
+    const body = JSON.stringify(event);
+    const valid = signed(body);
+    const garbled = [
+      'sha256=deadbeef',
+      't=1,v1=',
+      'v1=',
+      `t=,${valid.split(',')[1]}`,
+      `t=abc,${valid.split(',')[1]}`,
+      `${valid.split(',')[0]},v1=${'g'.repeat(64)}`,
+      `${valid},${valid}`,
+      `${valid},v1=${'a'.repeat(63)}`,
+      `${valid}\u0000`,
+      `${valid},x=${'y'.repeat(1100)}`,
+    ];
 
-    const response = await deliver(body, 'sha256=deadbeef');
+    const responses = await Promise.all(garbled.map((header) => deliver(body, header)));
 
-    expect(response).toEqual({
-      statusCode: 400,
-      body: {
-        error: 'invalid Stripe-Signature: Unable to extract timestamp and signatures from header',
-      },
-    });
+    for (const response of responses) {
+      expect(response.statusCode).toBe(400);
+      expect(response.body.error).toMatch(/^invalid Stripe-Signature: /);
+    }
+    expect(await nothingWrittenFor(sessionId, event.id)).toEqual(NOTHING);
+    expect(h.telemetry.counters.get('StripeSignatureRejected')).toBe(garbled.length);
   });
 
   it('refuses a signature older than Stripe’s 300 s tolerance and accepts one within it', async () => {
@@ -412,6 +427,28 @@ describe('signatures', () => {
     });
     expect(await nothingWrittenFor(stale.data.object.id, stale.id)).toEqual(NOTHING);
     expect(recent.statusCode).toBe(200);
+  });
+
+  it('refuses a signature made more than 300 s ahead of this clock, and accepts one within it', async () => {
+    const ahead = checkoutEvent(unique('cs_test'));
+    const close = checkoutEvent(unique('cs_test'));
+    const now = Math.floor(h.now().getTime() / 1000);
+
+    const future = await deliver(
+      JSON.stringify(ahead),
+      signed(JSON.stringify(ahead), SECRET, now + 10 * 365 * 86_400),
+    );
+    const skewed = await deliver(
+      JSON.stringify(close),
+      signed(JSON.stringify(close), SECRET, now + 299),
+    );
+
+    expect(future.statusCode).toBe(400);
+    expect(future.body.error).toMatch(
+      /^invalid Stripe-Signature: Timestamp outside the tolerance zone \(\d+ s ahead/,
+    );
+    expect(await nothingWrittenFor(ahead.data.object.id, ahead.id)).toEqual(NOTHING);
+    expect(skewed.statusCode).toBe(200);
   });
 
   it('refuses a body changed by one byte after signing, and writes nothing', async () => {

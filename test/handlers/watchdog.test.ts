@@ -54,10 +54,10 @@ async function organisationDatabase(id: string, status: string, startedAt: Date)
 /** Two admins and a member; databases stalled, young and finished. */
 async function stalledPlatform() {
   const admins = [
-    await upsertUser(h.deps.db, { email: 'ops@example.com', role: 'admin' }),
-    await upsertUser(h.deps.db, { email: 'cto@example.com', role: 'admin' }),
+    await upsertUser(h.db.executor, { email: 'ops@example.com', role: 'admin' }),
+    await upsertUser(h.db.executor, { email: 'cto@example.com', role: 'admin' }),
   ];
-  await upsertUser(h.deps.db, { email: 'dev@example.com', role: 'member' });
+  await upsertUser(h.db.executor, { email: 'dev@example.com', role: 'member' });
   await organisationDatabase('db_stalled_provisioning', 'provisioning', minutesAgo(45));
   await organisationDatabase('db_stalled_migrating', 'migrating', minutesAgo(31));
   await organisationDatabase('db_young', 'provisioning', minutesAgo(29));
@@ -221,7 +221,7 @@ describe('the hourly watchdog', () => {
   });
 
   it('reports zero and notifies nobody when nothing is stalled', async () => {
-    await upsertUser(h.deps.db, { email: 'ops@example.com', role: 'admin' });
+    await upsertUser(h.db.executor, { email: 'ops@example.com', role: 'admin' });
     await organisationDatabase('db_young', 'migrating', minutesAgo(5));
 
     const summary = await runWatchdog();

@@ -300,7 +300,8 @@ describe('Aurora resuming from a pause', () => {
   it('the status route answers 503 with Retry-After too, never a timeout with nothing said', async () => {
     const { bridge, db } = dataApi('http');
     bridge.resumeFor(31_000);
-    const status = createStatusHandler({ db });
+    const telemetry = new TelemetryRegistry();
+    const status = createStatusHandler({ db, telemetry });
 
     const answer = await status(
       httpEvent({
@@ -312,6 +313,8 @@ describe('Aurora resuming from a pause', () => {
 
     expect(answer.statusCode).toBe(503);
     expect(answer.headers).toMatchObject({ 'retry-after': '30' });
+    // Counted where the 5xx alarm reads it, with the route that answered it.
+    expect(telemetry.countedFor('HttpServerError', { route: 'status' })).toBe(1);
   });
 
   it.each([31, 45])(

@@ -1,10 +1,15 @@
 import { copyFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
+import { readRolePassword } from '../../functions/adapters/secrets.js';
+import { readSessionStatus } from '../../functions/db/status-repository.js';
 import { applyMigrationsOnDeploy } from '../../functions/handlers/migrate.js';
 import { bridgedExecutor } from '../support/executors.js';
 import { freshDatabase, SCHEMA_DIR, type TestDatabase } from '../support/postgres.js';
+import { TEST_ROLE_PASSWORDS } from '../support/role-passwords.js';
 
 /** The versions in schema/, read from the file names, independently of the migrator. */
 async function schemaVersions(): Promise<string[]> {
@@ -54,6 +59,25 @@ describe('deploy-time migration custom resource', () => {
     expect(await ledger(db)).toEqual(versions);
     expect(await tableExists(db, 'provisioning_jobs')).toBe(true);
     expect(bridge.calls.some((call) => call.command === 'ExecuteStatementCommand')).toBe(true);
+  });
+
+  it('then gives the roles the functions log in as their passwords and grants', async () => {
+    // Prepare
+    db = await freshDatabase({ migrated: false });
+    const { executor } = bridgedExecutor(db);
+
+    // Act
+    await applyMigrationsOnDeploy(
+      executor,
+      SCHEMA_DIR,
+      { RequestType: 'Create' },
+      TEST_ROLE_PASSWORDS,
+    );
+
+    // Assess: the read-only role logs in with its password and reads what the status route reads.
+    const reader = bridgedExecutor(db, { as: 'reader' });
+    expect(await readSessionStatus(reader.executor, 'cs_test_nobody')).toBeUndefined();
+    await reader.bridge.close();
   });
 
   it('keeps the same PhysicalResourceId and applies nothing on an Update that brings no new migration', async () => {
@@ -113,5 +137,46 @@ describe('deploy-time migration custom resource', () => {
     await expect(update).rejects.toThrow(/migration 9999_broken_release failed: .*no_such_table/);
     expect(await ledger(db)).toEqual(await schemaVersions());
     expect(await tableExists(db, 'half_applied')).toBe(false);
+  });
+});
+
+describe('reading a role password from its secret', () => {
+  const ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:app-role-AbCdEf';
+
+  it('answers the password of the role the secret names', async () => {
+    const client = mockClient(SecretsManagerClient);
+    client.on(GetSecretValueCommand, { SecretId: ARN }).resolves({
+      SecretString: JSON.stringify({
+        username: 'provisioning_app',
+        password: 'pw',
+        engine: 'postgres',
+      }),
+    });
+
+    try {
+      expect(await readRolePassword(new SecretsManagerClient({}), ARN, 'provisioning_app')).toBe(
+        'pw',
+      );
+    } finally {
+      client.restore();
+    }
+  });
+
+  it('refuses a secret of another user, or not a login, naming the secret and never its content', async () => {
+    const client = mockClient(SecretsManagerClient);
+    const read = (value: string) => {
+      client.on(GetSecretValueCommand).resolves({ SecretString: value });
+      return readRolePassword(new SecretsManagerClient({}), ARN, 'provisioning_app');
+    };
+
+    try {
+      await expect(
+        read(JSON.stringify({ username: 'provisioning_admin', password: 'hunter2' })),
+      ).rejects.toThrow(`secret ${ARN} is the login of another user than provisioning_app`);
+      await expect(read('hunter2')).rejects.toThrow(/is not a database login/);
+      await expect(read('hunter2')).rejects.not.toThrow(/hunter2/);
+    } finally {
+      client.restore();
+    }
   });
 });

@@ -86,14 +86,17 @@ export interface Harness {
 
 /**
  * A fresh migrated database with the demo catalogue, the production Data API
- * executor over the bridge, and real AWS adapters over aws-sdk-client-mock clients.
+ * executor over the bridge (logged in as the application role), and real AWS adapters
+ * over aws-sdk-client-mock clients.
  */
 export async function handlerHarness(
   options: { rules?: Partial<ProvisioningRules> } = {},
 ): Promise<Harness> {
   const db = await freshDatabase();
   for (const pkg of PACKAGES) await upsertPackage(db.executor, pkg);
-  const { executor, bridge } = bridgedExecutor(db);
+  // As the application role, as every function but the two read routes runs in AWS:
+  // a statement that needs a grant the role lacks fails here.
+  const { executor, bridge } = bridgedExecutor(db, { as: 'app' });
   const sqs = mockClient(SQSClient);
   const eventBridge = mockClient(EventBridgeClient);
   const secretsManager = mockClient(SecretsManagerClient);

@@ -2,8 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import { inject } from 'vitest';
+import {
+  DATABASE_ROLES,
+  type DatabaseRole,
+  grantTablePrivileges,
+} from '../../functions/db/database-roles.js';
 import { loadMigrations, migrate } from '../../functions/db/migrator.js';
 import { createPool, PgExecutor } from '../../functions/db/pg-executor.js';
+import { TEST_ROLE_PASSWORDS } from './role-passwords.js';
 
 export const SCHEMA_DIR = fileURLToPath(new URL('../../schema', import.meta.url));
 
@@ -13,6 +19,8 @@ export interface TestDatabase {
   /** A pool on this database, with the same settings the product uses. */
   readonly pool: pg.Pool;
   readonly executor: PgExecutor;
+  /** This database as one of the roles the functions log in as (see `database-roles.ts`). */
+  connectionStringAs(role: DatabaseRole): string;
   close(): Promise<void>;
 }
 
@@ -28,12 +36,21 @@ export async function freshDatabase(options: { migrated?: boolean } = {}): Promi
   const connectionString = url.toString();
   const pool = createPool(connectionString, 60);
   const executor = new PgExecutor(pool);
-  if (options.migrated ?? true) await migrate(executor, await loadMigrations(SCHEMA_DIR));
+  if (options.migrated ?? true) {
+    await migrate(executor, await loadMigrations(SCHEMA_DIR));
+    await grantTablePrivileges(executor);
+  }
   return {
     name,
     connectionString,
     pool,
     executor,
+    connectionStringAs: (role) => {
+      const as = new URL(connectionString);
+      as.username = DATABASE_ROLES[role];
+      as.password = TEST_ROLE_PASSWORDS[role];
+      return as.toString();
+    },
     close: async () => {
       await pool.end();
       await dropWhenDisconnected(adminUrl, name);

@@ -121,12 +121,39 @@ describe('the callback body', () => {
     });
   });
 
-  it('keeps the claimed session of a refused body for the trail, bounded', () => {
-    const long = `cs_${'x'.repeat(400)}`;
-
-    expect(parse({ stripe_session_id: long, status: 'done' })).toMatchObject({
+  it('keeps the claimed session of a refused body for the trail only when it can be kept as it is', () => {
+    expect(parse({ stripe_session_id: 'cs_test_claimed', status: 'done' })).toMatchObject({
       ok: false,
-      stripeSessionId: long.slice(0, 255),
+      stripeSessionId: 'cs_test_claimed',
+    });
+    for (const claimed of [`cs_${'x'.repeat(400)}`, 'cs_test\u0000nul', 42]) {
+      expect(parse({ stripe_session_id: claimed, status: 'done' })).toMatchObject({
+        ok: false,
+        stripeSessionId: undefined,
+      });
+    }
+  });
+
+  it('refuses control characters in every text field, naming the field; the error may span lines', () => {
+    const failed = { stripe_session_id: 'cs_test_a1B2c3', status: 'failed' };
+    const refusals = [
+      [{ ...failed, phase: 'cell\u0000' }, 'phase: must not contain control characters'],
+      [{ ...failed, phase: 'a\nb' }, 'phase: must not contain control characters'],
+      [{ ...failed, phase: 'x'.repeat(201) }, 'phase: must be at most 200 characters'],
+      [{ ...failed, error: 'boom\u0000' }, 'error: must not contain control characters'],
+      [{ ...failed, error: '\u001b[31mred' }, 'error: must not contain control characters'],
+      [{ ...failed, error: 'x'.repeat(100_001) }, 'error: must be at most 100000 characters'],
+      [{ ...failed, error: 'half \ud800 pair' }, 'error: must not contain control characters'],
+    ] as const;
+
+    for (const [body, reason] of refusals) {
+      expect(parse(body), reason).toMatchObject({ ok: false, reason });
+    }
+    expect(
+      parse({ ...failed, error: 'Error: boom\n    at saga (cell.ts:1)\r\n\tnext' }),
+    ).toMatchObject({
+      ok: true,
+      report: { error: 'Error: boom\n    at saga (cell.ts:1)\r\n\tnext' },
     });
   });
 

@@ -65,6 +65,16 @@ describe('function configuration', () => {
     expect(() => loadConfig({ STRIPE_MODE: 'sandbox' })).toThrow(/STRIPE_MODE/);
   });
 
+  it('requires the callback timestamp unless REQUIRE_CALLBACK_TIMESTAMP is false', () => {
+    expect(loadConfig({}).requireCallbackTimestamp).toBe(true);
+    expect(loadConfig({ REQUIRE_CALLBACK_TIMESTAMP: 'false' }).requireCallbackTimestamp).toBe(
+      false,
+    );
+    expect(() => loadConfig({ REQUIRE_CALLBACK_TIMESTAMP: 'no' })).toThrow(
+      /REQUIRE_CALLBACK_TIMESTAMP/,
+    );
+  });
+
   it('names the variable a function cannot work without', () => {
     expect(() => required(loadConfig({}).handoffQueueUrl, 'HANDOFF_QUEUE_URL')).toThrow(
       /HANDOFF_QUEUE_URL is required/,
@@ -73,16 +83,36 @@ describe('function configuration', () => {
 });
 
 describe('stack settings from CDK context', () => {
+  const paged = { alarmEmail: 'oncall@example.com' };
+
   it('make stage prod a production stack', () => {
-    expect(parseSettings({ stage: 'prod' }).production).toBe(true);
+    expect(parseSettings({ stage: 'prod', ...paged }).production).toBe(true);
     expect(parseSettings({}).production).toBe(false);
   });
 
+  it('refuse a production stage nobody would be paged for, naming alarmEmail', () => {
+    expect(() => parseSettings({ stage: 'prod' })).toThrow(
+      /^Invalid CDK context: alarmEmail: required when production is true/,
+    );
+    expect(() => parseSettings({ stage: 'staging', production: 'true' })).toThrow(/alarmEmail/);
+    expect(parseSettings({ stage: 'staging' }).alarmEmail).toBeUndefined();
+  });
+
+  it('require the callback timestamp unless told otherwise, and link no runbook URL by default', () => {
+    expect(parseSettings({}).requireCallbackTimestamp).toBe(true);
+    expect(parseSettings({ requireCallbackTimestamp: 'false' }).requireCallbackTimestamp).toBe(
+      false,
+    );
+    expect(parseSettings({}).runbookBaseUrl).toBeUndefined();
+  });
+
   it('serve Stripe live mode in production and test mode otherwise, unless told', () => {
-    expect(parseSettings({ stage: 'prod' }).stripeMode).toBe('live');
-    expect(parseSettings({ stage: 'staging', production: 'true' }).stripeMode).toBe('live');
+    expect(parseSettings({ stage: 'prod', ...paged }).stripeMode).toBe('live');
+    expect(parseSettings({ stage: 'staging', production: 'true', ...paged }).stripeMode).toBe(
+      'live',
+    );
     expect(parseSettings({}).stripeMode).toBe('test');
-    expect(parseSettings({ stage: 'prod', stripeMode: 'test' }).stripeMode).toBe('test');
+    expect(parseSettings({ stage: 'prod', stripeMode: 'test', ...paged }).stripeMode).toBe('test');
     expect(() => parseSettings({ stripeMode: 'sandbox' })).toThrow(/stripeMode/);
   });
 

@@ -3,7 +3,8 @@ import { TelemetryRegistry } from '../../functions/adapters/telemetry.js';
 import { prometheusName, renderPrometheus } from '../../local/prometheus.js';
 
 /** Prometheus text exposition: a metric name, one space, a number. */
-const SAMPLE = /^([a-zA-Z_:][a-zA-Z0-9_:]*) (-?(?:\d+(?:\.\d+)?(?:e[+-]?\d+)?|NaN|\+Inf|-Inf))$/;
+const SAMPLE =
+  /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*"(?:,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*")*\})?) (-?(?:\d+(?:\.\d+)?(?:e[+-]?\d+)?|NaN|\+Inf|-Inf))$/;
 const TYPE = /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge)$/;
 const HELP = /^# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) \S.*$/;
 
@@ -126,5 +127,23 @@ describe('Prometheus exposition of the local runtime', () => {
       'provisioning_watchdog_stalled_databases',
     ]);
     for (const name of samples.keys()) expect(types.has(name), name).toBe(true);
+  });
+
+  it('renders the answers of each HTTP route as one labelled series per route', () => {
+    // Prepare
+    const registry = new TelemetryRegistry();
+    registry.countFor('HttpServerError', { route: 'stripeWebhook' });
+    registry.countFor('HttpServerError', { route: 'stripeWebhook' });
+    registry.countFor('HttpServerError', { route: 'callback' });
+    registry.countFor('HttpClientError', { route: 'status' }, 3);
+
+    // Act
+    const { samples, types } = scrape(renderPrometheus(registry, 0));
+
+    // Assess
+    expect(samples.get('provisioning_http_server_error_total{route="stripeWebhook"}')).toBe(2);
+    expect(samples.get('provisioning_http_server_error_total{route="callback"}')).toBe(1);
+    expect(samples.get('provisioning_http_client_error_total{route="status"}')).toBe(3);
+    expect(types.get('provisioning_http_server_error_total')).toBe('counter');
   });
 });

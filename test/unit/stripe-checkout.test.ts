@@ -147,6 +147,45 @@ describe('reading a checkout event', () => {
     expect(classifyStripeEvent(live, 'live')).toMatchObject({ kind: 'settled' });
   });
 
+  it('refuses a NUL, another control character or an overlong value in every field it reads, naming the field', () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ ...session({}), id: 'evt_\u0000' }, 'id'],
+      [{ ...session({}), type: `checkout.session.completed${'x'.repeat(250)}` }, 'type'],
+      [
+        session({ metadata: { package_slug: 'growth\u0000' } }),
+        'data.object.metadata.package_slug',
+      ],
+      [
+        session({ metadata: { package_slug: 'g'.repeat(501) } }),
+        'data.object.metadata.package_slug',
+      ],
+      [session({ customer_email: 'a@b.c\u0000' }), 'data.object.customer_email'],
+      [
+        session({ customer_email: `${'a'.repeat(2_000_000)}@example.com` }),
+        'data.object.customer_email',
+      ],
+      [
+        session({ customer_details: { email: 'x\ry@example.com' } }),
+        'data.object.customer_details.email',
+      ],
+      [session({ customer: 'cus_\u0000' }), 'data.object.customer'],
+      [session({ customer: { id: `cus_${'1'.repeat(300)}` } }), 'data.object.customer'],
+      [session({ customer_account: 'acct_\u0085' }), 'data.object.customer_account'],
+      [session({ mode: 'payment\u0000' }), 'data.object.mode'],
+      [session({ payment_status: 'paid\u007f' }), 'data.object.payment_status'],
+    ];
+
+    for (const [event, field] of cases) {
+      const read = classifyStripeEvent(event, 'test');
+      expect(read, field).toMatchObject({ kind: 'rejected', cause: 'unreadable' });
+      expect(read.kind === 'rejected' && read.reason.startsWith(`${field}: must`), field).toBe(
+        true,
+      );
+      // The refused value itself is never the reference kept for the operator.
+      if (read.kind === 'rejected') expect(read.eventId ?? '').not.toMatch(/[\p{Cc}]/u);
+    }
+  });
+
   it('refuses what it cannot read, naming the field', () => {
     expect(classifyStripeEvent({ type: 'checkout.session.completed' }, 'test')).toMatchObject({
       kind: 'rejected',
@@ -178,9 +217,9 @@ describe('reading a checkout event', () => {
         'data.object.mode: "instalments" is not a value this product knows (payment, subscription, setup)',
     });
     expect(
-      classifyStripeEvent(session({ payment_status: `pending\u0000${'x'.repeat(100)}` }), 'test'),
+      classifyStripeEvent(session({ payment_status: `pending "${'x'.repeat(50)}` }), 'test'),
     ).toMatchObject({
-      reason: `data.object.payment_status: "pending\\u0000${'x'.repeat(32)}…" is not a value this product knows (paid, unpaid, no_payment_required)`,
+      reason: `data.object.payment_status: "pending \\"${'x'.repeat(31)}…" is not a value this product knows (paid, unpaid, no_payment_required)`,
     });
   });
 });

@@ -1,0 +1,191 @@
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCallbackHandler } from '../../functions/handlers/callback.js';
+import { httpEvent } from '../support/http-events.js';
+import {
+  field,
+  type Hostility,
+  hmacHex,
+  mutation,
+  record,
+  type Signing,
+  signing,
+  underHostility,
+} from './arbitraries.js';
+import {
+  CALLBACK_SECRET,
+  FUZZ_RUNS,
+  FUZZ_TIMEOUT_MS,
+  type FuzzGround,
+  fuzzGround,
+  fuzzRoute,
+  type HttpRoute,
+  NOW,
+  withBody,
+} from './fuzz-harness.js';
+
+/**
+ * `POST /api/internal/provisioning/callback` under fire: reports drawn from the callback
+ * contract (every field made hostile in turn) on jobs that exist and do not, their
+ * bytes mutated, signed as the orchestrator signs, or not, or badly. Never a 5xx; a
+ * refusal writes nothing but its trail (kept only once the signature verified) and
+ * names its field or header.
+ */
+
+const FIELDS = [
+  'X-Provisioning-Signature',
+  'X-Provisioning-Timestamp',
+  'body',
+  'stripe_session_id',
+  'status',
+  'deployment_id',
+  'cell_id',
+  'tokens_quota',
+  'phase',
+  'error',
+  'database',
+];
+const JOBS = Array.from({ length: 30 }, (_, i) => `cs_test_callback_fuzz_${i}`);
+const REPORT_FIELDS = [
+  'stripe_session_id',
+  'status',
+  'deployment_id',
+  'cell_id',
+  'tokens_quota',
+  'phase',
+  'error',
+  'database_id',
+  'database_status',
+];
+
+function report(how: Hostility) {
+  const f = (name: string, valid: fc.Arbitrary<unknown>) => field(how, name, valid);
+  return record(how, {
+    stripe_session_id: f(
+      'stripe_session_id',
+      fc.oneof(
+        { weight: 5, arbitrary: fc.constantFrom(...JOBS) },
+        fc.stringMatching(/^cs_test_[A-Za-z0-9]{4,20}$/),
+        fc.stringMatching(/^op_[0-9a-f]{32}$/),
+      ),
+    ),
+    status: f('status', fc.constantFrom('provisioning', 'provisioned', 'failed')),
+    deployment_id: f(
+      'deployment_id',
+      fc.option(fc.stringMatching(/^dpl_[A-Za-z0-9_-]{1,20}$/), { freq: 6 }),
+    ),
+    cell_id: f('cell_id', fc.option(fc.stringMatching(/^cell-[a-z0-9]{1,8}$/), { freq: 6 })),
+    // Hostile: negative, fractional, beyond 2^53, not a number.
+    tokens_quota: fc.oneof(
+      { weight: 4, arbitrary: f('tokens_quota', fc.option(fc.nat())) },
+      fc.oneof(fc.integer({ max: -1 }), fc.double(), fc.constant(2 ** 62), fc.constant('1e3')),
+    ),
+    phase: f('phase', fc.option(fc.constantFrom('cell', 'database', 'préparé ✓', ''))),
+    error: f('error', fc.option(fc.constantFrom('boom', 'Error: x\n    at saga (s.ts:1)', ''))),
+    database: fc.option(
+      record(how, {
+        id: f('database_id', fc.stringMatching(/^db_[A-Za-z0-9]{2,12}$/)),
+        status: f(
+          'database_status',
+          fc.constantFrom('provisioning', 'migrating', 'ready', 'failed'),
+        ),
+      }),
+    ),
+  });
+}
+
+const delivery = fc.record({
+  report: underHostility(REPORT_FIELDS, report),
+  mutate: mutation,
+  signing,
+  base64: fc.boolean(),
+  // A body signed alone is refused (requireCallbackTimestamp): now and then.
+  untimed: fc.oneof({ weight: 4, arbitrary: fc.constant(false) }, fc.constant(true)),
+});
+
+function headersOf(
+  how: Signing,
+  original: Buffer,
+  sent: Buffer,
+  untimed: boolean,
+): Record<string, string> {
+  const now = Math.floor(NOW.getTime() / 1000);
+  const signed = (
+    secret: string,
+    timestamp: number | undefined,
+    body: Buffer,
+  ): Record<string, string> => {
+    if (timestamp === undefined) return { 'x-provisioning-signature': hmacHex(secret, body) };
+    const content = Buffer.concat([Buffer.from(`${timestamp}.`), body]);
+    return {
+      'x-provisioning-timestamp': String(timestamp),
+      'x-provisioning-signature': hmacHex(secret, content),
+    };
+  };
+  const at = untimed ? undefined : now;
+  switch (how.kind) {
+    case 'genuine':
+      return signed(CALLBACK_SECRET, at, sent);
+    case 'skewed':
+      return signed(CALLBACK_SECRET, now + how.seconds, sent);
+    case 'other-secret':
+      return signed('someone-else', at, sent);
+    case 'none':
+      return {};
+    case 'garbage':
+      return { 'x-provisioning-signature': how.header, 'x-provisioning-timestamp': how.header };
+    case 'before-mutation':
+      return signed(CALLBACK_SECRET, at, original);
+  }
+}
+
+let ground: FuzzGround;
+let route: HttpRoute;
+let queue: { readonly sent: readonly unknown[] };
+
+beforeAll(async () => {
+  ground = await fuzzGround(JOBS);
+  const deps = ground.deps('app');
+  queue = deps.queue;
+  route = createCallbackHandler(deps);
+});
+afterAll(async () => {
+  await ground.close();
+});
+
+describe('the orchestrator callback under hostile input', () => {
+  it(
+    `answers ${FUZZ_RUNS} reports without a 5xx, writing nothing for a refusal but its trail`,
+    async () => {
+      const tally = await fuzzRoute({
+        name: 'POST /api/internal/provisioning/callback',
+        ground,
+        route,
+        queue,
+        inputs: delivery,
+        request: ({ report: body, mutate, signing: how, base64, untimed }) => {
+          const original = Buffer.from(JSON.stringify(body));
+          const sent = mutate(original);
+          const headers = {
+            'content-type': 'application/json',
+            ...headersOf(how, original, sent, untimed),
+          };
+          return withBody(
+            httpEvent({ method: 'POST', path: '/api/internal/provisioning/callback', headers }),
+            sent,
+            base64,
+          );
+        },
+        fields: FIELDS,
+        // A body refused after its signature verified is kept; a 401 (anyone can send
+        // one) and a 404 (a session with no job) are not.
+        refusalsKept: ({ status }) => (status === 400 ? 1 : 0),
+      });
+
+      // The suite reached past the signature: reports were applied, and refused for their content.
+      expect(tally.count(200)).toBeGreaterThan(FUZZ_RUNS / 20);
+      expect(tally.count(400)).toBeGreaterThan(FUZZ_RUNS / 20);
+    },
+    FUZZ_TIMEOUT_MS,
+  );
+});
