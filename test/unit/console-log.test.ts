@@ -67,6 +67,8 @@ describe('colours in the local runtime log', () => {
   };
 
   it('colour the level in a colour terminal', () => {
+    // Node judges colour depth by the environment: a CI runner (CI=…) counts as monochrome.
+    vi.stubEnv('CI', undefined);
     vi.stubEnv('FORCE_COLOR', undefined);
     vi.stubEnv('NO_COLOR', undefined);
     vi.stubEnv('NODE_DISABLE_COLORS', undefined);
