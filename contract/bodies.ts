@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { AccountStatus, CoarseState } from '../functions/core/coarse-state.js';
 import { JOB_STATUSES } from '../functions/core/job.js';
 import { onboardingInput } from '../functions/core/onboarding-input.js';

@@ -12,7 +12,6 @@ import { type Config, ConfigError, loadConfig, required } from './config.js';
 import { DataApiExecutor, DEFAULT_DATA_API_RETRY, dataApiClient } from './db/data-api-executor.js';
 import { reportDataApiRetry } from './db/data-api-faults.js';
 import type { SqlExecutor } from './db/executor.js';
-import { createPool, PgExecutor } from './db/pg-executor.js';
 import { logger, PowertoolsTelemetry, traced } from './observability.js';
 import { callbackUrlFor } from './routes.js';
 import type { ServiceDependencies } from './services/dependencies.js';
@@ -48,7 +47,8 @@ export function awsExecutor(
       },
     );
   }
-  if (database.kind === 'postgres') return new PgExecutor(createPool(database.url, 2));
+  // Lambda reaches Aurora through the Data API only: the pg driver never enters a
+  // bundle (the local runtime and tests wire PgExecutor themselves).
   throw new ConfigError(
     'Invalid configuration: DATABASE_RESOURCE_ARN and DATABASE_SECRET_ARN are required',
   );

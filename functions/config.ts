@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { DATA_API_RETRY_BUDGET_SECONDS } from './core/resume-budget.js';
 import { DEFAULT_RULES, type ProvisioningRules } from './core/rules.js';
 import { STRIPE_MODES, type StripeMode } from './core/stripe-mode.js';

@@ -1,6 +1,6 @@
 import type { ICertificate } from 'aws-cdk-lib/aws-certificatemanager';
 import { Construct } from 'constructs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { STRIPE_MODES, type StripeMode } from '../functions/core/stripe-mode.js';
 
 /**

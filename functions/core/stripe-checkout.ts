@@ -1,5 +1,5 @@
 import Stripe from 'stripe';
-import { z } from 'zod';
+import * as z from 'zod';
 import { type CheckoutFacts, checkoutEventTypeOf, decideCheckout } from './checkout-decision.js';
 import { describeIssues, SignatureError } from './errors.js';
 import { livemodeOf, type StripeMode } from './stripe-mode.js';

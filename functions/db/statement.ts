@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from 'zod';
 import type { BoundParams, ParamType, ParamTypeValues, Replay, SqlExecutor } from './executor.js';
 import { parameterNames, sqlTextHazards, stripComments } from './sql-text.js';
 

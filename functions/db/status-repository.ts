@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ACCOUNT_STATUSES } from '../core/coarse-state.js';
 import { JOB_STATUSES } from '../core/job.js';
 import type { SqlExecutor } from './executor.js';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { onboardingInput } from '../core/onboarding-input.js';
 import { checkProvisioningSignature, signTrigger } from '../core/signatures.js';
 

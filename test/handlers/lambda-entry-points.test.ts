@@ -8,18 +8,21 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { upsertPackage } from '../../functions/db/catalogue-repository.js';
 import { lambdaContext, PACKAGES, QUEUE_URL, SECRET_ARNS } from '../support/handler-harness.js';
 import { httpEvent } from '../support/http-events.js';
+import { DataApiBridge } from '../support/data-api-bridge.js';
+import { TEST_DATA_API_TARGET } from '../support/executors.js';
 import { freshDatabase, type TestDatabase } from '../support/postgres.js';
 
 /**
  * The `handler` exports Lambda invokes, built from nothing but the environment the
- * stack sets: the wiring in functions/aws.ts is exercised as deployed (with AWS
- * clients mocked and DATABASE_URL standing in for the Data API target).
+ * stack sets: the wiring in functions/aws.ts is exercised as deployed (AWS clients
+ * mocked, the Data API answered by the bridge over a real PostgreSQL).
  */
 const WEBHOOK_SECRET = 'whsec_entry_point_test';
 const sqs = mockClient(SQSClient);
 const eventBridge = mockClient(EventBridgeClient);
 const secretsManager = mockClient(SecretsManagerClient);
 let db: TestDatabase;
+let bridge: DataApiBridge;
 
 type Handler = (event: unknown, context: unknown) => Promise<unknown>;
 // Imported only once the environment is set, as Lambda loads them.
@@ -36,6 +39,8 @@ async function entryPoint(module: keyof typeof MODULES): Promise<Handler> {
 
 beforeAll(async () => {
   db = await freshDatabase();
+  bridge = new DataApiBridge({ pool: db.pool });
+  bridge.serveEveryClient();
   for (const pkg of PACKAGES) await upsertPackage(db.executor, pkg);
   sqs.on(SendMessageCommand).resolves({ MessageId: 'm-1' });
   eventBridge.resolves({ FailedEntryCount: 0, Entries: [] });
@@ -47,7 +52,9 @@ beforeAll(async () => {
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: 'AKIATEST',
     AWS_SECRET_ACCESS_KEY: 'test',
-    DATABASE_URL: db.connectionString,
+    DATABASE_RESOURCE_ARN: TEST_DATA_API_TARGET.resourceArn,
+    DATABASE_SECRET_ARN: TEST_DATA_API_TARGET.secretArn,
+    DATABASE_NAME: TEST_DATA_API_TARGET.database,
     HANDOFF_QUEUE_URL: QUEUE_URL,
     STRIPE_WEBHOOK_SECRET_ARN: SECRET_ARNS.stripeWebhookSecrets,
     STRIPE_MODE: 'test',
@@ -60,11 +67,7 @@ afterAll(async () => {
   sqs.restore();
   eventBridge.restore();
   secretsManager.restore();
-  // The handlers' own pools stay open as in a warm Lambda container; end their sessions
-  // (their pools drop the closed connections quietly) so the database can be dropped.
-  await db.pool.query(
-    'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
-  );
+  await bridge.close();
   await db.close();
 });
 

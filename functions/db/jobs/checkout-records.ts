@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { type Actor, UNKNOWN_PACKAGE } from '../../core/job.js';
 import { secondsAfter } from '../../core/rules.js';
 import type { SqlExecutor } from '../executor.js';
