@@ -6,10 +6,10 @@ import { mockClient } from 'aws-sdk-client-mock';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { upsertPackage } from '../../functions/db/catalogue-repository.js';
-import { lambdaContext, PACKAGES, QUEUE_URL, SECRET_ARNS } from '../support/handler-harness.js';
-import { httpEvent } from '../support/http-events.js';
 import { DataApiBridge } from '../support/data-api-bridge.js';
 import { TEST_DATA_API_TARGET } from '../support/executors.js';
+import { lambdaContext, PACKAGES, QUEUE_URL, SECRET_ARNS } from '../support/handler-harness.js';
+import { httpEvent } from '../support/http-events.js';
 import { freshDatabase, type TestDatabase } from '../support/postgres.js';
 
 /**
