@@ -1,11 +1,13 @@
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { type Clock, systemClock } from './adapters/clock.js';
 import { type HandoffQueue, SqsHandoffQueue } from './adapters/handoff-queue.js';
 import { HttpOrchestratorTrigger } from './adapters/http-orchestrator.js';
 import { EventBridgeLifecycleEvents, type LifecycleEvents } from './adapters/lifecycle-events.js';
 import type { OrchestratorTrigger } from './adapters/orchestrator.js';
+import { type QuietMarker, SsmQuietMarker } from './adapters/quiet-marker.js';
 import { type SecretSource, SecretsManagerSource } from './adapters/secrets.js';
 import type { Telemetry } from './adapters/telemetry.js';
 import { type Config, ConfigError, loadConfig, required } from './config.js';
@@ -68,6 +70,14 @@ export function awsLifecycleEvents(settings: Config = awsConfig()): LifecycleEve
   );
 }
 
+/** The reconciler's quiet marker: read by the scheduled functions, woken by the writers. */
+export function awsQuietMarker(settings: Config = awsConfig()): QuietMarker {
+  return new SsmQuietMarker(
+    new SSMClient({}),
+    required(settings.quietParameterName, 'RECONCILER_QUIET_PARAMETER'),
+  );
+}
+
 export function awsSecrets(settings: Config = awsConfig()): SecretSource {
   return new SecretsManagerSource(
     settings.secretArns,
@@ -121,6 +131,8 @@ export function awsCheckoutIntakeDependencies(settings: Config = awsConfig()) {
     ...awsServiceDependencies(settings),
     queue: awsHandoffQueue(settings),
     callbackUrl: awsCallbackUrl(settings),
+    // Recording a job after an idle period wakes the reconciler (services/quiet.ts).
+    quiet: awsQuietMarker(settings),
     stripeMode: required(settings.stripeMode, 'STRIPE_MODE'),
   };
 }

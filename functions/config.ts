@@ -27,6 +27,8 @@ const environment = z.object({
   DATABASE_URL: optionalUrl,
   HANDOFF_QUEUE_URL: optionalUrl,
   EVENT_BUS_NAME: optionalText,
+  /** The SSM parameter that says whether anything may be in flight (see services/quiet.ts). */
+  RECONCILER_QUIET_PARAMETER: optionalText,
   PROVISIONING_TRIGGER_URL: optionalUrl,
   /** The public base URL of the HTTP API: the callback URL in trigger payloads and status URLs derive from it. */
   PUBLIC_BASE_URL: optionalUrl,
@@ -70,6 +72,7 @@ export interface Config {
     | { readonly kind: 'none' };
   readonly handoffQueueUrl: string | undefined;
   readonly eventBusName: string | undefined;
+  readonly quietParameterName: string | undefined;
   readonly triggerUrl: string | undefined;
   readonly publicBaseUrl: string | undefined;
   readonly stripeMode: StripeMode | undefined;
@@ -125,6 +128,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
           : { kind: 'none' },
     handoffQueueUrl: e.HANDOFF_QUEUE_URL,
     eventBusName: e.EVENT_BUS_NAME,
+    quietParameterName: e.RECONCILER_QUIET_PARAMETER,
     triggerUrl: e.PROVISIONING_TRIGGER_URL,
     publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
     stripeMode: e.STRIPE_MODE,

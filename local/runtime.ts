@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { Context, ScheduledEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { systemClock } from '../functions/adapters/clock.js';
 import { HttpOrchestratorTrigger } from '../functions/adapters/http-orchestrator.js';
+import { InMemoryQuietMarker } from '../functions/adapters/quiet-marker.js';
 import { EnvironmentSecretSource } from '../functions/adapters/secrets.js';
 import {
   StripeCheckoutSessions,
@@ -148,7 +149,7 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
     visibilityTimeoutSeconds: settings.QUEUE_VISIBILITY_TIMEOUT_SECONDS,
     maxReceiveCount: settings.QUEUE_MAX_RECEIVE_COUNT,
   });
-  const deps: ServiceDependencies = {
+  const deps: ServiceDependencies & { readonly quiet: InMemoryQuietMarker } = {
     db,
     clock: systemClock,
     // A claimed attempt stays in flight as long as the queue may hold its message.
@@ -156,6 +157,8 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
     telemetry,
     events: new LoggedLifecycleEvents(log),
     log,
+    // Kept in memory: after a restart the reconciler reads the database again.
+    quiet: new InMemoryQuietMarker(),
   };
   const callbackUrl = callbackUrlFor(config.publicBaseUrl ?? url);
   const orchestrator = new HttpOrchestratorTrigger({
@@ -252,7 +255,8 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
     });
   });
 
-  // The queues' consumers, fed with SQS event shapes; a batch at a time, as Lambda's poller does.
+  // The queues' consumers, fed with SQS event shapes; a batch at a time, as Lambda's
+  // poller does, woken as soon as a message is there.
   let polling = true;
   const poll = async (
     from: LocalFifoQueue,
@@ -273,7 +277,7 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
           log.error(`${name} failed its batch`, { error: String(error) });
         }
       } else {
-        await sleep(100);
+        await from.whenReceivable();
       }
     }
   };
@@ -312,6 +316,8 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       polling = false;
+      queue.interrupt();
+      stripeEventsQueue.interrupt();
       await Promise.all(pollers);
       await sandbox?.stop();
       await standIn?.stop();
@@ -374,8 +380,4 @@ function scheduledEvent(name: string): ScheduledEvent {
     resources: [`arn:aws:scheduler:local:000000000000:schedule/default/${name}`],
     detail: {},
   };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -1,6 +1,12 @@
 import type { MiddlewareObj, Request } from '@middy/core';
 import type { Telemetry } from '../adapters/telemetry.js';
-import { awsConfig, awsSecrets, awsServiceDependencies, lazyHandler } from '../aws.js';
+import {
+  awsConfig,
+  awsQuietMarker,
+  awsSecrets,
+  awsServiceDependencies,
+  lazyHandler,
+} from '../aws.js';
 import { type HttpEvent, type HttpResult, header, httpErrors, json, rawBody } from '../http.js';
 import { type CallbackDependencies, receiveCallback } from '../services/callback.js';
 import { type HandlerOptions, lambdaHandler } from './middleware.js';
@@ -43,7 +49,11 @@ export function createCallbackHandler(deps: CallbackDependencies, options?: Hand
 export const handler = lazyHandler(() => {
   const config = awsConfig();
   return createCallbackHandler(
-    { ...awsServiceDependencies(config), secrets: awsSecrets(config) },
+    {
+      ...awsServiceDependencies(config),
+      secrets: awsSecrets(config),
+      quiet: awsQuietMarker(config),
+    },
     { flushMetrics: true },
   );
 });

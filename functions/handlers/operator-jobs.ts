@@ -4,6 +4,7 @@ import {
   awsConfig,
   awsExecutor,
   awsHandoffQueue,
+  awsQuietMarker,
   awsServiceDependencies,
   lazyHandler,
 } from '../aws.js';
@@ -82,6 +83,7 @@ export const createHandler = lazyHandler(() => {
       ...awsServiceDependencies(config),
       queue: awsHandoffQueue(config),
       callbackUrl: awsCallbackUrl(config),
+      quiet: awsQuietMarker(config),
     },
     { flushMetrics: true },
   );

@@ -285,7 +285,7 @@ describe('repeated deliveries', () => {
     const repeat = await deliver(body, signed(body));
 
     expect(repeat).toEqual({ statusCode: 200, body: { received: true, outcome: 'duplicate' } });
-    // One lookup, nothing written.
+    // One statement: its check finds the event processed, and it writes nothing.
     expect(h.bridge.calls.slice(callsBefore).map((call) => call.command)).toEqual([
       'ExecuteStatementCommand',
     ]);
