@@ -4,8 +4,10 @@ import { EventBus } from 'aws-cdk-lib/aws-events';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { consumerTimeoutSeconds } from '../functions/core/handoff-timing.js';
+import { RECONCILE_TIMEOUT_SECONDS } from '../functions/core/reconcile-timing.js';
 import { DATA_API_RETRY_BUDGET_SECONDS } from '../functions/core/resume-budget.js';
 import { ROUTES, type RouteName } from '../functions/routes.js';
 import { Alarms } from './constructs/alarms.js';
@@ -85,6 +87,13 @@ export class ProvisioningHandoff extends Construct {
       ),
       callback: secret('CallbackSecret', 'HMAC secret the orchestrator signs callbacks with'),
     };
+    // Whether anything may be in flight, so an idle tick leaves Aurora paused. The
+    // template's value is the safe one: a deploy that resets it makes one tick look.
+    const quietMarker = new StringParameter(this, 'ReconcilerQuiet', {
+      description:
+        'Provisioning reconciler: awake, or quiet since a time (ticks then skip the database)',
+      stringValue: 'awake',
+    });
     const bus = new EventBus(this, 'LifecycleBus', {
       description:
         'Provisioning lifecycle: job recorded, provisioned, failed, capped, parked, cancelled; breaker opened, closed',
@@ -148,6 +157,7 @@ export class ProvisioningHandoff extends Construct {
     })
       .bindSecret('STRIPE_WEBHOOK_SECRET_ARN', secrets.stripeWebhook)
       .bindEventBus(bus)
+      .bindQuietMarker(quietMarker, 'wake')
       .setEnvironment('PUBLIC_BASE_URL', api.url)
       .setEnvironment('STRIPE_MODE', s.stripeMode);
     const handoff = fn('HandoffConsumer', {
@@ -175,17 +185,23 @@ export class ProvisioningHandoff extends Construct {
     })
       .bindSecret('PROVISIONING_CALLBACK_SECRET_ARN', secrets.callback)
       .bindSecret('PROVISIONING_TRIGGER_SECRET_ARN', secrets.trigger)
-      .bindEventBus(bus);
+      .bindEventBus(bus)
+      .bindQuietMarker(quietMarker, 'wake');
     const reconciler = fn('Reconciler', {
       handler: 'reconcile',
       description: 'Reconciler: re-drive stale jobs, publish the STUCK gauge',
-      timeout: Duration.minutes(5),
+      // As long as a tick allows, so one run re-drives a large backlog at the global cap;
+      // one instance at most (runs also hold a lease in the database).
+      timeout: Duration.seconds(RECONCILE_TIMEOUT_SECONDS),
+      reservedConcurrentExecutions: 1,
       memorySize: 512,
       environment: {
         RECONCILE_BATCH_SIZE: String(s.reconcileBatchSize),
         RECONCILE_MAX_REDRIVES_PER_SECOND: String(s.reconcileMaxRedrivesPerSecond),
       },
-    }).bindEventBus(bus);
+    })
+      .bindEventBus(bus)
+      .bindQuietMarker(quietMarker, 'settle');
     const watchdog = fn('Watchdog', {
       handler: 'watchdog',
       description: 'Watchdog: notify admins of stalls and capped jobs',
@@ -201,6 +217,7 @@ export class ProvisioningHandoff extends Construct {
     })
       .bindSecret('STRIPE_API_KEY_ARN', secrets.stripeApiKey)
       .bindEventBus(bus)
+      .bindQuietMarker(quietMarker, 'wake')
       .setEnvironment('PUBLIC_BASE_URL', api.url)
       .setEnvironment('STRIPE_MODE', s.stripeMode);
     const stripeEventsConsumer = s.stripeEventSourceName
@@ -211,6 +228,7 @@ export class ProvisioningHandoff extends Construct {
           memorySize: 512,
         })
           .bindEventBus(bus)
+          .bindQuietMarker(quietMarker, 'wake')
           .setEnvironment('PUBLIC_BASE_URL', api.url)
           .setEnvironment('STRIPE_MODE', s.stripeMode)
       : undefined;
@@ -238,6 +256,7 @@ export class ProvisioningHandoff extends Construct {
       memorySize: 256,
     })
       .bindEventBus(bus)
+      .bindQuietMarker(quietMarker, 'wake')
       .setEnvironment('PUBLIC_BASE_URL', api.url);
 
     // A static document: no database, no secret, no alarm (it strands no one).

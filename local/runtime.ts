@@ -17,6 +17,7 @@ import {
   dispatchLeaseSeconds,
   reserveFor,
 } from '../functions/core/handoff-timing.js';
+import { RECONCILE_TIMEOUT_SECONDS } from '../functions/core/reconcile-timing.js';
 import { upsertPackage, upsertUser } from '../functions/db/catalogue-repository.js';
 import { countStuckJobs } from '../functions/db/jobs/reconcile-claims.js';
 import { loadMigrations, migrate } from '../functions/db/migrator.js';
@@ -149,7 +150,7 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
     visibilityTimeoutSeconds: settings.QUEUE_VISIBILITY_TIMEOUT_SECONDS,
     maxReceiveCount: settings.QUEUE_MAX_RECEIVE_COUNT,
   });
-  const deps: ServiceDependencies & { readonly quiet: InMemoryQuietMarker } = {
+  const deps: ServiceDependencies = {
     db,
     clock: systemClock,
     // A claimed attempt stays in flight as long as the queue may hold its message.
@@ -157,9 +158,10 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
     telemetry,
     events: new LoggedLifecycleEvents(log),
     log,
-    // Kept in memory: after a restart the reconciler reads the database again.
-    quiet: new InMemoryQuietMarker(),
   };
+  // Locally the reconciler reads PostgreSQL on every tick (an idle local server costs
+  // nothing), so nothing ever reads this marker; the writers take one all the same.
+  const quiet = new InMemoryQuietMarker();
   const callbackUrl = callbackUrlFor(config.publicBaseUrl ?? url);
   const orchestrator = new HttpOrchestratorTrigger({
     url: triggerUrl,
@@ -181,6 +183,7 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
   const watchdog = createWatchdogHandler(deps);
   const sweep = createSweepHandler({
     ...deps,
+    quiet,
     queue,
     callbackUrl,
     secrets,
@@ -198,6 +201,7 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
   });
   const stripeEventsConsumer = createStripeEventBridgeHandler({
     ...deps,
+    quiet,
     queue,
     callbackUrl,
     stripeMode: settings.STRIPE_MODE,
@@ -210,12 +214,13 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
       queue,
       secrets,
       callbackUrl,
+      quiet,
       stripeMode: settings.STRIPE_MODE,
     }),
-    callback: createCallbackHandler({ ...deps, secrets }),
+    callback: createCallbackHandler({ ...deps, secrets, quiet }),
     status: createStatusHandler(deps, { allowedOrigins: config.allowedOrigins }),
     jobRead: createJobReadHandler(deps),
-    jobCreate: createJobCreateHandler({ ...deps, queue, callbackUrl }),
+    jobCreate: createJobCreateHandler({ ...deps, queue, callbackUrl, quiet }),
     openApi: createOpenApiHandler(),
   };
   const routes: LocalRoute[] = (
@@ -299,7 +304,10 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
     }, seconds * 1000);
   const timers = [
     every(settings.RECONCILE_EVERY_SECONDS, 'reconcile', () =>
-      reconcile(scheduledEvent('reconcile'), lambdaContext('reconcile', 300_000)),
+      reconcile(
+        scheduledEvent('reconcile'),
+        lambdaContext('reconcile', RECONCILE_TIMEOUT_SECONDS * 1000),
+      ),
     ),
     every(settings.WATCHDOG_EVERY_SECONDS, 'watchdog', () =>
       watchdog(scheduledEvent('watchdog'), lambdaContext('watchdog', 60_000)),

@@ -13,7 +13,7 @@ import {
 import { releaseReconcilerLease, takeReconcilerLease } from '../db/reconciler-state-repository.js';
 import { announce } from './announcements.js';
 import type { ServiceDependencies } from './dependencies.js';
-import { settleQuiet } from './quiet.js';
+import { QUIET_SETTLE_MS, settleQuiet } from './quiet.js';
 
 /**
  * The reconciler (SPEC 2.5, runbook section 4): claims STALE jobs batch by batch and
@@ -126,7 +126,14 @@ export async function reconcile(
   }
   try {
     const summary = await redriveAndCount(deps, run, timer);
-    if (deps.quiet) await settleQuiet(deps.db, deps.quiet, seen, deps.clock());
+    if (deps.quiet) {
+      const canWait = run.deadline - timer.now() > QUIET_SETTLE_MS;
+      await settleQuiet(
+        { db: deps.db, quiet: deps.quiet, clock: deps.clock },
+        seen,
+        canWait ? (ms) => timer.sleep(ms) : undefined,
+      );
+    }
     return report(deps, summary);
   } finally {
     await releaseReconcilerLease(deps.db, token);

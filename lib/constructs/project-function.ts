@@ -11,6 +11,7 @@ import {
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import type { IStringParameter } from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { METRICS_NAMESPACE, SERVICE_NAME } from '../../functions/adapters/telemetry.js';
 import { bundlingRoot, PACKAGE_ROOT, packagePathFromRoot } from '../package-paths.js';
@@ -132,6 +133,17 @@ export class ProjectFunction extends Construct {
   bindQueueSend(queue: IQueue): this {
     this.fn.addEnvironment('HANDOFF_QUEUE_URL', queue.queueUrl);
     queue.grantSendMessages(this.fn);
+    return this;
+  }
+
+  /**
+   * The reconciler's quiet marker (`functions/services/quiet.ts`): `wake` for the
+   * writers (put only), `read` for the watchdog, `settle` for the reconciler (both).
+   */
+  bindQuietMarker(parameter: IStringParameter, access: 'wake' | 'read' | 'settle'): this {
+    this.fn.addEnvironment('RECONCILER_QUIET_PARAMETER', parameter.parameterName);
+    if (access !== 'wake') parameter.grantRead(this.fn);
+    if (access !== 'read') parameter.grantWrite(this.fn);
     return this;
   }
 

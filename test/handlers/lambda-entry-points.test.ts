@@ -1,6 +1,7 @@
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import Stripe from 'stripe';
@@ -21,6 +22,8 @@ const WEBHOOK_SECRET = 'whsec_entry_point_test';
 const sqs = mockClient(SQSClient);
 const eventBridge = mockClient(EventBridgeClient);
 const secretsManager = mockClient(SecretsManagerClient);
+const ssm = mockClient(SSMClient);
+const QUIET_PARAMETER = '/provisioning/test/reconciler-quiet';
 let db: TestDatabase;
 let bridge: DataApiBridge;
 
@@ -44,6 +47,10 @@ beforeAll(async () => {
   for (const pkg of PACKAGES) await upsertPackage(db.executor, pkg);
   sqs.on(SendMessageCommand).resolves({ MessageId: 'm-1' });
   eventBridge.resolves({ FailedEntryCount: 0, Entries: [] });
+  ssm
+    .on(GetParameterCommand, { Name: QUIET_PARAMETER })
+    .resolves({ Parameter: { Name: QUIET_PARAMETER, Value: 'awake' } });
+  ssm.on(PutParameterCommand, { Name: QUIET_PARAMETER }).resolves({ Version: 2 });
   secretsManager
     .on(GetSecretValueCommand, { SecretId: SECRET_ARNS.stripeWebhookSecrets })
     .resolves({ SecretString: WEBHOOK_SECRET });
@@ -58,6 +65,7 @@ beforeAll(async () => {
     HANDOFF_QUEUE_URL: QUEUE_URL,
     STRIPE_WEBHOOK_SECRET_ARN: SECRET_ARNS.stripeWebhookSecrets,
     STRIPE_MODE: 'test',
+    RECONCILER_QUIET_PARAMETER: QUIET_PARAMETER,
     PUBLIC_BASE_URL: 'https://api.example.com',
     POWERTOOLS_METRICS_DISABLED: 'true',
   });
@@ -67,6 +75,7 @@ afterAll(async () => {
   sqs.restore();
   eventBridge.restore();
   secretsManager.restore();
+  ssm.restore();
   await bridge.close();
   await db.close();
 });
