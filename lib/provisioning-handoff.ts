@@ -242,8 +242,7 @@ export class ProvisioningHandoff extends Construct {
         : {}),
     });
     const jobRead = fn('OperatorJobRead', {
-      handler: 'operator-jobs',
-      exportName: 'readHandler',
+      handler: 'operator-job-read',
       description: 'Operator: a job with its account and history',
       timeout: Duration.seconds(29),
       memorySize: 256,

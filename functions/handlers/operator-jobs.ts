@@ -74,9 +74,13 @@ export function createJobCreateHandler(
   return httpHandler((event) => answerJobCreate(deps, event), options);
 }
 
-export const readHandler = lazyHandler(() => createJobReadHandler({ db: awsExecutor() }));
+// Pure: the job read's own entry (operator-job-read.ts) then bundles neither this module's
+// create route nor the SQS, EventBridge and SSM clients that route needs.
+export const readHandler = /* @__PURE__ */ lazyHandler(() =>
+  createJobReadHandler({ db: awsExecutor() }),
+);
 
-export const createHandler = lazyHandler(() => {
+export const createHandler = /* @__PURE__ */ lazyHandler(() => {
   const config = awsConfig();
   return createJobCreateHandler(
     {

@@ -15,6 +15,7 @@ import type { IStringParameter } from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { METRICS_NAMESPACE, SERVICE_NAME } from '../../functions/adapters/telemetry.js';
 import { bundlingRoot, PACKAGE_ROOT, packagePathFromRoot } from '../package-paths.js';
+import { LAMBDA_BUNDLING } from './bundling.js';
 import type { Database } from './database.js';
 
 export interface ProjectFunctionProps {
@@ -59,14 +60,9 @@ export class ProjectFunction extends Construct {
     // This repository, or the app that installed this package from npm.
     const root = bundlingRoot();
     const bundling: NodejsFunctionProps['bundling'] = {
-      minify: true,
-      sourceMap: true,
+      ...LAMBDA_BUNDLING,
+      mainFields: [...LAMBDA_BUNDLING.mainFields],
       format: OutputFormat.ESM,
-      target: 'node22',
-      mainFields: ['module', 'main'],
-      // Some dependencies still call require(); ESM bundles need it defined.
-      banner:
-        "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
       externalModules: [],
       ...(copies.length
         ? {

@@ -1,0 +1,20 @@
+/**
+ * How every Lambda bundle is built (esbuild, through CDK's NodejsFunction), in one place
+ * so that `npm run bench` builds and times exactly what `cdk deploy` uploads.
+ */
+export const LAMBDA_BUNDLING = {
+  minify: true,
+  sourceMap: true,
+  target: 'node22',
+  mainFields: ['module', 'main'],
+  // Some dependencies still call require(); ESM bundles need it defined.
+  banner:
+    "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
+} as const;
+
+/**
+ * The size a function's bundle (its index.mjs) may reach: what a cold start loads and
+ * parses. The webhook carries Stripe's library for its signature check.
+ */
+export const BUNDLE_BUDGET_BYTES = 600 * 1024;
+export const WEBHOOK_BUNDLE_BUDGET_BYTES = 900 * 1024;
