@@ -1,0 +1,143 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { build, type Metafile } from 'esbuild';
+import {
+  BUNDLE_BUDGET_BYTES,
+  LAMBDA_BUNDLING,
+  WEBHOOK_BUNDLE_BUDGET_BYTES,
+} from '../lib/constructs/bundling.js';
+import { median } from './stats.js';
+
+/**
+ * Each Lambda's bundle, built with the stack's own esbuild options, against its floor:
+ * a bundle of nothing but the AWS SDK clients it carries (read from its metafile). Cold
+ * init is the whole `node` process importing the bundle, the two alternated, so a
+ * drifting machine moves both alike; the ratio per pair is what is reported.
+ */
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** The handler modules the stack deploys (functions/handlers/*.ts). */
+export const LAMBDA_ENTRIES = [
+  'stripe-webhook',
+  'handoff-consumer',
+  'callback',
+  'reconcile',
+  'watchdog',
+  'status',
+  'operator-job-read',
+  'operator-jobs',
+  'migrate',
+  'openapi',
+] as const;
+
+/** The class each AWS SDK client package exports. */
+const CLIENT_CLASSES: Readonly<Record<string, string>> = {
+  '@aws-sdk/client-rds-data': 'RDSDataClient',
+  '@aws-sdk/client-sqs': 'SQSClient',
+  '@aws-sdk/client-eventbridge': 'EventBridgeClient',
+  '@aws-sdk/client-secrets-manager': 'SecretsManagerClient',
+  '@aws-sdk/client-ssm': 'SSMClient',
+};
+
+export interface BundleFigure {
+  readonly entry: string;
+  readonly bytes: number;
+  readonly budget: number;
+  readonly clients: readonly string[];
+  readonly initMs: number;
+  readonly floorMs: number;
+  /** Median of the per-pair ratios bundle / floor. */
+  readonly ratio: number;
+}
+
+async function bundle(
+  outfile: string,
+  input: { entry: string } | { contents: string },
+): Promise<Metafile> {
+  const result = await build({
+    ...('entry' in input
+      ? { entryPoints: [join(ROOT, 'functions/handlers', `${input.entry}.ts`)] }
+      : { stdin: { contents: input.contents, resolveDir: ROOT, loader: 'ts' } }),
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    minify: LAMBDA_BUNDLING.minify,
+    sourcemap: LAMBDA_BUNDLING.sourceMap,
+    target: LAMBDA_BUNDLING.target,
+    mainFields: [...LAMBDA_BUNDLING.mainFields],
+    banner: { js: LAMBDA_BUNDLING.banner },
+    outfile,
+    metafile: true,
+    logLevel: 'error',
+  });
+  return result.metafile;
+}
+
+/** The AWS SDK clients whose code is in the bundle (not merely read and shaken out). */
+function clientsOf(metafile: Metafile): string[] {
+  const packages = new Set<string>();
+  for (const output of Object.values(metafile.outputs)) {
+    for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
+      const name = /node_modules\/(@aws-sdk\/client-[^/]+)\//.exec(input)?.[1];
+      if (name && bytesInOutput > 0) packages.add(name);
+    }
+  }
+  return [...packages].sort();
+}
+
+/** Wall milliseconds of one `node` process that imports the module and exits. */
+function coldImport(file: string): number {
+  const started = process.hrtime.bigint();
+  const run = spawnSync(
+    process.execPath,
+    ['--input-type=module', '-e', `await import(${JSON.stringify(pathToFileURL(file).href)})`],
+    { stdio: 'ignore' },
+  );
+  if (run.status !== 0) throw new Error(`importing ${file} failed`);
+  return Number(process.hrtime.bigint() - started) / 1e6;
+}
+
+export async function measureBundles(runs: number): Promise<BundleFigure[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'provisioning-bundles-'));
+  try {
+    const figures: BundleFigure[] = [];
+    for (const entry of LAMBDA_ENTRIES) {
+      const file = join(dir, `${entry}.mjs`);
+      const clients = clientsOf(await bundle(file, { entry }));
+      const floor = join(dir, `${entry}.floor.mjs`);
+      await bundle(floor, {
+        contents: clients
+          .map((name, i) => `export { ${CLIENT_CLASSES[name]} as c${i} } from '${name}';`)
+          .join('\n'),
+      });
+      coldImport(file);
+      coldImport(floor);
+      const init: number[] = [];
+      const base: number[] = [];
+      const ratios: number[] = [];
+      for (let i = 0; i < runs; i += 1) {
+        const a = coldImport(file);
+        const b = coldImport(floor);
+        init.push(a);
+        base.push(b);
+        ratios.push(a / b);
+      }
+      figures.push({
+        entry,
+        bytes: statSync(file).size,
+        budget: entry === 'stripe-webhook' ? WEBHOOK_BUNDLE_BUDGET_BYTES : BUNDLE_BUDGET_BYTES,
+        clients: clients.map((name) => name.replace('@aws-sdk/client-', '')),
+        initMs: median(init),
+        floorMs: median(base),
+        ratio: median(ratios),
+      });
+    }
+    return figures;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
