@@ -1,5 +1,4 @@
-import { createHmac, randomBytes } from 'node:crypto';
-import Stripe from 'stripe';
+import { randomBytes } from 'node:crypto';
 import type { HandoffMessage, HandoffQueue } from '../functions/adapters/handoff-queue.js';
 import { InMemoryQuietMarker } from '../functions/adapters/quiet-marker.js';
 import { EnvironmentSecretSource } from '../functions/adapters/secrets.js';
@@ -14,10 +13,15 @@ import { createStripeWebhookHandler } from '../functions/handlers/stripe-webhook
 import { createWatchdogHandler } from '../functions/handlers/watchdog.js';
 import type { Log } from '../functions/services/dependencies.js';
 import { handOff } from '../functions/services/handoff.js';
-import type { Timer } from '../functions/services/reconcile.js';
 import { DataApiBridge } from '../test/support/data-api-bridge.js';
 import { TEST_DATA_API_TARGET } from '../test/support/executors.js';
 import { httpEvent } from '../test/support/http-events.js';
+import {
+  checkoutEvent,
+  signedCallback,
+  signedStripeDelivery,
+} from '../test/support/signed-requests.js';
+import { VirtualTimer } from '../test/support/virtual-timer.js';
 import type { BenchDatabase } from './database.js';
 
 /**
@@ -32,16 +36,6 @@ const CALLBACK_SECRET = 'callback-bench-secret';
 const CALLBACK_URL = 'https://bench.example.com/api/internal/provisioning/callback';
 
 const silent: Log = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
-
-class VirtualTimer implements Timer {
-  private ms = 0;
-  now(): number {
-    return this.ms;
-  }
-  async sleep(ms: number): Promise<void> {
-    this.ms += ms;
-  }
-}
 
 function context(remainingMs = 570_000) {
   return {
@@ -110,53 +104,14 @@ function world(database: BenchDatabase) {
       await work();
       return calls() - before;
     },
-    deliver(sessionId: string, type = 'checkout.session.completed', payment = 'paid', id?: string) {
-      const eventId = id ?? `evt_${randomBytes(8).toString('hex')}`;
-      const body = JSON.stringify({
-        id: eventId,
-        object: 'event',
-        created: Math.floor(now.getTime() / 1000),
-        type,
-        livemode: false,
-        data: {
-          object: {
-            id: sessionId,
-            object: 'checkout.session',
-            mode: 'payment',
-            payment_status: payment,
-            customer: 'cus_bench',
-            customer_details: { email: 'bench@example.com' },
-            metadata: { package_slug: 'growth' },
-          },
-        },
-      });
-      const signature = Stripe.webhooks.generateTestHeaderString({
-        payload: body,
-        secret: WEBHOOK_SECRET,
-        timestamp: Math.floor(now.getTime() / 1000),
-      });
-      return webhook(
-        httpEvent({
-          method: 'POST',
-          path: '/api/webhooks/stripe',
-          headers: { 'stripe-signature': signature },
-          body,
-        }),
-        context(29_000),
-      ).then(() => eventId);
+    /** Delivers a checkout event (the same one again when given); answers the event. */
+    async deliver(sessionId: string, payment = 'paid', again?: object) {
+      const event = again ?? checkoutEvent(now, sessionId, 'checkout.session.completed', payment);
+      await webhook(signedStripeDelivery(event, WEBHOOK_SECRET, now), context(29_000));
+      return event;
     },
     report(body: object) {
-      const text = JSON.stringify(body);
-      const signature = createHmac('sha256', CALLBACK_SECRET).update(text).digest('hex');
-      return callback(
-        httpEvent({
-          method: 'POST',
-          path: '/api/internal/provisioning/callback',
-          headers: { 'x-provisioning-signature': signature },
-          body: text,
-        }),
-        context(29_000),
-      );
+      return callback(signedCallback(body, CALLBACK_SECRET), context(29_000));
     },
     poll(sessionId: string) {
       return status(
@@ -206,14 +161,14 @@ export async function countRoundTrips(database: BenchDatabase): Promise<{
   const w = world(database);
   await upsertPackage(w.deps.db, { slug: 'growth', tier: 'growth', tokensQuota: 1_100_000 });
   const session = `cs_bench_${randomBytes(6).toString('hex')}`;
-  let eventId = '';
+  let event: object = {};
   const newCheckout = await w.count(async () => {
-    eventId = await w.deliver(session);
+    event = await w.deliver(session);
   });
   const newCheckoutSends = w.sent.length;
-  const duplicate = await w.count(() => w.deliver(session, undefined, undefined, eventId));
+  const duplicate = await w.count(() => w.deliver(session, 'paid', event));
   const waiting = `cs_bench_${randomBytes(6).toString('hex')}`;
-  const delayedPayment = await w.count(() => w.deliver(waiting, undefined, 'unpaid'));
+  const delayedPayment = await w.count(() => w.deliver(waiting, 'unpaid'));
   const [message] = w.sent;
   if (!message) throw new Error('the checkout was not handed off');
   const orchestrator = { trigger: async () => ({ outcome: 'accepted' as const, httpStatus: 202 }) };

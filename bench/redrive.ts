@@ -2,10 +2,11 @@ import type { HandoffQueue } from '../functions/adapters/handoff-queue.js';
 import { TelemetryRegistry } from '../functions/adapters/telemetry.js';
 import { RECONCILE_TIMEOUT_SECONDS } from '../functions/core/reconcile-timing.js';
 import { DEFAULT_RULES } from '../functions/core/rules.js';
-import type { SqlExecutor } from '../functions/db/executor.js';
 import { createReconcileHandler } from '../functions/handlers/reconcile.js';
-import type { ReconcileSummary, Timer } from '../functions/services/reconcile.js';
+import type { ReconcileSummary } from '../functions/services/reconcile.js';
+import { VirtualTimer } from '../test/support/virtual-timer.js';
 import type { BenchDatabase } from './database.js';
+import { insertStrandedJobs, withLatency } from './stranded.js';
 
 /**
  * Re-drive capacity in AWS, on a virtual clock: `stranded` jobs left by an outage, one
@@ -13,17 +14,6 @@ import type { BenchDatabase } from './database.js';
  * `latencyMs`, at the default cap of 20/s. Reports how many the run re-drove, how long
  * its sends took, and the busiest second.
  */
-
-class VirtualTimer implements Timer {
-  private ms = 0;
-  now(): number {
-    return this.ms;
-  }
-  async sleep(ms: number): Promise<void> {
-    this.ms += ms;
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
 
 export interface Redrive {
   readonly stranded: number;
@@ -39,28 +29,9 @@ export async function measureRedrive(
   database: BenchDatabase,
   options: { stranded: number; rate: number; latencyMs: number },
 ): Promise<Redrive> {
-  const hourAgo = new Date(Date.now() - 3_600_000);
-  await database.pool.query(
-    `WITH accounts AS (
-       INSERT INTO customer_accounts (id, stripe_session_id, status, created_at, updated_at)
-       SELECT gen_random_uuid(), 'cs_stranded_' || i, 'pending', $1, $1 FROM generate_series(1, $2::int) i
-       RETURNING id, stripe_session_id)
-     INSERT INTO provisioning_jobs (id, account_id, stripe_session_id, status, attempts, budget_spent,
-       last_error, last_outcome, trigger_payload, last_attempt_at, next_attempt_at, created_at, updated_at)
-     SELECT gen_random_uuid(), id, stripe_session_id, 'enqueued', 1, 1, 'http_5xx', 'transient',
-       jsonb_build_object('stripe_session_id', stripe_session_id), $1, $1, $1, $1
-     FROM accounts`,
-    [hourAgo, options.stranded],
-  );
+  await insertStrandedJobs(database.pool, options.stranded, new Date(Date.now() - 3_600_000));
   const timer = new VirtualTimer();
-  const db: SqlExecutor = database.executor;
-  const slowed: SqlExecutor = {
-    execute: async (sql, params, executeOptions) => {
-      await timer.sleep(options.latencyMs);
-      return db.execute(sql, params, executeOptions);
-    },
-    transaction: (work) => db.transaction(work),
-  };
+  const slowed = withLatency(database.executor, timer, options.latencyMs);
   const sentAt: number[] = [];
   const queue: HandoffQueue = { send: async () => void sentAt.push(timer.now()) };
   const silent = { debug() {}, info() {}, warn() {}, error() {} };

@@ -92,6 +92,31 @@ export async function seedAtScale(pool: pg.Pool, scale: Scale): Promise<void> {
   );
 }
 
+/** Read on every request or tick, or by an operator's listing: planned by a test, timed by the bench. */
+export const HOT_READS = [
+  'read session status',
+  'read job with account and history',
+  'find job by id or session',
+  'count stuck jobs',
+  'claim stale jobs',
+  'claim breaker probe',
+  'settle reconciler quiet',
+  'notify admins of stalls',
+  'prune expired bookkeeping',
+  'list unprovisioned jobs',
+  'list jobs waiting for an operator',
+  'list tenants reported for cancelled jobs',
+  'list notifications',
+] as const;
+
+/** Written by every checkout, hand-off and callback: planned by a test. */
+export const HOT_WRITES = [
+  'record settled checkout',
+  'apply orchestrator callback',
+  'dispatch hand-off attempt',
+  'record hand-off outcome',
+] as const;
+
 /** The tables that grow with every checkout: no hot statement may read them whole. */
 export const GROWING_TABLES = [
   'provisioning_jobs',

@@ -1,5 +1,5 @@
 import type { BenchDatabase } from './database.js';
-import { loadAllStatements, SAMPLE_SESSION, type Scale, seedAtScale } from './scale.js';
+import { HOT_READS, loadAllStatements, SAMPLE_SESSION, type Scale, seedAtScale } from './scale.js';
 import { median } from './stats.js';
 
 /**
@@ -7,21 +7,6 @@ import { median } from './stats.js';
  * transaction rolled back so a claim claims nothing) over a live system's shape at two
  * sizes: flat means the same milliseconds at a hundred times the tenants.
  */
-
-/** The statements that run on every request or tick, and the operator's listings. */
-export const TIMED = [
-  'read session status',
-  'read job with account and history',
-  'count stuck jobs',
-  'claim stale jobs',
-  'claim breaker probe',
-  'settle reconciler quiet',
-  'notify admins of stalls',
-  'prune expired bookkeeping',
-  'list unprovisioned jobs',
-  'list jobs waiting for an operator',
-  'list notifications',
-] as const;
 
 const SAMPLE = {
   text: SAMPLE_SESSION,
@@ -49,7 +34,7 @@ async function executionMs(database: BenchDatabase, sql: string, params: object)
   return ms;
 }
 
-export type ScanTimes = Record<(typeof TIMED)[number], number>;
+export type ScanTimes = Record<(typeof HOT_READS)[number], number>;
 
 /** The median execution time of each timed statement over `rounds` runs. */
 export async function timeStatements(
@@ -60,7 +45,7 @@ export async function timeStatements(
   await seedAtScale(database.pool, scale);
   const statements = await loadAllStatements();
   const times = {} as ScanTimes;
-  for (const name of TIMED) {
+  for (const name of HOT_READS) {
     const statement = statements.find((candidate) => candidate.name === name);
     if (!statement) throw new Error(`no statement named ${name}`);
     const params: Record<string, { type: string; value: unknown }> = {};

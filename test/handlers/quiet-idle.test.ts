@@ -5,31 +5,16 @@ import { TelemetryRegistry } from '../../functions/adapters/telemetry.js';
 import { recordSettledCheckout } from '../../functions/db/jobs/checkout-records.js';
 import { createReconcileHandler } from '../../functions/handlers/reconcile.js';
 import { createWatchdogHandler } from '../../functions/handlers/watchdog.js';
-import type { Timer } from '../../functions/services/reconcile.js';
-import {
-  CALLBACK_URL,
-  type Harness,
-  handlerHarness,
-  lambdaContext,
-} from '../support/handler-harness.js';
+import { type Harness, handlerHarness, lambdaContext } from '../support/handler-harness.js';
 import { checkoutEvent, intake, uniqueId } from '../support/intake.js';
+import { checkout } from '../support/jobs.js';
+import { VirtualTimer } from '../support/virtual-timer.js';
 
 /**
  * A quiet idle (services/quiet.ts): with nothing in flight, ticks publish the gauge
  * without a Data API call, so Aurora stays paused; any write that may put something in
  * flight wakes the reconciler before it answers, and no job is ever left unseen.
  */
-
-class VirtualTimer implements Timer {
-  private ms = 0;
-  now(): number {
-    return this.ms;
-  }
-  async sleep(ms: number): Promise<void> {
-    this.ms += ms;
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
 
 /** A marker that runs `onQuiet` right after the reconciler writes `quiet`, once. */
 class HookedMarker extends InMemoryQuietMarker {
@@ -87,6 +72,16 @@ async function watchdogRun() {
   return { summary, calls: h.bridge.calls.length - before };
 }
 
+/** The orchestrator's final report for a session. */
+function provisioned(sessionId: string) {
+  return {
+    stripe_session_id: sessionId,
+    status: 'provisioned',
+    deployment_id: 'dpl_1',
+    cell_id: 'cell-1',
+  };
+}
+
 /** Wakes recorded through the writers' own path (the marker's `awake` writes). */
 async function markerState() {
   return (await marker.read()).state;
@@ -114,7 +109,7 @@ describe('a write in a quiet period', () => {
     const io = intake(h, marker);
     const sessionId = uniqueId('cs_wake');
 
-    const answer = await io.deliver(checkoutEvent(h, sessionId));
+    const answer = await io.deliver(checkoutEvent(h.now(), sessionId));
     const woken = await markerState();
     h.advance(h.deps.rules.handoffLeaseSeconds + 1);
     const next = await tick();
@@ -128,21 +123,13 @@ describe('a write in a quiet period', () => {
   it('a tenant database reported for a provisioned job wakes it, and the watchdog reads again', async () => {
     const io = intake(h, marker);
     const sessionId = uniqueId('cs_db');
-    await io.deliver(checkoutEvent(h, sessionId));
-    await io.report({
-      stripe_session_id: sessionId,
-      status: 'provisioned',
-      deployment_id: 'dpl_1',
-      cell_id: 'cell-1',
-    });
+    await io.deliver(checkoutEvent(h.now(), sessionId));
+    await io.report(provisioned(sessionId));
     await tick();
     expect(await markerState()).toBe('quiet');
 
     await io.report({
-      stripe_session_id: sessionId,
-      status: 'provisioned',
-      deployment_id: 'dpl_1',
-      cell_id: 'cell-1',
+      ...provisioned(sessionId),
       database: { id: `db_${sessionId}`, status: 'migrating' },
     });
     const watchdog = await watchdogRun();
@@ -156,13 +143,7 @@ describe('a write in a quiet period', () => {
     marker.onQuiet = async () => {
       await recordSettledCheckout(
         h.deps.db,
-        {
-          stripeSessionId: sessionId,
-          stripeCustomerId: null,
-          customerEmail: null,
-          packageSlug: 'growth',
-          callbackUrl: CALLBACK_URL,
-        },
+        checkout({ stripeSessionId: sessionId }),
         h.now(),
         h.deps.rules.handoffLeaseSeconds,
       );
@@ -180,17 +161,12 @@ describe('a write in a quiet period', () => {
     const io = intake(h, marker);
     await tick();
     const first = uniqueId('cs_again');
-    await io.deliver(checkoutEvent(h, first));
-    await io.report({
-      stripe_session_id: first,
-      status: 'provisioned',
-      deployment_id: 'dpl_1',
-      cell_id: 'cell-1',
-    });
+    await io.deliver(checkoutEvent(h.now(), first));
+    await io.report(provisioned(first));
     await tick();
     expect(await markerState()).toBe('quiet');
 
-    await io.deliver(checkoutEvent(h, uniqueId('cs_again')));
+    await io.deliver(checkoutEvent(h.now(), uniqueId('cs_again')));
 
     expect(await markerState()).toBe('awake');
   });
@@ -198,7 +174,7 @@ describe('a write in a quiet period', () => {
   it('a checkout whose wake fails is answered 500, and Stripe’s retry wakes the reconciler without a second hand-off', async () => {
     await tick();
     const io = intake(h, marker);
-    const event = checkoutEvent(h, uniqueId('cs_unwoken'));
+    const event = checkoutEvent(h.now(), uniqueId('cs_unwoken'));
     const write = marker.write.bind(marker);
     marker.write = async () => {
       marker.write = write;

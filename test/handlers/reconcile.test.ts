@@ -12,6 +12,7 @@ import {
   handlerHarness,
   lambdaContext,
 } from '../support/handler-harness.js';
+import { VirtualTimer } from '../support/virtual-timer.js';
 
 let h: Harness;
 
@@ -23,21 +24,6 @@ afterEach(async () => {
 });
 
 /** Virtual milliseconds: sleeping advances them at once (yielding, so overlapping runs interleave). */
-class VirtualTimer implements Timer {
-  private ms = 0;
-  readonly sleeps: number[] = [];
-
-  now(): number {
-    return this.ms;
-  }
-
-  async sleep(ms: number): Promise<void> {
-    this.sleeps.push(ms);
-    this.ms += ms;
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
-
 /** The production SQS adapter (over the mocked client), noting the virtual time of each send. */
 function timedQueue(timer: Timer, sentAt: number[] = []): HandoffQueue & { sentAt: number[] } {
   return {

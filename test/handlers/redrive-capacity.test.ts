@@ -1,11 +1,12 @@
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { insertStrandedJobs, withLatency } from '../../bench/stranded.js';
 import type { HandoffMessage, HandoffQueue } from '../../functions/adapters/handoff-queue.js';
 import { RECONCILE_TIMEOUT_SECONDS } from '../../functions/core/reconcile-timing.js';
-import type { SqlExecutor } from '../../functions/db/executor.js';
 import { createReconcileHandler } from '../../functions/handlers/reconcile.js';
-import type { ReconcileSummary, Timer } from '../../functions/services/reconcile.js';
+import type { ReconcileSummary } from '../../functions/services/reconcile.js';
 import { type Harness, handlerHarness, lambdaContext } from '../support/handler-harness.js';
+import { VirtualTimer } from '../support/virtual-timer.js';
 
 /**
  * Re-drive capacity in AWS: after an outage, 10,000 stranded jobs are re-driven within
@@ -19,45 +20,10 @@ const STRANDED = 10_000;
 const RATE = 20;
 const DATA_API_LATENCY_MS = 50;
 
-class VirtualTimer implements Timer {
-  private ms = 0;
-  now(): number {
-    return this.ms;
-  }
-  async sleep(ms: number): Promise<void> {
-    this.ms += ms;
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
-
-/** The production executor, each call taking `DATA_API_LATENCY_MS` of virtual time. */
-function slowed(db: SqlExecutor, timer: Timer): SqlExecutor {
-  return {
-    execute: async (sql, params, options) => {
-      await timer.sleep(DATA_API_LATENCY_MS);
-      return db.execute(sql, params, options);
-    },
-    transaction: (work) => db.transaction(work),
-  };
-}
-
 let h: Harness;
 beforeAll(async () => {
   h = await handlerHarness();
-  // Stranded by an outage: attempt 1 handed off an hour ago, never heard of since.
-  await h.db.pool.query(
-    `WITH accounts AS (
-       INSERT INTO customer_accounts (id, stripe_session_id, status, created_at, updated_at)
-       SELECT gen_random_uuid(), 'cs_stranded_' || i, 'pending', $1, $1 FROM generate_series(1, $2::int) i
-       RETURNING id, stripe_session_id)
-     INSERT INTO provisioning_jobs (id, account_id, stripe_session_id, status, attempts, budget_spent,
-       last_error, last_outcome, trigger_payload, last_attempt_at, next_attempt_at, created_at, updated_at)
-     SELECT gen_random_uuid(), id, stripe_session_id, 'enqueued', 1, 1, 'http_5xx', 'transient',
-       jsonb_build_object('stripe_session_id', stripe_session_id, 'package_slug', 'growth'),
-       $1, $1, $1, $1
-     FROM accounts`,
-    [new Date(h.now().getTime() - 3_600_000), STRANDED],
-  );
+  await insertStrandedJobs(h.db.pool, STRANDED, new Date(h.now().getTime() - 3_600_000));
 }, 120_000);
 afterAll(async () => {
   await h.close();
@@ -77,7 +43,7 @@ describe('re-drive capacity at the default cap', () => {
     const reconcilerFor = () =>
       createReconcileHandler({
         ...h.deps,
-        db: slowed(h.deps.db, timer),
+        db: withLatency(h.deps.db, timer, DATA_API_LATENCY_MS),
         queue,
         timer,
         settings: { batchSize: 25, maxRedrivesPerSecond: RATE },

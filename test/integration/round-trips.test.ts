@@ -37,7 +37,7 @@ describe('one Data API round trip per transition', () => {
   it('a new checkout: one statement (account, job, history, the event checked and marked), one queue send', async () => {
     const sessionId = uniqueId('cs_trip');
 
-    const commands = await commandsOf(() => io.deliver(checkoutEvent(h, sessionId)));
+    const commands = await commandsOf(() => io.deliver(checkoutEvent(h.now(), sessionId)));
 
     expect(commands).toEqual(ONE_STATEMENT);
     expect(sends()).toBe(1);
@@ -52,7 +52,7 @@ describe('one Data API round trip per transition', () => {
   });
 
   it('a repeated delivery: one statement, nothing written, nothing sent', async () => {
-    const event = checkoutEvent(h, uniqueId('cs_trip'));
+    const event = checkoutEvent(h.now(), uniqueId('cs_trip'));
     await io.deliver(event);
     h.sqs.reset();
     h.sqs.resolves({});
@@ -67,10 +67,12 @@ describe('one Data API round trip per transition', () => {
     const sessionId = uniqueId('cs_trip');
 
     const waiting = await commandsOf(() =>
-      io.deliver(checkoutEvent(h, sessionId, 'checkout.session.completed', 'unpaid')),
+      io.deliver(checkoutEvent(h.now(), sessionId, 'checkout.session.completed', 'unpaid')),
     );
     const failed = await commandsOf(() =>
-      io.deliver(checkoutEvent(h, sessionId, 'checkout.session.async_payment_failed', 'unpaid')),
+      io.deliver(
+        checkoutEvent(h.now(), sessionId, 'checkout.session.async_payment_failed', 'unpaid'),
+      ),
     );
 
     expect(waiting).toEqual(ONE_STATEMENT);
@@ -85,7 +87,7 @@ describe('one Data API round trip per transition', () => {
 
   it('a callback with a tenant database report: one statement for the job, the account and the database', async () => {
     const sessionId = uniqueId('cs_trip');
-    await io.deliver(checkoutEvent(h, sessionId));
+    await io.deliver(checkoutEvent(h.now(), sessionId));
 
     const commands = await commandsOf(() =>
       io.report({
