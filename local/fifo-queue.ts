@@ -80,13 +80,16 @@ export class LocalFifoQueue implements HandoffQueue {
       invisibleUntil: 0,
       receiptHandle: undefined,
     });
-    this.wakeWaiters();
+    // On the next turn of the event loop, as a separate Lambda would: the sender (the
+    // webhook) answers first instead of running the consumer's first steps itself.
+    setImmediate(() => this.wakeWaiters());
   }
 
   /**
    * Resolves once `receive()` may find something: a message is sent, one is deleted
    * (the next of its group is free), or the earliest in flight comes back when its
-   * visibility timeout lapses; or `interrupt()` is called.
+   * visibility timeout lapses; or `interrupt()` is called. It may resolve with nothing
+   * to receive (a wake meant for an earlier wait): the consumer then waits again.
    */
   whenReceivable(): Promise<void> {
     return new Promise((resolve) => {
