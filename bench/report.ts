@@ -111,6 +111,29 @@ function figures(r: BenchResults): Figure[] {
   ];
 }
 
+/** What a figure that missed its goal would take, said next to the table. */
+function notes(r: BenchResults, all: readonly Figure[]): string {
+  const missed = new Set(all.filter((f) => !f.met).map((f) => f.name));
+  const lines: string[] = [];
+  if ([...missed].some((name) => name.startsWith('webhook p50'))) {
+    lines.push(
+      `- **The webhook against a status read**: both are one statement now, but the webhook's writes four rows (account, job, history, the Stripe event) and their index entries and commits, where the status read is two index lookups; on a local PostgreSQL that write alone costs several times the read, and the HTTP and JSON work around them is the same. Through the Data API, where each call costs a network round trip of its own, the two come close; locally, a cheaper write would take fewer rows or indexes per checkout.`,
+    );
+  }
+  if ([...missed].some((name) => name.startsWith('cold init'))) {
+    const worst = [...r.bundles].sort((a, b) => b.ratio - a.ratio)[0];
+    lines.push(
+      `- **Cold init**: the worst here is ${worst?.entry} at ${x(worst?.ratio ?? 0)}. What a function loads beyond its SDK clients is mostly zod (about 100 KB, every schema built at import) and Powertools' logger and metrics; \`zod/mini\` for the Lambda-side schemas is the next step. Whole-process timings on a shared machine move by tens of percent from run to run: read the per-pair ratio, and repeat.`,
+    );
+  }
+  if ([...missed].some((name) => name.startsWith('local checkout'))) {
+    lines.push(
+      `- **Local checkout to \`ready\`**: six statements and five HTTP hops in one process (the webhook, the consumer's dispatch and outcome, the sandbox's trigger and three callbacks); the idle poll is gone (the queue wakes its consumer when a message arrives), so what remains is the machine's speed and load (the figure moves with the load average of a shared machine).`,
+    );
+  }
+  return lines.length ? `### Figures that missed their goal\n\n${lines.join('\n')}` : '';
+}
+
 function table(rows: readonly (readonly string[])[]): string {
   const [head, ...body] = rows;
   if (!head) return '';
@@ -186,6 +209,8 @@ medians, and where a figure is a ratio, the two sides were measured in alternati
 that a drifting machine moves both alike.
 
 ${main}
+
+${notes(r, all)}
 
 ## Method
 
