@@ -1,6 +1,7 @@
 import type { QuietMarker, QuietState } from '../adapters/quiet-marker.js';
 import type { SqlExecutor } from '../db/executor.js';
 import { settleReconcilerQuiet } from '../db/reconciler-state-repository.js';
+import type { Log } from './dependencies.js';
 
 /**
  * A quiet idle: when nothing is in flight, a reconcile tick publishes the gauge (0)
@@ -59,6 +60,25 @@ export async function wakeReconciler(marker: QuietMarker, quietSince: Date | nul
 }
 
 const AWAKE: QuietState = { state: 'awake' };
+
+/**
+ * The marker as a scheduled run reads it: without one, or when it cannot be read (SSM
+ * throttled, say), `awake`, the safe reading: the run reads the database.
+ */
+export async function readQuiet(
+  marker: QuietMarker | undefined,
+  log: Pick<Log, 'warn'>,
+): Promise<QuietState> {
+  if (!marker) return AWAKE;
+  try {
+    return await marker.read();
+  } catch (error) {
+    log.warn('the quiet marker could not be read; this run reads the database', {
+      error: error instanceof Error ? error.message : String(error),
+    });
+    return AWAKE;
+  }
+}
 
 /**
  * The reconciler, after a run that read the database (`seen`: the marker as the run

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type HandoffQueue, sendAttempt } from '../adapters/handoff-queue.js';
-import type { QuietMarker, QuietState } from '../adapters/quiet-marker.js';
-import { openSeconds } from '../db/breaker-repository.js';
+import type { QuietMarker } from '../adapters/quiet-marker.js';
+import { openSeconds, readBreaker } from '../db/breaker-repository.js';
 import {
   type CappedJob,
   type Claim,
@@ -13,7 +13,7 @@ import {
 import { releaseReconcilerLease, takeReconcilerLease } from '../db/reconciler-state-repository.js';
 import { announce } from './announcements.js';
 import type { ServiceDependencies } from './dependencies.js';
-import { QUIET_SETTLE_MS, settleQuiet } from './quiet.js';
+import { QUIET_SETTLE_MS, readQuiet, settleQuiet } from './quiet.js';
 
 /**
  * The reconciler (SPEC 2.5, runbook section 4): claims STALE jobs batch by batch and
@@ -115,14 +115,14 @@ export async function reconcile(
   run: ReconcileRun,
 ): Promise<ReconcileSummary> {
   const timer = deps.timer ?? realTimer;
-  const seen: QuietState = deps.quiet ? await deps.quiet.read() : { state: 'awake' };
+  const seen = await readQuiet(deps.quiet, deps.log);
   if (seen.state === 'quiet') return report(deps, idleSummary('quiet'));
   const token = randomUUID();
   const leaseMs = run.deadline - timer.now() + RECONCILE_SAFETY_MARGIN_MS;
   const now = deps.clock();
   if (!(await takeReconcilerLease(deps.db, token, now, new Date(now.getTime() + leaseMs)))) {
-    deps.log.warn('another reconcile run holds the lease; this one stops', {});
-    return idleSummary('overlap');
+    deps.log.warn('another reconcile run holds the lease; this one only reports the gauge', {});
+    return report(deps, await gaugeWhileOverlapping(deps));
   }
   try {
     const summary = await redriveAndCount(deps, run, timer);
@@ -140,7 +140,7 @@ export async function reconcile(
   }
 }
 
-/** A run that read nothing: nothing in flight (the gauge is 0), or another run at work. */
+/** A run that re-drove nothing: nothing in flight (the gauge is 0), or another run at work. */
 function idleSummary(run: 'quiet' | 'overlap'): ReconcileSummary {
   return {
     event: 'provisioning.reconcile.run',
@@ -154,6 +154,22 @@ function idleSummary(run: 'quiet' | 'overlap'): ReconcileSummary {
     probe_sent: false,
     stuck_total: 0,
     run,
+  };
+}
+
+/**
+ * While another run (an operator's, say) holds the lease: the gauge and the breaker as
+ * they stand, so the gauge never goes missing, and nothing re-driven.
+ */
+async function gaugeWhileOverlapping(deps: ReconcileDependencies): Promise<ReconcileSummary> {
+  const now = deps.clock();
+  const stuck = await countStuckJobs(deps.db, now, deps.rules);
+  const breaker = await readBreaker(deps.db);
+  return {
+    ...idleSummary('overlap'),
+    breaker: breaker.state,
+    breaker_open_seconds: openSeconds(breaker, now),
+    stuck_total: stuck,
   };
 }
 

@@ -3,6 +3,7 @@ import { secondsBefore } from '../core/rules.js';
 import { type Pruned, pruneExpiredBookkeeping } from '../db/retention-repository.js';
 import { notifyStalls, type WatchdogSweep } from '../db/watchdog-repository.js';
 import type { ServiceDependencies } from './dependencies.js';
+import { readQuiet } from './quiet.js';
 
 /** What one watchdog run found and did (SPEC 2.6), as logged and returned. */
 export type WatchdogSummary = {
@@ -41,7 +42,7 @@ export type WatchdogDependencies = Pick<
  * notify, and the run leaves Aurora asleep; pruning waits for the next busy hour.
  */
 export async function runWatchdog(deps: WatchdogDependencies): Promise<WatchdogSummary> {
-  if ((await deps.quiet?.read())?.state === 'quiet') {
+  if ((await readQuiet(deps.quiet, deps.log)).state === 'quiet') {
     return finish(deps, { stalledDatabases: 0, cappedJobs: 0, notificationsSent: 0 }, undefined);
   }
   const now = deps.clock();

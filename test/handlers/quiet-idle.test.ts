@@ -103,6 +103,20 @@ describe('an idle hour', () => {
   });
 });
 
+describe('a marker that cannot be read', () => {
+  it('is taken as awake: the tick reads the database and publishes the gauge', async () => {
+    marker.read = async () => {
+      throw new Error('ThrottlingException: Rate exceeded');
+    };
+
+    const first = await tick();
+
+    expect(first.summary.run).toBe('full');
+    expect(first.calls).toBeGreaterThan(0);
+    expect(first.gauge).toBe(0);
+  });
+});
+
 describe('a write in a quiet period', () => {
   it('a checkout wakes the reconciler before it is answered; the next tick reads and re-drives it once stale', async () => {
     await tick();
