@@ -117,7 +117,7 @@ function notes(r: BenchResults, all: readonly Figure[]): string {
   const lines: string[] = [];
   if ([...missed].some((name) => name.startsWith('webhook p50'))) {
     lines.push(
-      `- **The webhook against a status read**: both are one statement now, but the webhook's writes four rows (account, job, history, the Stripe event) and their index entries and commits, where the status read is two index lookups; on a local PostgreSQL that write alone costs several times the read, and the HTTP and JSON work around them is the same. Through the Data API, where each call costs a network round trip of its own, the two come close; locally, a cheaper write would take fewer rows or indexes per checkout.`,
+      `- **The webhook against a status read**: both are one statement now, but the webhook's statement writes four rows (account, job, history, the Stripe event) and their index entries and commits, where the status read is two index lookups; on a local PostgreSQL that write alone costs several times the read, and the HTTP and JSON work around them is the same. Through the Data API, where each call costs a network round trip of its own, the two come close; locally, a cheaper write would take fewer rows or indexes per checkout.`,
     );
   }
   if ([...missed].some((name) => name.startsWith('cold init'))) {
