@@ -7,7 +7,8 @@ import { build, type Metafile } from 'esbuild';
 import {
   BUNDLE_BUDGET_BYTES,
   LAMBDA_BUNDLING,
-  WEBHOOK_BUNDLE_BUDGET_BYTES,
+  STRIPE_BUNDLE_BUDGET_BYTES,
+  STRIPE_HANDLERS,
 } from '../lib/constructs/bundling.js';
 import { median } from './stats.js';
 
@@ -30,6 +31,8 @@ export const LAMBDA_ENTRIES = [
   'status',
   'operator-job-read',
   'operator-jobs',
+  'stripe-eventbridge',
+  'sweep',
   'migrate',
   'openapi',
 ] as const;
@@ -129,7 +132,9 @@ export async function measureBundles(runs: number): Promise<BundleFigure[]> {
       figures.push({
         entry,
         bytes: statSync(file).size,
-        budget: entry === 'stripe-webhook' ? WEBHOOK_BUNDLE_BUDGET_BYTES : BUNDLE_BUDGET_BYTES,
+        budget: (STRIPE_HANDLERS as readonly string[]).includes(entry)
+          ? STRIPE_BUNDLE_BUDGET_BYTES
+          : BUNDLE_BUDGET_BYTES,
         clients: clients.map((name) => name.replace('@aws-sdk/client-', '')),
         initMs: median(init),
         floorMs: median(base),

@@ -3,6 +3,7 @@ import type { HandoffMessage, HandoffQueue } from '../functions/adapters/handoff
 import { InMemoryQuietMarker } from '../functions/adapters/quiet-marker.js';
 import { EnvironmentSecretSource } from '../functions/adapters/secrets.js';
 import { TelemetryRegistry } from '../functions/adapters/telemetry.js';
+import { dispatchLeaseSeconds } from '../functions/core/handoff-timing.js';
 import { DEFAULT_RULES } from '../functions/core/rules.js';
 import { upsertPackage } from '../functions/db/catalogue-repository.js';
 import { DataApiExecutor } from '../functions/db/data-api-executor.js';
@@ -174,7 +175,12 @@ export async function countRoundTrips(database: BenchDatabase): Promise<{
   const orchestrator = { trigger: async () => ({ outcome: 'accepted' as const, httpStatus: 202 }) };
   const handoffAttempt = await w.count(() =>
     handOff(
-      { ...w.deps, orchestrator, callbackUrl: CALLBACK_URL, triggerTimeoutMs: 10_000 },
+      {
+        ...w.deps,
+        orchestrator,
+        callbackUrl: CALLBACK_URL,
+        dispatchLeaseSeconds: dispatchLeaseSeconds(10_000),
+      },
       { messageId: 'm-1', body: JSON.stringify(message) },
     ),
   );

@@ -1,3 +1,4 @@
+import { BUNDLE_BUDGET_BYTES } from '../lib/constructs/bundling.js';
 import type { BundleFigure } from './bundles.js';
 import { ASSUMPTIONS, auroraMonth, idleMonthDataApiCalls, PRICES, perCheckout } from './cost.js';
 import type { IdleHour, Journey, RoundTrips } from './flows.js';
@@ -38,8 +39,8 @@ const usd = (value: number) => `$${value < 1 ? value.toFixed(4) : value.toFixed(
 function figures(r: BenchResults): Figure[] {
   const status = r.scans.large['read session status'] / r.scans.small['read session status'];
   const worstInit = Math.max(...r.bundles.map((b) => b.ratio));
-  const webhook = r.bundles.find((b) => b.entry === 'stripe-webhook');
-  const others = r.bundles.filter((b) => b.entry !== 'stripe-webhook');
+  const withStripe = r.bundles.filter((b) => b.budget > BUNDLE_BUDGET_BYTES);
+  const others = r.bundles.filter((b) => b.budget <= BUNDLE_BUDGET_BYTES);
   const largestOther = Math.max(...others.map((b) => b.bytes));
   return [
     {
@@ -80,8 +81,8 @@ function figures(r: BenchResults): Figure[] {
     {
       name: 'bundle size',
       before: '0.9–1.2 MB each',
-      now: `≤ ${kb(largestOther)}, webhook ${kb(webhook?.bytes ?? 0)}`,
-      goal: '≤ 600 KB, webhook ≤ 900 KB',
+      now: `≤ ${kb(largestOther)}; with Stripe's library ${withStripe.map((b) => `${b.entry} ${kb(b.bytes)}`).join(', ')}`,
+      goal: '≤ 600 KB, webhook ≤ 900 KB (and the sweep, which reads Stripe)',
       met: r.bundles.every((b) => b.bytes <= b.budget),
     },
     {

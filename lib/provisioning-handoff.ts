@@ -207,7 +207,7 @@ export class ProvisioningHandoff extends Construct {
       description: 'Watchdog: notify admins of stalls and capped jobs',
       timeout: Duration.seconds(2 * DATA_API_RETRY_BUDGET_SECONDS.background),
       memorySize: 256,
-    });
+    }).bindQuietMarker(quietMarker, 'read');
     const sweep = fn('Sweep', {
       handler: 'sweep',
       description: 'Missed-checkout sweep: record paid Stripe checkouts no event recorded',
@@ -445,6 +445,11 @@ export class ProvisioningHandoff extends Construct {
         'Stripe events from EventBridge that could not be processed: redrive after a fix',
       );
     }
+    output(
+      'ReconcilerQuietParameter',
+      quietMarker.parameterName,
+      "The reconciler's quiet marker: the operator CLI wakes it when it records a job",
+    );
     output('AlarmTopicArn', alarms.topic.topicArn, 'Subscribe the on-call pager here');
     if (api.domainTarget) {
       output(
