@@ -273,7 +273,9 @@ evenly it never pauses, and the floor of ${a.floorAcu} ACU serves a million chec
 (a few statements a second). Fixed costs are apart: secrets, alarms, the dashboard and
 storage. **Idle**, the reconciler no longer keeps Aurora awake: an idle hour makes
 ${r.idle.withMarker} Data API calls instead of ${r.idle.withoutMarker}, all in its first tick; an idle month
-${idleCalls.after.toLocaleString('en')} (one idle period a day) instead of ${idleCalls.before.toLocaleString('en')}, and the cluster stays at 0 ACU between them.
+${idleCalls.after.toLocaleString('en')} (one idle period a day) instead of ${idleCalls.before.toLocaleString('en')}. Not counted here: the hourly sweep, which reads
+its mark from the database on each run, so it still wakes Aurora once an hour until it
+looks at Stripe first.
 `;
   const summary = all
     .map(

@@ -306,7 +306,12 @@ async function openStack(
       return identity;
     },
     lifecycleEvents: () => new EventBridgeLifecycleEvents(eventBridge, output('LifecycleBusName')),
-    quietMarker: () => new SsmQuietMarker(ssm, output('ReconcilerQuietParameter')),
+    // Named only when used: a stack deployed before the parameter existed fails then,
+    // naming the output, and only for a command that must wake the reconciler.
+    quietMarker: () => {
+      const marker = () => new SsmQuietMarker(ssm, output('ReconcilerQuietParameter'));
+      return { read: () => marker().read(), write: (state) => marker().write(state) };
+    },
     close: async () => {
       for (const client of [rds, secretsManager, sqs, sts, eventBridge, ssm]) client.destroy();
     },
