@@ -15,8 +15,8 @@ import { median } from './stats.js';
 /**
  * Each Lambda's bundle, built with the stack's own esbuild options, against its floor:
  * a bundle of nothing but the AWS SDK clients it carries (read from its metafile). Cold
- * init is the whole `node` process importing the bundle, the two alternated, so a
- * drifting machine moves both alike; the ratio per pair is what is reported.
+ * init is the CPU time of a whole `node` process importing the bundle, the two
+ * alternated, so a drifting machine moves both alike; the ratio per pair is reported.
  */
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -92,16 +92,25 @@ function clientsOf(metafile: Metafile): string[] {
   return [...packages].sort();
 }
 
-/** Wall milliseconds of one `node` process that imports the module and exits. */
+/**
+ * CPU milliseconds (user and system) of one `node` process that imports the module and
+ * exits, as the process itself counts them: unlike wall time, a busy shared machine
+ * does not add its waits for a core.
+ */
 function coldImport(file: string): number {
-  const started = process.hrtime.bigint();
   const run = spawnSync(
     process.execPath,
-    ['--input-type=module', '-e', `await import(${JSON.stringify(pathToFileURL(file).href)})`],
-    { stdio: 'ignore' },
+    [
+      '--input-type=module',
+      '-e',
+      `await import(${JSON.stringify(pathToFileURL(file).href)});
+       const { user, system } = process.cpuUsage();
+       process.stdout.write(String((user + system) / 1000));`,
+    ],
+    { encoding: 'utf8' },
   );
-  if (run.status !== 0) throw new Error(`importing ${file} failed`);
-  return Number(process.hrtime.bigint() - started) / 1e6;
+  if (run.status !== 0) throw new Error(`importing ${file} failed: ${run.stderr}`);
+  return Number(run.stdout);
 }
 
 export async function measureBundles(runs: number): Promise<BundleFigure[]> {

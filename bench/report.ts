@@ -233,7 +233,8 @@ ${notes(r, all)}
   (the consumer, the trigger and the sandbox's three signed callbacks in between); after
   each, one status read is timed against that checkout's webhook answer.
 - **Bundles** are built with the stack's own esbuild options (\`lib/constructs/bundling.ts\`)
-  and each is timed as a whole \`node\` process importing it, against a bundle of only
+  and each is timed as the CPU time of a whole \`node\` process importing it (node's own
+  count, which a busy machine's waits do not inflate), against a bundle of only
   the AWS SDK clients it contains, alternated, ${r.bundles.length ? 'the median of the per-pair ratios' : ''}. The stack test
   asserts the budgets, no \`pg\` in any bundle, Stripe only in the webhook and each
   client only where used.
