@@ -9,6 +9,7 @@ import {
   LAMBDA_BUNDLING,
   STRIPE_BUNDLE_BUDGET_BYTES,
   STRIPE_HANDLERS,
+  TRACER_PACKAGES,
 } from '../lib/constructs/bundling.js';
 import { median } from './stats.js';
 
@@ -49,6 +50,8 @@ const CLIENT_CLASSES: Readonly<Record<string, string>> = {
 export interface BundleFigure {
   readonly entry: string;
   readonly bytes: number;
+  /** Of those, the Tracer's X-Ray SDK (counted apart from the budgets). */
+  readonly tracerBytes: number;
   readonly budget: number;
   readonly clients: readonly string[];
   readonly initMs: number;
@@ -78,6 +81,18 @@ async function bundle(
     logLevel: 'error',
   });
   return result.metafile;
+}
+
+/** Bytes of the bundle that come from the Tracer's X-Ray SDK. */
+function tracerBytesOf(metafile: Metafile): number {
+  let bytes = 0;
+  for (const output of Object.values(metafile.outputs)) {
+    for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
+      const name = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(input)?.[1];
+      if (name && (TRACER_PACKAGES as readonly string[]).includes(name)) bytes += bytesInOutput;
+    }
+  }
+  return bytes;
 }
 
 /** The AWS SDK clients whose code is in the bundle (not merely read and shaken out). */
@@ -119,7 +134,8 @@ export async function measureBundles(runs: number): Promise<BundleFigure[]> {
     const figures: BundleFigure[] = [];
     for (const entry of LAMBDA_ENTRIES) {
       const file = join(dir, `${entry}.mjs`);
-      const clients = clientsOf(await bundle(file, { entry }));
+      const metafile = await bundle(file, { entry });
+      const clients = clientsOf(metafile);
       const floor = join(dir, `${entry}.floor.mjs`);
       await bundle(floor, {
         contents: clients
@@ -141,6 +157,7 @@ export async function measureBundles(runs: number): Promise<BundleFigure[]> {
       figures.push({
         entry,
         bytes: statSync(file).size,
+        tracerBytes: tracerBytesOf(metafile),
         budget: (STRIPE_HANDLERS as readonly string[]).includes(entry)
           ? STRIPE_BUNDLE_BUDGET_BYTES
           : BUNDLE_BUDGET_BYTES,

@@ -19,5 +19,20 @@ export const LAMBDA_BUNDLING = {
  */
 export const BUNDLE_BUDGET_BYTES = 600 * 1024;
 export const STRIPE_BUNDLE_BUDGET_BYTES = 900 * 1024;
+/**
+ * The X-Ray SDK that Powertools' Tracer brings into every bundle (about 120 KB): the
+ * observability decision's price, counted apart so that the budgets above keep guarding
+ * what the functions' own code and clients weigh.
+ */
+export const TRACER_PACKAGES = [
+  '@aws-lambda-powertools/tracer',
+  'aws-xray-sdk-core',
+  'atomic-batcher',
+  'cls-hooked',
+  'emitter-listener',
+  'semver',
+  'shimmer',
+] as const;
+
 /** The handler modules (functions/handlers/) that carry Stripe's library. */
 export const STRIPE_HANDLERS = ['stripe-webhook', 'sweep'] as const;
