@@ -131,7 +131,7 @@ function notes(r: BenchResults, all: readonly Figure[]): string {
       : '';
     const listed = over.map((b) => `${b.entry} (${x(b.ratio)})`).join(', ');
     lines.push(
-      `- **Cold init**: over 1.3× here: ${listed}.${stripeOnly} What a function loads beyond its SDK clients is mostly zod (about 100 KB, every schema built at import) and Powertools' logger and metrics; \`zod/mini\` for the Lambda-side schemas is the next step. Whole-process timings on a shared machine move from run to run: read the per-pair ratio, and repeat.`,
+      `- **Cold init**: over 1.3× here: ${listed}.${stripeOnly} What a function loads beyond its SDK clients is mostly Powertools' Tracer with the X-Ray SDK (${kb(Math.max(...r.bundles.map((b) => b.tracerBytes)))} in every bundle, loaded and set up at import), zod (about 100 KB, every schema built at import) and Powertools' logger and metrics; \`zod/mini\` for the Lambda-side schemas is the next step. Whole-process timings on a shared machine move from run to run: read the per-pair ratio, and repeat.`,
     );
   }
   if ([...missed].some((name) => name.startsWith('local checkout'))) {
