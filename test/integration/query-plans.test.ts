@@ -19,6 +19,15 @@ import { freshDatabase, type TestDatabase } from '../support/postgres.js';
  * code runs, imported, not copies.
  */
 
+/**
+ * Statements allowed to read a growing table whole, each with its reason: run rarely by
+ * an operator, where an index for them would cost every checkout a write.
+ */
+const COLD: Readonly<Record<string, string>> = {
+  'remove smoke checkout':
+    'ops smoke cleans up its one test checkout per run; it finds its rows by session and account',
+};
+
 let db: TestDatabase;
 beforeAll(async () => {
   db = await freshDatabase();
@@ -32,13 +41,13 @@ describe('the query plans at scale', () => {
   it('never read provisioning_jobs, customer_accounts or another growing table whole', async () => {
     const statements = (await loadAllStatements()).filter(explainable);
     const scans: Record<string, string[]> = {};
-    for (const statement of statements) {
+    for (const statement of statements.filter(({ name }) => !(name in COLD))) {
       const tables = sequentialScans(await planOf(db.executor, statement));
       if (tables.length > 0) scans[statement.name] = tables;
     }
 
     expect(statements.map((statement) => statement.name)).toEqual(
-      expect.arrayContaining([...HOT_READS, ...HOT_WRITES]),
+      expect.arrayContaining([...HOT_READS, ...HOT_WRITES, ...Object.keys(COLD)]),
     );
     expect(scans).toEqual({});
   });
