@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   CHECKOUT_SESSION_FIELDS,
   STRIPE_EVENT_FIELDS,

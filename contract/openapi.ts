@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { jobSessionId } from '../functions/core/session-id.js';
 import { LOCAL_ROUTES, ROUTES, type Route, type RouteName } from '../functions/routes.js';
 import packageJson from '../package.json' with { type: 'json' };

@@ -1,18 +1,19 @@
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { type Clock, systemClock } from './adapters/clock.js';
 import { type HandoffQueue, SqsHandoffQueue } from './adapters/handoff-queue.js';
 import { HttpOrchestratorTrigger } from './adapters/http-orchestrator.js';
 import { EventBridgeLifecycleEvents, type LifecycleEvents } from './adapters/lifecycle-events.js';
 import type { OrchestratorTrigger } from './adapters/orchestrator.js';
+import { type QuietMarker, SsmQuietMarker } from './adapters/quiet-marker.js';
 import { type SecretSource, SecretsManagerSource } from './adapters/secrets.js';
 import type { Telemetry } from './adapters/telemetry.js';
 import { type Config, ConfigError, loadConfig, required } from './config.js';
 import { DataApiExecutor, DEFAULT_DATA_API_RETRY, dataApiClient } from './db/data-api-executor.js';
 import { reportDataApiRetry } from './db/data-api-faults.js';
 import type { SqlExecutor } from './db/executor.js';
-import { createPool, PgExecutor } from './db/pg-executor.js';
 import { logger, PowertoolsTelemetry, traced } from './observability.js';
 import { callbackUrlFor } from './routes.js';
 import type { ServiceDependencies } from './services/dependencies.js';
@@ -48,7 +49,8 @@ export function awsExecutor(
       },
     );
   }
-  if (database.kind === 'postgres') return new PgExecutor(createPool(database.url, 2));
+  // Lambda reaches Aurora through the Data API only: the pg driver never enters a
+  // bundle (the local runtime and tests wire PgExecutor themselves).
   throw new ConfigError(
     'Invalid configuration: DATABASE_RESOURCE_ARN and DATABASE_SECRET_ARN are required',
   );
@@ -65,6 +67,14 @@ export function awsLifecycleEvents(settings: Config = awsConfig()): LifecycleEve
   return new EventBridgeLifecycleEvents(
     traced(new EventBridgeClient({})),
     required(settings.eventBusName, 'EVENT_BUS_NAME'),
+  );
+}
+
+/** The reconciler's quiet marker: read by the scheduled functions, woken by the writers. */
+export function awsQuietMarker(settings: Config = awsConfig()): QuietMarker {
+  return new SsmQuietMarker(
+    new SSMClient({}),
+    required(settings.quietParameterName, 'RECONCILER_QUIET_PARAMETER'),
   );
 }
 
@@ -121,6 +131,8 @@ export function awsCheckoutIntakeDependencies(settings: Config = awsConfig()) {
     ...awsServiceDependencies(settings),
     queue: awsHandoffQueue(settings),
     callbackUrl: awsCallbackUrl(settings),
+    // Recording a job after an idle period wakes the reconciler (services/quiet.ts).
+    quiet: awsQuietMarker(settings),
     stripeMode: required(settings.stripeMode, 'STRIPE_MODE'),
   };
 }

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { DATA_API_RETRY_BUDGET_SECONDS } from './core/resume-budget.js';
 import { DEFAULT_RULES, type ProvisioningRules } from './core/rules.js';
 import { STRIPE_MODES, type StripeMode } from './core/stripe-mode.js';
@@ -30,6 +30,8 @@ const environment = z.object({
   DATABASE_URL: optionalUrl,
   HANDOFF_QUEUE_URL: optionalUrl,
   EVENT_BUS_NAME: optionalText,
+  /** The SSM parameter that says whether anything may be in flight (see services/quiet.ts). */
+  RECONCILER_QUIET_PARAMETER: optionalText,
   PROVISIONING_TRIGGER_URL: optionalUrl,
   /** The public base URL of the HTTP API: the callback URL in trigger payloads and status URLs derive from it. */
   PUBLIC_BASE_URL: optionalUrl,
@@ -80,6 +82,7 @@ export interface Config {
   };
   readonly handoffQueueUrl: string | undefined;
   readonly eventBusName: string | undefined;
+  readonly quietParameterName: string | undefined;
   readonly triggerUrl: string | undefined;
   readonly publicBaseUrl: string | undefined;
   readonly stripeMode: StripeMode | undefined;
@@ -137,6 +140,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     roleSecretArns: { app: e.APP_ROLE_SECRET_ARN, reader: e.READER_ROLE_SECRET_ARN },
     handoffQueueUrl: e.HANDOFF_QUEUE_URL,
     eventBusName: e.EVENT_BUS_NAME,
+    quietParameterName: e.RECONCILER_QUIET_PARAMETER,
     triggerUrl: e.PROVISIONING_TRIGGER_URL,
     publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
     stripeMode: e.STRIPE_MODE,

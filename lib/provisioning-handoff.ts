@@ -4,8 +4,10 @@ import { EventBus } from 'aws-cdk-lib/aws-events';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { consumerTimeoutSeconds } from '../functions/core/handoff-timing.js';
+import { RECONCILE_TIMEOUT_SECONDS } from '../functions/core/reconcile-timing.js';
 import { DATA_API_RETRY_BUDGET_SECONDS } from '../functions/core/resume-budget.js';
 import type { DatabaseRole } from '../functions/db/database-roles.js';
 import { ROUTES, type RouteName } from '../functions/routes.js';
@@ -87,6 +89,13 @@ export class ProvisioningHandoff extends Construct {
       ),
       callback: secret('CallbackSecret', 'HMAC secret the orchestrator signs callbacks with'),
     };
+    // Whether anything may be in flight, so an idle tick leaves Aurora paused. The
+    // template's value is the safe one: a deploy that resets it makes one tick look.
+    const quietMarker = new StringParameter(this, 'ReconcilerQuiet', {
+      description:
+        'Provisioning reconciler: awake, or quiet since a time (ticks then skip the database)',
+      stringValue: 'awake',
+    });
     const bus = new EventBus(this, 'LifecycleBus', {
       description:
         'Provisioning lifecycle: job recorded, provisioned, failed, capped, parked, cancelled; breaker opened, closed',
@@ -155,6 +164,7 @@ export class ProvisioningHandoff extends Construct {
     })
       .bindSecret('STRIPE_WEBHOOK_SECRET_ARN', secrets.stripeWebhook)
       .bindEventBus(bus)
+      .bindQuietMarker(quietMarker, 'wake')
       .setEnvironment('PUBLIC_BASE_URL', api.url)
       .setEnvironment('STRIPE_MODE', s.stripeMode);
     const handoff = fn('HandoffConsumer', {
@@ -183,23 +193,29 @@ export class ProvisioningHandoff extends Construct {
       .bindSecret('PROVISIONING_CALLBACK_SECRET_ARN', secrets.callback)
       .bindSecret('PROVISIONING_TRIGGER_SECRET_ARN', secrets.trigger)
       .bindEventBus(bus)
-      .setEnvironment('REQUIRE_CALLBACK_TIMESTAMP', String(s.requireCallbackTimestamp));
+      .setEnvironment('REQUIRE_CALLBACK_TIMESTAMP', String(s.requireCallbackTimestamp))
+      .bindQuietMarker(quietMarker, 'wake');
     const reconciler = fn('Reconciler', {
       handler: 'reconcile',
       description: 'Reconciler: re-drive stale jobs, publish the STUCK gauge',
-      timeout: Duration.minutes(5),
+      // As long as a tick allows, so one run re-drives a large backlog at the global cap;
+      // one instance at most (runs also hold a lease in the database).
+      timeout: Duration.seconds(RECONCILE_TIMEOUT_SECONDS),
+      reservedConcurrentExecutions: 1,
       memorySize: 512,
       environment: {
         RECONCILE_BATCH_SIZE: String(s.reconcileBatchSize),
         RECONCILE_MAX_REDRIVES_PER_SECOND: String(s.reconcileMaxRedrivesPerSecond),
       },
-    }).bindEventBus(bus);
+    })
+      .bindEventBus(bus)
+      .bindQuietMarker(quietMarker, 'settle');
     const watchdog = fn('Watchdog', {
       handler: 'watchdog',
       description: 'Watchdog: notify admins of stalls and capped jobs',
       timeout: Duration.seconds(2 * DATA_API_RETRY_BUDGET_SECONDS.background),
       memorySize: 256,
-    });
+    }).bindQuietMarker(quietMarker, 'read');
     const sweep = fn('Sweep', {
       handler: 'sweep',
       description: 'Missed-checkout sweep: record paid Stripe checkouts no event recorded',
@@ -209,6 +225,7 @@ export class ProvisioningHandoff extends Construct {
     })
       .bindSecret('STRIPE_API_KEY_ARN', secrets.stripeApiKey)
       .bindEventBus(bus)
+      .bindQuietMarker(quietMarker, 'wake')
       .setEnvironment('PUBLIC_BASE_URL', api.url)
       .setEnvironment('STRIPE_MODE', s.stripeMode);
     const stripeEventsConsumer = s.stripeEventSourceName
@@ -219,6 +236,7 @@ export class ProvisioningHandoff extends Construct {
           memorySize: 512,
         })
           .bindEventBus(bus)
+          .bindQuietMarker(quietMarker, 'wake')
           .setEnvironment('PUBLIC_BASE_URL', api.url)
           .setEnvironment('STRIPE_MODE', s.stripeMode)
       : undefined;
@@ -238,8 +256,7 @@ export class ProvisioningHandoff extends Construct {
     const jobRead = fn(
       'OperatorJobRead',
       {
-        handler: 'operator-jobs',
-        exportName: 'readHandler',
+        handler: 'operator-job-read',
         description: 'Operator: a job with its account and history',
         timeout: Duration.seconds(29),
         memorySize: 256,
@@ -254,6 +271,7 @@ export class ProvisioningHandoff extends Construct {
       memorySize: 256,
     })
       .bindEventBus(bus)
+      .bindQuietMarker(quietMarker, 'wake')
       .setEnvironment('PUBLIC_BASE_URL', api.url);
 
     // A static document: no database, no secret, no alarm (it strands no one).
@@ -454,6 +472,11 @@ export class ProvisioningHandoff extends Construct {
         'Stripe events from EventBridge that could not be processed: redrive after a fix',
       );
     }
+    output(
+      'ReconcilerQuietParameter',
+      quietMarker.parameterName,
+      "The reconciler's quiet marker: the operator CLI wakes it when it records a job",
+    );
     output('AlarmTopicArn', alarms.pagingTopic.topicArn, 'Subscribe the on-call pager here');
     output(
       'NotifyTopicArn',

@@ -1,7 +1,7 @@
 import type { ICertificate } from 'aws-cdk-lib/aws-certificatemanager';
 import type { ITopicSubscription } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { STRIPE_MODES, type StripeMode } from '../functions/core/stripe-mode.js';
 
 /**

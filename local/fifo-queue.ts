@@ -40,12 +40,15 @@ const DEDUP_WINDOW_MS = 5 * 60 * 1000;
  * received message is hidden for the visibility timeout and comes back if not
  * deleted, and moves to the dead-letter queue after `maxReceiveCount` receives.
  * Messages live in memory only: after a restart the reconciler re-drives their jobs.
+ * A consumer waits on `whenReceivable()`, which wakes it as a message arrives (or one in
+ * flight comes back), as Lambda's poller would: no idle polling, no delay.
  */
 export class LocalFifoQueue implements HandoffQueue {
   private readonly messages: StoredMessage[] = [];
   readonly deadLetters: StoredMessage[] = [];
   private readonly recentDedupIds = new Map<string, number>();
   private sequence = 0;
+  private waiters: (() => void)[] = [];
 
   constructor(private readonly options: LocalFifoQueueOptions) {}
 
@@ -77,6 +80,42 @@ export class LocalFifoQueue implements HandoffQueue {
       invisibleUntil: 0,
       receiptHandle: undefined,
     });
+    // On the next turn of the event loop, as a separate Lambda would: the sender (the
+    // webhook) answers first instead of running the consumer's first steps itself.
+    setImmediate(() => this.wakeWaiters());
+  }
+
+  /**
+   * Resolves once `receive()` may find something: a message is sent, one is deleted
+   * (the next of its group is free), or the earliest in flight comes back when its
+   * visibility timeout lapses; or `interrupt()` is called. It may resolve with nothing
+   * to receive (a wake meant for an earlier wait): the consumer then waits again.
+   */
+  whenReceivable(): Promise<void> {
+    return new Promise((resolve) => {
+      const now = this.options.clock().getTime();
+      const lapses = this.messages
+        .map((m) => m.invisibleUntil)
+        .filter((until) => until > now)
+        .sort((a, b) => a - b);
+      const lapse = lapses[0];
+      const timer = lapse === undefined ? undefined : setTimeout(() => wake(), lapse - now);
+      const wake = () => {
+        clearTimeout(timer);
+        this.waiters = this.waiters.filter((waiter) => waiter !== wake);
+        resolve();
+      };
+      this.waiters.push(wake);
+    });
+  }
+
+  /** Wakes every consumer waiting in `whenReceivable()` (to stop it, say). */
+  interrupt(): void {
+    this.wakeWaiters();
+  }
+
+  private wakeWaiters(): void {
+    for (const wake of [...this.waiters]) wake();
   }
 
   /** Visible messages, in order, at most one run per group and none behind an in-flight one. */
@@ -108,6 +147,7 @@ export class LocalFifoQueue implements HandoffQueue {
       const index = this.messages.findIndex((m) => m.receiptHandle === record.receiptHandle);
       if (index >= 0) this.messages.splice(index, 1);
     }
+    this.wakeWaiters();
   }
 
   depth(): { visible: number; inFlight: number; deadLetters: number } {

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { Context, ScheduledEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { systemClock } from '../functions/adapters/clock.js';
 import { HttpOrchestratorTrigger } from '../functions/adapters/http-orchestrator.js';
+import { InMemoryQuietMarker } from '../functions/adapters/quiet-marker.js';
 import { EnvironmentSecretSource } from '../functions/adapters/secrets.js';
 import {
   StripeCheckoutSessions,
@@ -16,6 +17,7 @@ import {
   dispatchLeaseSeconds,
   reserveFor,
 } from '../functions/core/handoff-timing.js';
+import { RECONCILE_TIMEOUT_SECONDS } from '../functions/core/reconcile-timing.js';
 import { upsertPackage, upsertUser } from '../functions/db/catalogue-repository.js';
 import { applyDatabaseRoles } from '../functions/db/database-roles.js';
 import { countStuckJobs } from '../functions/db/jobs/reconcile-claims.js';
@@ -174,6 +176,9 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
     events: new LoggedLifecycleEvents(log),
     log,
   };
+  // Locally the reconciler reads PostgreSQL on every tick (an idle local server costs
+  // nothing), so nothing ever reads this marker; the writers take one all the same.
+  const quiet = new InMemoryQuietMarker();
   const callbackUrl = callbackUrlFor(config.publicBaseUrl ?? url);
   const orchestrator = new HttpOrchestratorTrigger({
     url: triggerUrl,
@@ -195,6 +200,7 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
   const watchdog = createWatchdogHandler(deps);
   const sweep = createSweepHandler({
     ...deps,
+    quiet,
     queue,
     callbackUrl,
     secrets,
@@ -212,6 +218,7 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
   });
   const stripeEventsConsumer = createStripeEventBridgeHandler({
     ...deps,
+    quiet,
     queue,
     callbackUrl,
     stripeMode: settings.STRIPE_MODE,
@@ -224,16 +231,18 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
       queue,
       secrets,
       callbackUrl,
+      quiet,
       stripeMode: settings.STRIPE_MODE,
     }),
     callback: createCallbackHandler({
       ...deps,
       secrets,
+      quiet,
       requireTimestamp: config.requireCallbackTimestamp,
     }),
     status: createStatusHandler(deps, { allowedOrigins: config.allowedOrigins }),
     jobRead: createJobReadHandler(deps),
-    jobCreate: createJobCreateHandler({ ...deps, queue, callbackUrl }),
+    jobCreate: createJobCreateHandler({ ...deps, queue, callbackUrl, quiet }),
     openApi: createOpenApiHandler(telemetry),
   };
   const routes: LocalRoute[] = (
@@ -273,7 +282,8 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
     });
   });
 
-  // The queues' consumers, fed with SQS event shapes; a batch at a time, as Lambda's poller does.
+  // The queues' consumers, fed with SQS event shapes; a batch at a time, as Lambda's
+  // poller does, woken as soon as a message is there.
   let polling = true;
   const poll = async (
     from: LocalFifoQueue,
@@ -294,7 +304,7 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
           log.error(`${name} failed its batch`, { error: String(error) });
         }
       } else {
-        await sleep(100);
+        await from.whenReceivable();
       }
     }
   };
@@ -316,7 +326,10 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
     }, seconds * 1000);
   const timers = [
     every(settings.RECONCILE_EVERY_SECONDS, 'reconcile', () =>
-      reconcile(scheduledEvent('reconcile'), lambdaContext('reconcile', 300_000)),
+      reconcile(
+        scheduledEvent('reconcile'),
+        lambdaContext('reconcile', RECONCILE_TIMEOUT_SECONDS * 1000),
+      ),
     ),
     every(settings.WATCHDOG_EVERY_SECONDS, 'watchdog', () =>
       watchdog(scheduledEvent('watchdog'), lambdaContext('watchdog', 60_000)),
@@ -333,6 +346,8 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       polling = false;
+      queue.interrupt();
+      stripeEventsQueue.interrupt();
       await Promise.all(pollers);
       await sandbox?.stop();
       await standIn?.stop();
@@ -395,8 +410,4 @@ function scheduledEvent(name: string): ScheduledEvent {
     resources: [`arn:aws:scheduler:local:000000000000:schedule/default/${name}`],
     detail: {},
   };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { STRIPE_MODES } from '../functions/core/stripe-mode.js';
 import { SANDBOX_MODES, sandboxTimings } from '../functions/sandbox/sandbox-orchestrator.js';
 

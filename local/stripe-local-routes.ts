@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { z } from 'zod';
+import * as z from 'zod';
 import { CHECKOUT_SESSION_ID } from '../functions/core/session-id.js';
 import { eventBridgeDelivery } from './eventbridge-delivery.js';
 import type { LocalFifoQueue } from './fifo-queue.js';

@@ -4,12 +4,18 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   EventBridgeLifecycleEvents,
   type LifecycleEvents,
 } from '../functions/adapters/lifecycle-events.js';
+import {
+  InMemoryQuietMarker,
+  type QuietMarker,
+  SsmQuietMarker,
+} from '../functions/adapters/quiet-marker.js';
 import {
   EnvironmentSecretSource,
   type SecretSource,
@@ -46,6 +52,7 @@ export const STACK_OUTPUTS = [
   'StatusUrl',
   'StripeWebhookSecretArn',
   'StripeMode',
+  'ReconcilerQuietParameter',
 ] as const;
 export type StackOutput = (typeof STACK_OUTPUTS)[number];
 
@@ -90,6 +97,12 @@ export interface OpsTarget {
    * functions' are), or the operator's own log locally (as the local runtime does).
    */
   lifecycleEvents(log: Log): LifecycleEvents;
+  /**
+   * The reconciler's quiet marker, which a command that records jobs wakes (as the
+   * functions do): the stack's SSM parameter, or one in memory locally (the local
+   * reconciler reads the database on every tick).
+   */
+  quietMarker(): QuietMarker;
   close(): Promise<void>;
 }
 
@@ -172,6 +185,7 @@ async function openLocal(io: OpsIo, collaborators: OpsCollaborators): Promise<Op
     sweepLookbackSeconds: () => config.sweep.lookbackSeconds,
     identity: async () => collaborators.osUser(),
     lifecycleEvents: (log) => new LoggedLifecycleEvents(log),
+    quietMarker: () => new InMemoryQuietMarker(),
     close: async () => {
       await pool.end();
       await stopDatabase();
@@ -267,6 +281,7 @@ async function openStack(
   const sqs = new SQSClient(clientConfig);
   const sts = new STSClient(clientConfig);
   const eventBridge = new EventBridgeClient(clientConfig);
+  const ssm = new SSMClient(clientConfig);
   let rules: ProvisioningRules | undefined;
   let identity: Promise<string> | undefined;
   return {
@@ -291,8 +306,14 @@ async function openStack(
       return identity;
     },
     lifecycleEvents: () => new EventBridgeLifecycleEvents(eventBridge, output('LifecycleBusName')),
+    // Named only when used: a stack deployed before the parameter existed fails then,
+    // naming the output, and only for a command that must wake the reconciler.
+    quietMarker: () => {
+      const marker = () => new SsmQuietMarker(ssm, output('ReconcilerQuietParameter'));
+      return { read: () => marker().read(), write: (state) => marker().write(state) };
+    },
     close: async () => {
-      for (const client of [rds, secretsManager, sqs, sts, eventBridge]) client.destroy();
+      for (const client of [rds, secretsManager, sqs, sts, eventBridge, ssm]) client.destroy();
     },
   };
 }

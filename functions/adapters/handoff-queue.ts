@@ -1,5 +1,5 @@
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** What travels on the hand-off queue: one attempt of one job, with its exact stored payload. */
 export const handoffMessage = z.object({

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { describeIssues } from './errors.js';
 import type { CallbackReport } from './job.js';
 import { jobSessionId } from './session-id.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { describeIssues } from './errors.js';
 import { CHECKOUT_SESSION_ID } from './session-id.js';
 import { boundedText } from './text.js';

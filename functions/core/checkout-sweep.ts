@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { type CheckoutFacts, decideCheckout } from './checkout-decision.js';
 import { describeIssues } from './errors.js';
 import { secondsBefore } from './rules.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The sessions a job can belong to: a Stripe checkout (`cs_…`) or an operator's

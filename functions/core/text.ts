@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The input limits of SPEC 2.5a, as zod schemas for the contracts: every text field of

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Actor } from '../core/job.js';
 import type { SqlExecutor } from './executor.js';
 import { defineStatement, runStatementForOne } from './statement.js';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { SqlExecutor } from './executor.js';
 import { defineStatement, runStatement, runStatementForOne } from './statement.js';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { SweepMark, SweepPass } from '../core/checkout-sweep.js';
 import type { SqlExecutor } from './executor.js';
 import { defineStatement, runStatement } from './statement.js';

@@ -1,5 +1,5 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { type SqlExecutor, StatementError } from './executor.js';
 import { defineStatement, runStatement } from './statement.js';
 
@@ -50,6 +50,8 @@ export const TABLE_GRANTS: Readonly<
   orchestrator_breaker_events: { app: ['SELECT', 'INSERT'], reader: [] },
   // The missed-checkout sweep's high-water mark (one row).
   checkout_sweep: { app: ['SELECT', 'INSERT', 'UPDATE'], reader: [] },
+  // The reconciler's lease and quiet marker (one row, inserted by its migration).
+  reconciler_state: { app: ['SELECT', 'UPDATE'], reader: [] },
   // The migrator's own ledger: no function reads it.
   schema_migrations: { app: [], reader: [] },
 };

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { AmbiguousFaultError, type SqlExecutor } from './executor.js';
 import { splitStatements } from './sql-text.js';
 import { defineStatement, runStatement } from './statement.js';

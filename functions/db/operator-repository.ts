@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { type Actor, JOB_STATUSES, UNKNOWN_PACKAGE } from '../core/job.js';
 import type { SqlExecutor } from './executor.js';
 import { type JobRow, jobRow } from './jobs/job-row.js';

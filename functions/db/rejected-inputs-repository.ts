@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { storableText } from '../core/text.js';
 import type { SqlExecutor } from './executor.js';
 import { defineStatement, runStatement, runStatementForOne } from './statement.js';

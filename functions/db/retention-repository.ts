@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { SqlExecutor } from './executor.js';
 import { defineStatement, runStatementForOne } from './statement.js';
 

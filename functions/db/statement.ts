@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from 'zod';
 import type { BoundParams, ParamType, ParamTypeValues, Replay, SqlExecutor } from './executor.js';
 import { parameterNames, sqlTextHazards, stripComments } from './sql-text.js';
 
@@ -36,27 +36,30 @@ export function definedStatements(): readonly AnyStatement[] {
 }
 
 /**
- * Declares a statement and checks at module load that the SQL and the parameter spec
- * name the same parameters, and that the text is plain for the Data API (see
- * `sqlTextHazards`), so a mistake fails the first test that imports it. Every
- * statement is registered, so a test can scan them all.
+ * Declares a statement and registers it, so a test can check them all
+ * (`statementProblems`, run over every registered statement by
+ * test/unit/statement-text.test.ts): not at module load, where the scan would only
+ * lengthen every cold start for text that never changes at run time.
  */
 export function defineStatement<P extends ParamSpec, R>(
   statement: Statement<P, R>,
 ): Statement<P, R> {
-  const used = parameterNames(statement.sql).sort();
-  const declared = Object.keys(statement.params).sort();
-  if (used.join() !== declared.join()) {
-    throw new Error(
-      `statement ${statement.name}: SQL uses [${used.join(', ')}] but declares [${declared.join(', ')}]`,
-    );
-  }
-  const hazards = sqlTextHazards(stripComments(statement.sql));
-  if (hazards.length > 0) {
-    throw new Error(`statement ${statement.name}: ${hazards.join('; ')}`);
-  }
   registry.push(statement);
   return statement;
+}
+
+/**
+ * What is wrong with a statement, if anything: its SQL and its parameter spec name
+ * different parameters, or its text is not plain for the Data API (see `sqlTextHazards`).
+ */
+export function statementProblems(statement: AnyStatement): string[] {
+  const used = parameterNames(statement.sql).sort();
+  const declared = Object.keys(statement.params).sort();
+  const problems =
+    used.join() === declared.join()
+      ? []
+      : [`SQL uses [${used.join(', ')}] but declares [${declared.join(', ')}]`];
+  return [...problems, ...sqlTextHazards(stripComments(statement.sql))];
 }
 
 /** Runs a statement and returns its rows, each checked against the statement's row schema. */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ACCOUNT_STATUSES } from '../core/coarse-state.js';
 import { JOB_STATUSES } from '../core/job.js';
 import type { SqlExecutor } from './executor.js';
@@ -9,7 +9,9 @@ const readSessionStatusStatement = defineStatement({
   sql: `
 SELECT a.status AS account_status, j.status AS job_status, j.phase,
   j.parked_at IS NOT NULL AS parked, j.capped_at IS NOT NULL AS capped
-FROM customer_accounts a LEFT JOIN provisioning_jobs j ON j.account_id = a.id
+-- By the session on both sides: two unique-index reads however many tenants there are
+-- (a job and its account always share their session).
+FROM customer_accounts a LEFT JOIN provisioning_jobs j ON j.stripe_session_id = a.stripe_session_id
 WHERE a.stripe_session_id = :sessionId`,
   params: { sessionId: 'text' },
   row: z.object({

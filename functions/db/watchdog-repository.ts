@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ProvisioningRules } from '../core/rules.js';
 import { secondsBefore } from '../core/rules.js';
 import type { SqlExecutor } from './executor.js';

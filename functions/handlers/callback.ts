@@ -1,5 +1,11 @@
 import type { Telemetry } from '../adapters/telemetry.js';
-import { awsConfig, awsSecrets, awsServiceDependencies, lazyHandler } from '../aws.js';
+import {
+  awsConfig,
+  awsQuietMarker,
+  awsSecrets,
+  awsServiceDependencies,
+  lazyHandler,
+} from '../aws.js';
 import { type HttpEvent, type HttpResult, header, json, rawBody } from '../http.js';
 import { type CallbackDependencies, receiveCallback } from '../services/callback.js';
 import { type HandlerOptions, httpHandler } from './middleware.js';
@@ -43,6 +49,7 @@ export const handler = lazyHandler(() => {
       ...awsServiceDependencies(config),
       secrets: awsSecrets(config),
       requireTimestamp: config.requireCallbackTimestamp,
+      quiet: awsQuietMarker(config),
     },
     { flushMetrics: true },
   );

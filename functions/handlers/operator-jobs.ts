@@ -1,9 +1,10 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   awsCallbackUrl,
   awsConfig,
   awsExecutor,
   awsHandoffQueue,
+  awsQuietMarker,
   awsServiceDependencies,
   lazyHandler,
 } from '../aws.js';
@@ -81,18 +82,21 @@ export function createJobCreateHandler(
   });
 }
 
-export const readHandler = lazyHandler(() => {
+// Pure: the job read's own entry (operator-job-read.ts) then bundles neither this module's
+// create route nor the SQS, EventBridge and SSM clients that route needs.
+export const readHandler = /* @__PURE__ */ lazyHandler(() => {
   const telemetry = new PowertoolsTelemetry();
   return createJobReadHandler({ db: awsExecutor(undefined, telemetry), telemetry });
 });
 
-export const createHandler = lazyHandler(() => {
+export const createHandler = /* @__PURE__ */ lazyHandler(() => {
   const config = awsConfig();
   return createJobCreateHandler(
     {
       ...awsServiceDependencies(config),
       queue: awsHandoffQueue(config),
       callbackUrl: awsCallbackUrl(config),
+      quiet: awsQuietMarker(config),
     },
     { flushMetrics: true },
   );

@@ -1,5 +1,12 @@
-import { awsConfig, awsHandoffQueue, awsServiceDependencies, lazyHandler } from '../aws.js';
 import {
+  awsConfig,
+  awsHandoffQueue,
+  awsQuietMarker,
+  awsServiceDependencies,
+  lazyHandler,
+} from '../aws.js';
+import {
+  RECONCILE_SAFETY_MARGIN_MS,
   type ReconcileDependencies,
   type ReconcileSettings,
   type ReconcileSummary,
@@ -11,12 +18,6 @@ import { type HandlerOptions, lambdaHandler } from './middleware.js';
 export interface ReconcileHandlerDependencies extends ReconcileDependencies {
   readonly settings: ReconcileSettings;
 }
-
-/**
- * Kept free at the end of the invocation: the last claim's round trip (longer while
- * Aurora resumes), its sends, the gauge and the metrics flush.
- */
-export const RECONCILE_SAFETY_MARGIN_MS = 20_000;
 
 /**
  * The EventBridge Scheduler invocation every 10 minutes (and an operator's forced run).
@@ -47,6 +48,7 @@ export const handler = lazyHandler(() => {
     {
       ...awsServiceDependencies(config),
       queue: awsHandoffQueue(config),
+      quiet: awsQuietMarker(config),
       settings: config.reconcile,
     },
     { flushMetrics: true },

@@ -1,5 +1,5 @@
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { SecretSource } from '../adapters/secrets.js';
 import { awsConfig, awsSecrets, lazyHandler } from '../aws.js';
 import { ConfigError } from '../config.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Telemetry } from '../adapters/telemetry.js';
 import { awsConfig, awsExecutor, lazyHandler } from '../aws.js';
 import { coarseState } from '../core/coarse-state.js';

@@ -1,11 +1,8 @@
 import { splitSecretList } from '../adapters/secrets.js';
 import { awsCheckoutIntakeDependencies, awsConfig, awsSecrets, lazyHandler } from '../aws.js';
 import { NotConfiguredError, SignatureError } from '../core/errors.js';
-import {
-  readStripeDelivery,
-  type StripeCheckoutEvent,
-  sessionIdOf,
-} from '../core/stripe-checkout.js';
+import { type StripeCheckoutEvent, sessionIdOf } from '../core/stripe-checkout.js';
+import { readStripeDelivery } from '../core/stripe-delivery.js';
 import { type HttpEvent, type HttpResult, header, json, rawBody } from '../http.js';
 import { tagLogs } from '../observability.js';
 import { handleStripeEvent, type StripeWebhookDependencies } from '../services/checkout-handoff.js';

@@ -1,4 +1,4 @@
-import { awsConfig, awsScheduledDependencies, lazyHandler } from '../aws.js';
+import { awsConfig, awsQuietMarker, awsScheduledDependencies, lazyHandler } from '../aws.js';
 import {
   runWatchdog,
   type WatchdogDependencies,
@@ -17,5 +17,8 @@ export function createWatchdogHandler(deps: WatchdogDependencies, options?: Hand
 
 export const handler = lazyHandler(() => {
   const config = awsConfig();
-  return createWatchdogHandler(awsScheduledDependencies(config), { flushMetrics: true });
+  return createWatchdogHandler(
+    { ...awsScheduledDependencies(config), quiet: awsQuietMarker(config) },
+    { flushMetrics: true },
+  );
 });

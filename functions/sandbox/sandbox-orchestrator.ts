@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { onboardingInput } from '../core/onboarding-input.js';
 import { checkProvisioningSignature, signTrigger } from '../core/signatures.js';
 
@@ -202,7 +202,9 @@ async function callBack(
   }
 }
 
+/** Waits `ms`; an instant orchestrator (0) answers at once, not after a timer tick. */
 export function pause(ms: number): Promise<void> {
+  if (ms <= 0) return Promise.resolve();
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 

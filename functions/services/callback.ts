@@ -1,3 +1,4 @@
+import type { QuietMarker } from '../adapters/quiet-marker.js';
 import { type SecretSource, splitSecretList } from '../adapters/secrets.js';
 import { type DatabaseReport, parseCallbackBody } from '../core/callback-body.js';
 import {
@@ -9,9 +10,9 @@ import {
 import { type CallbackReport, type JobStatus, ORCHESTRATOR_FAILED } from '../core/job.js';
 import { checkProvisioningSignature, type SignatureCheck } from '../core/signatures.js';
 import { applyCallback, type CallbackResult } from '../db/jobs/callbacks.js';
-import { recordDatabaseReport } from '../db/organization-databases-repository.js';
 import { announce, type JobEvent } from './announcements.js';
 import type { ServiceDependencies } from './dependencies.js';
+import { wakeReconciler } from './quiet.js';
 import { keepRejection } from './rejections.js';
 
 /**
@@ -29,6 +30,8 @@ export interface CallbackDependencies extends ServiceDependencies {
    * to timestamped signatures (`requireCallbackTimestamp`).
    */
   readonly requireTimestamp?: boolean;
+  /** Woken when a tenant database is reported after an idle period (`services/quiet.ts`). */
+  readonly quiet: QuietMarker;
   /** Jitter for the backoff after a failed saga; Math.random unless a test fixes it. */
   readonly random?: () => number;
 }
@@ -117,11 +120,20 @@ async function applyReport(
 ): Promise<{ readonly status: JobStatus }> {
   const sessionId = report.stripeSessionId;
   const now = deps.clock();
-  const result = await applyCallback(deps.db, report, now, deps.rules, deps.random);
+  const result = await applyCallback(
+    deps.db,
+    report,
+    now,
+    deps.rules,
+    deps.random,
+    'orchestrator',
+    database,
+  );
   if (result.kind === 'unknown_session') {
     deps.log.warn('callback for an unknown session', { stripeSessionId: sessionId });
     throw new NotFoundError(NO_JOB_FOR_SESSION);
   }
+  await wakeReconciler(deps.quiet, result.reconcilerQuietSince);
   const context = { stripeSessionId: sessionId, jobId: result.jobId };
   deps.log.info('callback applied', {
     ...context,
@@ -142,7 +154,12 @@ async function applyReport(
   } else if (report.status === 'provisioned') {
     warnOnOtherCoordinates(deps, report, result, context);
   }
-  if (database) await recordDatabase(deps, sessionId, database, context, now);
+  if (result.database === 'other_account') {
+    deps.log.warn('database report names a database of another account; not recorded', {
+      ...context,
+      database_id: database?.id,
+    });
+  }
   return { status: result.status };
 }
 
@@ -190,22 +207,6 @@ function warnOnOtherCoordinates(
     reported_deployment_id: report.deploymentId,
     reported_cell_id: report.cellId,
   });
-}
-
-async function recordDatabase(
-  deps: CallbackDependencies,
-  sessionId: string,
-  database: DatabaseReport,
-  context: { stripeSessionId: string; jobId: string },
-  now: Date,
-): Promise<void> {
-  const recorded = await recordDatabaseReport(deps.db, sessionId, database, now);
-  if (recorded.kind === 'other_account') {
-    deps.log.warn('database report names a database of another account; not recorded', {
-      ...context,
-      database_id: database.id,
-    });
-  }
 }
 
 type AppliedCallback = Extract<CallbackResult, { kind: 'known' }>;

@@ -1,4 +1,5 @@
 import { type HandoffQueue, sendAttempt } from '../adapters/handoff-queue.js';
+import type { QuietMarker } from '../adapters/quiet-marker.js';
 import type { SecretSource } from '../adapters/secrets.js';
 import type { MetricName } from '../adapters/telemetry.js';
 import { InvalidInputError } from '../core/errors.js';
@@ -13,18 +14,17 @@ import type {
 } from '../core/stripe-checkout.js';
 import type { StripeMode } from '../core/stripe-mode.js';
 import {
+  type RecordedJob,
   recordAwaitingPayment,
   recordPaymentFailed,
-  recordSettledCheckout,
+  recordSettledCheckoutEvent,
 } from '../db/jobs/checkout-records.js';
 import type { JobRow } from '../db/jobs/job-row.js';
 import type { InputSource } from '../db/rejected-inputs-repository.js';
-import {
-  isStripeEventProcessed,
-  markStripeEventProcessed,
-} from '../db/stripe-events-repository.js';
+import type { StripeEventRef } from '../db/stripe-events-repository.js';
 import { announceJob } from './announcements.js';
 import type { ServiceDependencies } from './dependencies.js';
+import { wakeReconciler } from './quiet.js';
 import { keepRejection } from './rejections.js';
 
 /**
@@ -37,6 +37,8 @@ export interface CheckoutHandoffDependencies extends ServiceDependencies {
   readonly queue: HandoffQueue;
   /** Where the orchestrator reports back; see `callbackUrlFor`. */
   readonly callbackUrl: string;
+  /** Woken when a job is recorded after an idle period (see `services/quiet.ts`). */
+  readonly quiet: QuietMarker;
 }
 
 export interface HandedOffJob {
@@ -59,17 +61,46 @@ export async function recordAndHandOff(
   actor: Actor,
   correlation: Readonly<Record<string, string>> = {},
 ): Promise<HandedOffJob> {
-  const { job, created } = await recordSettledCheckout(
+  const recorded = await recordCheckout(deps, checkout, undefined, actor);
+  if ('duplicate' in recorded) throw new Error('a checkout without an event is never a duplicate');
+  return handOffRecorded(deps, recorded, actor, correlation);
+}
+
+/** One statement: the job, its history, the event's check and mark (when there is an event). */
+function recordCheckout(
+  deps: CheckoutHandoffDependencies,
+  checkout: CheckoutFacts & { readonly reason?: string | undefined },
+  event: StripeEventRef | undefined,
+  actor: Actor,
+) {
+  return recordSettledCheckoutEvent(
     deps.db,
     { ...checkout, callbackUrl: deps.callbackUrl },
+    event,
     deps.clock(),
     deps.rules.handoffLeaseSeconds,
     actor,
   );
+}
+
+/**
+ * After the commit: the first attempt onto the queue, `job.recorded` published and,
+ * after an idle period, the reconciler woken, side by side (the answer waits for the
+ * slowest). A reconciler that cannot be woken fails the request once the rest is done,
+ * so the sender retries and the retry wakes it.
+ */
+async function handOffRecorded(
+  deps: CheckoutHandoffDependencies,
+  { job, created, reconcilerQuietSince }: RecordedJob,
+  actor: Actor,
+  correlation: Readonly<Record<string, string>>,
+): Promise<HandedOffJob> {
   const ids = { ...correlation, stripeSessionId: job.stripe_session_id, jobId: job.id };
+  const handedOff = { jobId: job.id, stripeSessionId: job.stripe_session_id, created };
   if (!created) {
     deps.log.info('checkout already recorded', { ...ids, status: job.status });
-    return { jobId: job.id, stripeSessionId: job.stripe_session_id, created, enqueued: false };
+    await wakeReconciler(deps.quiet, reconcilerQuietSince);
+    return { ...handedOff, enqueued: false };
   }
   if (job.trigger_payload) {
     deps.log.info('checkout recorded', { ...ids, packageSlug: job.package_slug, actor });
@@ -81,8 +112,7 @@ export async function recordAndHandOff(
       actor,
     });
   }
-  // Both after the commit and side by side: the answer waits for the slower one only.
-  const [enqueued] = await Promise.all([
+  const [enqueued, , woken] = await Promise.allSettled([
     enqueueFirstAttempt(deps, job, ids),
     announceJob(deps, {
       type: 'job.recorded',
@@ -91,8 +121,11 @@ export async function recordAndHandOff(
       occurredAt: job.created_at,
       detail: { package_slug: job.package_slug, actor },
     }),
+    wakeReconciler(deps.quiet, reconcilerQuietSince),
   ]);
-  return { jobId: job.id, stripeSessionId: job.stripe_session_id, created, enqueued };
+  if (woken.status === 'rejected') throw woken.reason;
+  if (enqueued.status === 'rejected') throw enqueued.reason;
+  return { ...handedOff, enqueued: enqueued.value };
 }
 
 async function enqueueFirstAttempt(
@@ -157,10 +190,10 @@ export const EVENTBRIDGE_INTAKE: StripeIntake = {
 };
 
 /**
- * Acts on a verified Stripe event once: a repeat of a processed event is answered
- * without work, and an event is remembered only after its work committed. Concurrent
- * deliveries may both do the work; each step is idempotent and the job's `created`
- * flag lets exactly one of them send the hand-off.
+ * Acts on a verified Stripe event once, in one statement: a repeat of a processed event
+ * is answered without work, and an event is remembered exactly when its work commits.
+ * Concurrent deliveries may both do the work; each step is idempotent and the job's
+ * `created` flag lets exactly one of them send the hand-off.
  */
 export async function handleStripeEvent(
   deps: CheckoutHandoffDependencies,
@@ -171,43 +204,42 @@ export async function handleStripeEvent(
   if (event.kind === 'rejected') return refuse(deps, event, intake);
 
   const ids = { stripeEventId: event.eventId, stripeSessionId: event.checkout.stripeSessionId };
-  if (await isStripeEventProcessed(deps.db, event.eventId)) {
+  const ref = { id: event.eventId, type: event.type };
+  const duplicate = (): StripeEventOutcome => {
     deps.telemetry.count('StripeEventDuplicate');
     deps.log.info('Stripe event already processed', { ...ids, type: event.type });
     return { outcome: 'duplicate' };
-  }
-  const outcome = await applyCheckoutEvent(deps, event, intake, ids);
-  const { marked } = await markStripeEventProcessed(
-    deps.db,
-    { id: event.eventId, type: event.type, stripeSessionId: event.checkout.stripeSessionId },
-    deps.clock(),
-  );
-  if (!marked) deps.telemetry.count('StripeEventDuplicate');
-  return outcome;
-}
-
-async function applyCheckoutEvent(
-  deps: CheckoutHandoffDependencies,
-  event: Extract<StripeCheckoutEvent, { checkout: CheckoutFacts }>,
-  intake: StripeIntake,
-  ids: Readonly<Record<string, string>>,
-): Promise<StripeEventOutcome> {
+  };
+  // A concurrent delivery of the same event marked it first: its work was idempotent.
+  const countUnmarked = (marked: boolean) => {
+    if (!marked) deps.telemetry.count('StripeEventDuplicate');
+  };
   switch (event.kind) {
     case 'settled': {
-      const job = await recordAndHandOff(deps, event.checkout, intake.actor, ids);
-      if (job.created) deps.telemetry.count(intake.recordedMetric);
+      const recorded = await recordCheckout(deps, event.checkout, ref, intake.actor);
+      if ('duplicate' in recorded) {
+        await wakeReconciler(deps.quiet, recorded.reconcilerQuietSince);
+        return duplicate();
+      }
+      countUnmarked(recorded.marked);
+      if (recorded.created) deps.telemetry.count(intake.recordedMetric);
+      const job = await handOffRecorded(deps, recorded, intake.actor, ids);
       // Another event for a session already recorded (a resend, the other intake): this
       // one recorded nothing.
       return { outcome: job.created ? 'recorded' : 'duplicate', ...job };
     }
     case 'awaiting_payment': {
-      const { recorded } = await recordAwaitingPayment(deps.db, event.checkout, deps.clock());
-      deps.log.info('checkout awaiting a delayed payment', { ...ids, recorded });
+      const account = await recordAwaitingPayment(deps.db, event.checkout, deps.clock(), ref);
+      if (account.duplicate) return duplicate();
+      countUnmarked(account.marked);
+      deps.log.info('checkout awaiting a delayed payment', { ...ids, recorded: account.recorded });
       return { outcome: 'awaiting_payment' };
     }
     case 'payment_failed': {
-      const { recorded } = await recordPaymentFailed(deps.db, event.checkout, deps.clock());
-      deps.log.warn('delayed payment failed', { ...ids, recorded });
+      const account = await recordPaymentFailed(deps.db, event.checkout, deps.clock(), ref);
+      if (account.duplicate) return duplicate();
+      countUnmarked(account.marked);
+      deps.log.warn('delayed payment failed', { ...ids, recorded: account.recorded });
       return { outcome: 'payment_failed' };
     }
   }

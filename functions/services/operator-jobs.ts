@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConflictError, describeIssues, InvalidInputError } from '../core/errors.js';
 import type { Actor } from '../core/job.js';
 import { boundedText, referenceOf } from '../core/text.js';

@@ -1,5 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { type HandoffQueue, sendAttempt } from '../adapters/handoff-queue.js';
-import { openSeconds } from '../db/breaker-repository.js';
+import type { QuietMarker } from '../adapters/quiet-marker.js';
+import { openSeconds, readBreaker } from '../db/breaker-repository.js';
 import {
   type CappedJob,
   type Claim,
@@ -8,8 +10,10 @@ import {
   claimStaleJobs,
   countStuckJobs,
 } from '../db/jobs/reconcile-claims.js';
+import { releaseReconcilerLease, takeReconcilerLease } from '../db/reconciler-state-repository.js';
 import { announce } from './announcements.js';
 import type { ServiceDependencies } from './dependencies.js';
+import { QUIET_SETTLE_MS, readQuiet, settleQuiet } from './quiet.js';
 
 /**
  * The reconciler (SPEC 2.5, runbook section 4): claims STALE jobs batch by batch and
@@ -25,7 +29,11 @@ import type { ServiceDependencies } from './dependencies.js';
  * - While the breaker is open nothing is claimed and no budget is spent; one probe per
  *   run tests the orchestrator, and its acceptance closes the breaker.
  * - Sends are paced to `maxRedrivesPerSecond`: an outage of thousands of jobs drains
- *   in one run without flooding the orchestrator.
+ *   in one run without flooding the orchestrator. Runs never overlap (a lease in the
+ *   database, whoever starts them: the schedule, a retry, an operator), so that pace is
+ *   one global cap.
+ * - When nothing is in flight, a tick reads the quiet marker only and publishes the
+ *   gauge (0) without waking Aurora (`services/quiet.ts`).
  * - Only as many jobs are claimed as can be sent at that pace before the deadline, so a
  *   claimed job is never left unsent because time ran out. A send that fails anyway
  *   leaves the job for a later run: its lease lapses, no budget was spent, and it is
@@ -54,7 +62,16 @@ export type ReconcileDependencies = Pick<
 > & {
   readonly queue: HandoffQueue;
   readonly timer?: Timer;
+  /** The scheduled run's quiet marker; an operator's forced run has none and always reads. */
+  readonly quiet?: QuietMarker;
 };
+
+/**
+ * Kept free at the end of a run: the last claim's round trip (longer while Aurora
+ * resumes), its sends, the gauge and the metrics flush. The lease outlives the deadline
+ * by as much, so it lapses when the invocation's time is up.
+ */
+export const RECONCILE_SAFETY_MARGIN_MS = 20_000;
 
 export interface ReconcileRun extends ReconcileSettings {
   /** `timer.now()` by which every claimed job must have been sent. */
@@ -86,6 +103,11 @@ export type ReconcileSummary = {
   readonly probe_sent: boolean;
   /** The STUCK gauge after the run. */
   readonly stuck_total: number;
+  /**
+   * `full`: the run read the database; `quiet`: nothing was in flight, the gauge was
+   * published without it; `overlap`: another run holds the lease, this one did nothing.
+   */
+  readonly run: 'full' | 'quiet' | 'overlap';
 };
 
 export async function reconcile(
@@ -93,6 +115,69 @@ export async function reconcile(
   run: ReconcileRun,
 ): Promise<ReconcileSummary> {
   const timer = deps.timer ?? realTimer;
+  const seen = await readQuiet(deps.quiet, deps.log);
+  if (seen.state === 'quiet') return report(deps, idleSummary('quiet'));
+  const token = randomUUID();
+  const leaseMs = run.deadline - timer.now() + RECONCILE_SAFETY_MARGIN_MS;
+  const now = deps.clock();
+  if (!(await takeReconcilerLease(deps.db, token, now, new Date(now.getTime() + leaseMs)))) {
+    deps.log.warn('another reconcile run holds the lease; this one only reports the gauge', {});
+    return report(deps, await gaugeWhileOverlapping(deps));
+  }
+  try {
+    const summary = await redriveAndCount(deps, run, timer);
+    if (deps.quiet) {
+      const canWait = run.deadline - timer.now() > QUIET_SETTLE_MS;
+      await settleQuiet(
+        { db: deps.db, quiet: deps.quiet, clock: deps.clock },
+        seen,
+        canWait ? (ms) => timer.sleep(ms) : undefined,
+      );
+    }
+    return report(deps, summary);
+  } finally {
+    await releaseReconcilerLease(deps.db, token);
+  }
+}
+
+/** A run that re-drove nothing: nothing in flight (the gauge is 0), or another run at work. */
+function idleSummary(run: 'quiet' | 'overlap'): ReconcileSummary {
+  return {
+    event: 'provisioning.reconcile.run',
+    scanned: 0,
+    redriven: 0,
+    still_failing: 0,
+    skipped_no_payload: 0,
+    capped: 0,
+    breaker: 'closed',
+    breaker_open_seconds: 0,
+    probe_sent: false,
+    stuck_total: 0,
+    run,
+  };
+}
+
+/**
+ * While another run (an operator's, say) holds the lease: the gauge and the breaker as
+ * they stand, so the gauge never goes missing, and nothing re-driven.
+ */
+async function gaugeWhileOverlapping(deps: ReconcileDependencies): Promise<ReconcileSummary> {
+  const now = deps.clock();
+  const stuck = await countStuckJobs(deps.db, now, deps.rules);
+  const breaker = await readBreaker(deps.db);
+  return {
+    ...idleSummary('overlap'),
+    breaker: breaker.state,
+    breaker_open_seconds: openSeconds(breaker, now),
+    stuck_total: stuck,
+  };
+}
+
+async function redriveAndCount(
+  deps: ReconcileDependencies,
+  run: ReconcileRun,
+  timer: Timer,
+): Promise<ReconcileSummary> {
   const pace = pacer(timer, run.maxRedrivesPerSecond);
   let claimed = 0;
   let redriven = 0;
@@ -135,7 +220,7 @@ export async function reconcile(
   const probeSent = breaker.state === 'open' ? await sendProbe(deps) : false;
   const now = deps.clock();
   const stuckTotal = await countStuckJobs(deps.db, now, deps.rules);
-  const summary: ReconcileSummary = {
+  return {
     event: 'provisioning.reconcile.run',
     scanned: claimed + (first?.skippedNoPayload ?? 0),
     redriven,
@@ -146,9 +231,8 @@ export async function reconcile(
     breaker_open_seconds: openSeconds({ state: breaker.state, opened_at: breaker.openedAt }, now),
     probe_sent: probeSent,
     stuck_total: stuckTotal,
+    run: 'full',
   };
-  report(deps, summary);
-  return summary;
 }
 
 /** While the breaker is open, one probe per run tests the orchestrator, spending no budget. */
@@ -212,7 +296,7 @@ async function redrive(deps: ReconcileDependencies, job: ClaimedJob): Promise<bo
   );
 }
 
-function report(deps: ReconcileDependencies, summary: ReconcileSummary): void {
+function report(deps: ReconcileDependencies, summary: ReconcileSummary): ReconcileSummary {
   deps.telemetry.gauge('ProvisioningJobsStuck', summary.stuck_total);
   deps.telemetry.gauge('BreakerOpenSeconds', summary.breaker_open_seconds);
   deps.telemetry.count('ReconcileRedriven', summary.redriven);
@@ -225,6 +309,7 @@ function report(deps: ReconcileDependencies, summary: ReconcileSummary): void {
     });
   }
   deps.log.info(summary.event, summary);
+  return summary;
 }
 
 /** Spaces sends at least `1000 / perSecond` ms apart, without catching up after a slow one. */

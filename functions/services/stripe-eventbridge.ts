@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { describeIssues, InvalidInputError } from '../core/errors.js';
 import { classifyStripeEvent } from '../core/stripe-checkout.js';
 import type { StripeMode } from '../core/stripe-mode.js';

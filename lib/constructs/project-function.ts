@@ -11,9 +11,11 @@ import {
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import type { IStringParameter } from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { METRICS_NAMESPACE, serviceNameFor } from '../../functions/adapters/telemetry.js';
 import { bundlingRoot, PACKAGE_ROOT, packagePathFromRoot } from '../package-paths.js';
+import { LAMBDA_BUNDLING } from './bundling.js';
 import type { Database, DatabaseLogin } from './database.js';
 
 /** The Data API calls a function makes; never `GetSecretValue` on another login's secret. */
@@ -69,14 +71,9 @@ export class ProjectFunction extends Construct {
     // This repository, or the app that installed this package from npm.
     const root = bundlingRoot();
     const bundling: NodejsFunctionProps['bundling'] = {
-      minify: true,
-      sourceMap: true,
+      ...LAMBDA_BUNDLING,
+      mainFields: [...LAMBDA_BUNDLING.mainFields],
       format: OutputFormat.ESM,
-      target: 'node22',
-      mainFields: ['module', 'main'],
-      // Some dependencies still call require(); ESM bundles need it defined.
-      banner:
-        "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
       externalModules: [],
       ...(copies.length
         ? {
@@ -153,6 +150,17 @@ export class ProjectFunction extends Construct {
   bindQueueSend(queue: IQueue): this {
     this.fn.addEnvironment('HANDOFF_QUEUE_URL', queue.queueUrl);
     queue.grantSendMessages(this.fn);
+    return this;
+  }
+
+  /**
+   * The reconciler's quiet marker (`functions/services/quiet.ts`): `wake` for the
+   * writers (put only), `read` for the watchdog, `settle` for the reconciler (both).
+   */
+  bindQuietMarker(parameter: IStringParameter, access: 'wake' | 'read' | 'settle'): this {
+    this.fn.addEnvironment('RECONCILER_QUIET_PARAMETER', parameter.parameterName);
+    if (access !== 'wake') parameter.grantRead(this.fn);
+    if (access !== 'read') parameter.grantWrite(this.fn);
     return this;
   }
 

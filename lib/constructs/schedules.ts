@@ -3,6 +3,7 @@ import { Schedule, ScheduleExpression } from 'aws-cdk-lib/aws-scheduler';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { RECONCILE_EVERY_MINUTES } from '../../functions/core/reconcile-timing.js';
 import type { ProjectFunction } from './project-function.js';
 
 export interface SchedulesProps {
@@ -16,7 +17,7 @@ export interface SchedulesProps {
 }
 
 /** Reconcile every 10 minutes (SPEC 1). */
-export const RECONCILE_EXPRESSION = 'rate(10 minutes)';
+export const RECONCILE_EXPRESSION = `rate(${RECONCILE_EVERY_MINUTES} minutes)`;
 /** The watchdog at the top of every hour, as the seed's `0 * * * *`. */
 export const WATCHDOG_EXPRESSION = 'cron(0 * * * ? *)';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { JobStatus } from '../../functions/core/job.js';
 import type { SqlExecutor } from '../../functions/db/executor.js';
 import { jobRow, jobStatus } from '../../functions/db/jobs/job-row.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { upsertUser } from '../../functions/db/catalogue-repository.js';
 import { listAdmins, removeAdmin } from '../../functions/db/operator-repository.js';
 import type { Command, CommandContext } from '../command.js';

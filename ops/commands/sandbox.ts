@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { SANDBOX_MODES } from '../../functions/sandbox/sandbox-orchestrator.js';
 import { isRunning, readRuntimeFile, runtimeFilePath } from '../../local/runtime-file.js';
 import type { Command } from '../command.js';

@@ -7,13 +7,20 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RECONCILE_TIMEOUT_SECONDS } from '../../functions/core/reconcile-timing.js';
 import {
   DATA_API_RETRY_BUDGET_SECONDS,
   HTTP_INTEGRATION_LIMIT_SECONDS,
   LONGEST_REPORTED_RESUME_SECONDS,
 } from '../../functions/core/resume-budget.js';
+import {
+  BUNDLE_BUDGET_BYTES,
+  STRIPE_BUNDLE_BUDGET_BYTES,
+  TRACER_PACKAGES,
+} from '../../lib/constructs/bundling.js';
 import { ProvisioningStack } from '../../lib/provisioning-stack.js';
 import { parseSettings } from '../../lib/settings.js';
+import { bundleComposition } from '../support/bundle-composition.js';
 import { cdkJsonContext, featureFlags } from '../support/cdk-context.js';
 import { bundledHandler } from '../support/lambda-bundles.js';
 
@@ -157,6 +164,105 @@ describe('the schedules', () => {
         DeadLetterConfig: { Arn: expect.anything() },
       });
     }
+  });
+});
+
+describe('the reconciler', () => {
+  const reconciler = () => productFunctions().find(([id]) => id.startsWith('Reconciler'))?.[1];
+
+  it('has as long as a tick allows, one instance at most, so a backlog drains at one global pace', () => {
+    const fn = reconciler();
+
+    expect(Number(fn?.Properties?.Timeout)).toBe(RECONCILE_TIMEOUT_SECONDS);
+    expect(RECONCILE_TIMEOUT_SECONDS).toBeLessThan(600);
+    expect(fn?.Properties?.ReservedConcurrentExecutions).toBe(1);
+    // 10,000 stranded jobs at the default 20/s, within the run's deadline.
+    expect((RECONCILE_TIMEOUT_SECONDS - 20) * 20).toBeGreaterThanOrEqual(10_000);
+  });
+
+  it('shares its quiet marker with every writer: the reconciler reads and writes it, the watchdog reads, the writers only wake it', () => {
+    const [parameterId] = byType('AWS::SSM::Parameter')[0] ?? [];
+    const marked = productFunctions().filter(
+      ([, fn]) => variablesOf(fn).RECONCILER_QUIET_PARAMETER !== undefined,
+    );
+    type Statement = { Action: string | string[]; Resource: unknown };
+    const statementsOf = (policy: Resource) =>
+      (policy.Properties?.PolicyDocument as { Statement?: Statement[] } | undefined)?.Statement ??
+      [];
+    const actionsOf = (fn: Resource) =>
+      byType('AWS::IAM::Policy')
+        .filter(([, policy]) =>
+          JSON.stringify(policy.Properties?.Roles).includes(
+            JSON.stringify(
+              (fn.Properties?.Role as { 'Fn::GetAtt'?: string[] })?.['Fn::GetAtt']?.[0],
+            ),
+          ),
+        )
+        .flatMap(([, policy]) => statementsOf(policy))
+        .filter((statement) => JSON.stringify(statement.Resource).includes(String(parameterId)))
+        .flatMap((statement) => [statement.Action].flat())
+        .sort();
+
+    expect(marked.map(([id]) => id.replace(/[A-F0-9]{8}$/, '')).sort()).toEqual([
+      'CallbackFunction',
+      'OperatorJobCreateFunction',
+      'ReconcilerFunction',
+      'StripeWebhookFunction',
+      'SweepFunction',
+      'WatchdogFunction',
+    ]);
+    for (const [id, fn] of marked) {
+      const actions = actionsOf(fn);
+      if (id.startsWith('Reconciler')) expect(actions).toContain('ssm:PutParameter');
+      if (id.startsWith('Watchdog')) expect(actions).not.toContain('ssm:PutParameter');
+      if (!id.startsWith('Reconciler') && !id.startsWith('Watchdog')) {
+        expect(actions, id).toEqual(['ssm:PutParameter']);
+      }
+    }
+  });
+});
+
+describe('the Lambda bundles', () => {
+  const bundles = () =>
+    productFunctions().map(([id, fn]) => {
+      const entry = join(outdir, String(fn.Metadata?.['aws:asset:path']), 'index.mjs');
+      const { bytes, packages } = bundleComposition(entry);
+      const tracer = TRACER_PACKAGES.reduce((sum, name) => sum + (packages.get(name) ?? 0), 0);
+      return { id, bytes, tracer, packages: new Set(packages.keys()) };
+    });
+
+  // The two whose work needs Stripe's library: the webhook's signature, the sweep's reads.
+  const carriesStripe = (id: string) => id.startsWith('StripeWebhook') || id.startsWith('Sweep');
+
+  it('stay within their cold-start budgets, the Tracer’s X-Ray SDK apart: 600 KB each, 900 KB with Stripe inside (webhook, sweep)', () => {
+    for (const { id, bytes, tracer } of bundles()) {
+      const budget = carriesStripe(id) ? STRIPE_BUNDLE_BUDGET_BYTES : BUNDLE_BUDGET_BYTES;
+      expect(bytes - tracer, id).toBeLessThanOrEqual(budget);
+      expect(tracer, id).toBeLessThan(150 * 1024);
+    }
+  });
+
+  it('carry no pg driver, Stripe only in the webhook and the sweep, and each AWS SDK client only where it is used', () => {
+    const clients = Object.fromEntries(
+      bundles().map(({ id, packages }) => {
+        expect(packages.has('pg'), id).toBe(false);
+        expect(packages.has('stripe'), id).toBe(carriesStripe(id));
+        const used = [...packages].filter((name) => name.startsWith('@aws-sdk/client-')).sort();
+        return [id.replace(/Function[A-F0-9]{8}$/, ''), used.map((name) => name.slice(16))];
+      }),
+    );
+
+    expect(clients).toMatchObject({
+      StripeWebhook: ['eventbridge', 'rds-data', 'secrets-manager', 'sqs', 'ssm'],
+      HandoffConsumer: ['eventbridge', 'rds-data', 'secrets-manager'],
+      Callback: ['eventbridge', 'rds-data', 'secrets-manager', 'ssm'],
+      Reconciler: ['eventbridge', 'rds-data', 'sqs', 'ssm'],
+      Watchdog: ['rds-data', 'ssm'],
+      Status: ['rds-data'],
+      OperatorJobRead: ['rds-data'],
+      OperatorJobCreate: ['eventbridge', 'rds-data', 'sqs', 'ssm'],
+      OpenApi: [],
+    });
   });
 });
 

@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { expect } from 'vitest';
 import type { HandoffMessage, HandoffQueue } from '../../functions/adapters/handoff-queue.js';
 import type { LifecycleEvent, LifecycleEvents } from '../../functions/adapters/lifecycle-events.js';
+import { InMemoryQuietMarker } from '../../functions/adapters/quiet-marker.js';
 import { EnvironmentSecretSource } from '../../functions/adapters/secrets.js';
 import { TelemetryRegistry } from '../../functions/adapters/telemetry.js';
 import { DEFAULT_RULES } from '../../functions/core/rules.js';
@@ -34,7 +35,7 @@ export const STRIPE_SECRET = 'whsec_fuzz_7c2e9b1d';
 export const CALLBACK_SECRET = 'callback-secret-fuzz-4a8f';
 export const CALLBACK_URL = 'https://handoff.example.com/api/internal/provisioning/callback';
 
-const quiet: Log = { debug() {}, info() {}, warn() {}, error() {} };
+const silent: Log = { debug() {}, info() {}, warn() {}, error() {} };
 
 export interface FuzzGround {
   readonly db: TestDatabase;
@@ -43,6 +44,7 @@ export interface FuzzGround {
     readonly queue: HandoffQueue & { readonly sent: HandoffMessage[] };
     readonly secrets: EnvironmentSecretSource;
     readonly callbackUrl: string;
+    readonly quiet: InMemoryQuietMarker;
   };
   /** Rows written outside `rejected_inputs`, and `rejected_inputs` rows, so far. */
   writes(): Promise<Writes>;
@@ -97,7 +99,8 @@ export async function fuzzGround(sessions: readonly string[] = []): Promise<Fuzz
       rules: DEFAULT_RULES,
       telemetry: new TelemetryRegistry(),
       events,
-      log: quiet,
+      log: silent,
+      quiet: new InMemoryQuietMarker(),
       queue,
       secrets,
       callbackUrl: CALLBACK_URL,

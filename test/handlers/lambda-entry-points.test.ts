@@ -1,25 +1,31 @@
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { upsertPackage } from '../../functions/db/catalogue-repository.js';
+import { DataApiBridge } from '../support/data-api-bridge.js';
+import { TEST_DATA_API_TARGET } from '../support/executors.js';
 import { lambdaContext, PACKAGES, QUEUE_URL, SECRET_ARNS } from '../support/handler-harness.js';
 import { httpEvent } from '../support/http-events.js';
 import { freshDatabase, type TestDatabase } from '../support/postgres.js';
 
 /**
  * The `handler` exports Lambda invokes, built from nothing but the environment the
- * stack sets: the wiring in functions/aws.ts is exercised as deployed (with AWS
- * clients mocked and DATABASE_URL standing in for the Data API target).
+ * stack sets: the wiring in functions/aws.ts is exercised as deployed (AWS clients
+ * mocked, the Data API answered by the bridge over a real PostgreSQL).
  */
 const WEBHOOK_SECRET = 'whsec_entry_point_test';
 const sqs = mockClient(SQSClient);
 const eventBridge = mockClient(EventBridgeClient);
 const secretsManager = mockClient(SecretsManagerClient);
+const ssm = mockClient(SSMClient);
+const QUIET_PARAMETER = '/provisioning/test/reconciler-quiet';
 let db: TestDatabase;
+let bridge: DataApiBridge;
 
 type Handler = (event: unknown, context: unknown) => Promise<unknown>;
 // Imported only once the environment is set, as Lambda loads them.
@@ -36,9 +42,15 @@ async function entryPoint(module: keyof typeof MODULES): Promise<Handler> {
 
 beforeAll(async () => {
   db = await freshDatabase();
+  bridge = new DataApiBridge({ pool: db.pool });
+  bridge.serveEveryClient();
   for (const pkg of PACKAGES) await upsertPackage(db.executor, pkg);
   sqs.on(SendMessageCommand).resolves({ MessageId: 'm-1' });
   eventBridge.resolves({ FailedEntryCount: 0, Entries: [] });
+  ssm
+    .on(GetParameterCommand, { Name: QUIET_PARAMETER })
+    .resolves({ Parameter: { Name: QUIET_PARAMETER, Value: 'awake' } });
+  ssm.on(PutParameterCommand, { Name: QUIET_PARAMETER }).resolves({ Version: 2 });
   secretsManager
     .on(GetSecretValueCommand, { SecretId: SECRET_ARNS.stripeWebhookSecrets })
     .resolves({ SecretString: WEBHOOK_SECRET });
@@ -47,10 +59,13 @@ beforeAll(async () => {
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: 'AKIATEST',
     AWS_SECRET_ACCESS_KEY: 'test',
-    DATABASE_URL: db.connectionString,
+    DATABASE_RESOURCE_ARN: TEST_DATA_API_TARGET.resourceArn,
+    DATABASE_SECRET_ARN: TEST_DATA_API_TARGET.secretArn,
+    DATABASE_NAME: TEST_DATA_API_TARGET.database,
     HANDOFF_QUEUE_URL: QUEUE_URL,
     STRIPE_WEBHOOK_SECRET_ARN: SECRET_ARNS.stripeWebhookSecrets,
     STRIPE_MODE: 'test',
+    RECONCILER_QUIET_PARAMETER: QUIET_PARAMETER,
     PUBLIC_BASE_URL: 'https://api.example.com',
     POWERTOOLS_METRICS_DISABLED: 'true',
   });
@@ -60,11 +75,8 @@ afterAll(async () => {
   sqs.restore();
   eventBridge.restore();
   secretsManager.restore();
-  // The handlers' own pools stay open as in a warm Lambda container; end their sessions
-  // (their pools drop the closed connections quietly) so the database can be dropped.
-  await db.pool.query(
-    'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
-  );
+  ssm.restore();
+  await bridge.close();
   await db.close();
 });
 
@@ -92,7 +104,8 @@ describe('the Lambda entry points, built from the environment', () => {
     const reconcile = await entryPoint('reconcile');
 
     const sweep = await watchdog({}, lambdaContext());
-    const run = await reconcile({}, lambdaContext(300_000));
+    // Too little time left to wait out a quiet time: the run arms it and returns.
+    const run = await reconcile({}, lambdaContext(60_000));
 
     expect(sweep).toMatchObject({ event: 'provisioning.watchdog.run' });
     expect(run).toMatchObject({ event: 'provisioning.reconcile.run', stuck_total: 0 });

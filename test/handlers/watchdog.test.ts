@@ -107,6 +107,7 @@ describe('the hourly watchdog', () => {
       notifications_sent: 4,
       pruned_stripe_events: 0,
       pruned_rejected_inputs: 0,
+      quiet: false,
     });
     const expected = ['db_stalled_migrating', 'db_stalled_provisioning'].flatMap((database) =>
       [...admins].sort().map((admin) => ({
@@ -214,6 +215,7 @@ describe('the hourly watchdog', () => {
             notifications_sent: 6,
             pruned_stripe_events: 0,
             pruned_rejected_inputs: 0,
+            quiet: false,
           },
         ],
       },

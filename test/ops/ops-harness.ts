@@ -133,6 +133,7 @@ export function stackOutputs(overrides: Record<string, string> = {}): Record<str
     CallbackSecretArn: SECRET_ARNS.callbackSecret,
     TriggerSecretArn: SECRET_ARNS.triggerSecret,
     LifecycleBusName: LIFECYCLE_BUS,
+    ReconcilerQuietParameter: '/provisioning/test/reconciler-quiet',
     ...overrides,
   };
 }

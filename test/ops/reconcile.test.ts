@@ -85,6 +85,7 @@ describe('ops reconcile --stack: a forced run onto the stack’s hand-off queue 
       breaker_open_seconds: 0,
       probe_sent: false,
       stuck_total: 0,
+      run: 'full',
     });
     const sent = sqs.commandCalls(SendMessageCommand).map((call) => call.args[0].input);
     expect(sent).toHaveLength(1);

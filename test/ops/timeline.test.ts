@@ -4,13 +4,11 @@ import { upsertPackage, upsertUser } from '../../functions/db/catalogue-reposito
 import { applyCallback } from '../../functions/db/jobs/callbacks.js';
 import {
   recordAwaitingPayment,
-  recordSettledCheckout,
+  recordSettledCheckoutEvent,
 } from '../../functions/db/jobs/checkout-records.js';
 import { dispatchAttempt, recordAttemptOutcome } from '../../functions/db/jobs/handoff-attempts.js';
 import { rearmJob } from '../../functions/db/jobs/operator-actions.js';
-import { recordDatabaseReport } from '../../functions/db/organization-databases-repository.js';
 import { recordRejectedInput } from '../../functions/db/rejected-inputs-repository.js';
-import { markStripeEventProcessed } from '../../functions/db/stripe-events-repository.js';
 import { notifyStalls } from '../../functions/db/watchdog-repository.js';
 import { CALLBACK_URL, PACKAGES } from '../support/handler-harness.js';
 import { freshDatabase, type TestDatabase } from '../support/postgres.js';
@@ -46,32 +44,20 @@ const checkout = {
 /** A delayed payment that settles, a saga that fails once and stalls, an operator who steps in. */
 async function livedSession(): Promise<void> {
   const db0 = db.executor;
-  await recordAwaitingPayment(db0, checkout, now);
-  await markStripeEventProcessed(
-    db0,
-    {
-      id: 'evt_completed',
-      type: 'checkout.session.completed',
-      stripeSessionId: checkout.stripeSessionId,
-    },
-    now,
-  );
+  await recordAwaitingPayment(db0, checkout, now, {
+    id: 'evt_completed',
+    type: 'checkout.session.completed',
+  });
   advance(3600);
-  const { job } = await recordSettledCheckout(
+  const recorded = await recordSettledCheckoutEvent(
     db0,
     { ...checkout, callbackUrl: CALLBACK_URL },
+    { id: 'evt_succeeded', type: 'checkout.session.async_payment_succeeded' },
     now,
     DEFAULT_RULES.handoffLeaseSeconds,
   );
-  await markStripeEventProcessed(
-    db0,
-    {
-      id: 'evt_succeeded',
-      type: 'checkout.session.async_payment_succeeded',
-      stripeSessionId: checkout.stripeSessionId,
-    },
-    now,
-  );
+  if ('duplicate' in recorded) throw new Error('the settling event was seen before');
+  const { job } = recorded;
   advance(1);
   await dispatchAttempt(db0, { jobId: job.id, attempt: 1 }, now, DEFAULT_RULES.handoffLeaseSeconds);
   advance(2);
@@ -88,12 +74,9 @@ async function livedSession(): Promise<void> {
     { stripeSessionId: checkout.stripeSessionId, status: 'provisioning', phase: 'database' },
     now,
     DEFAULT_RULES,
-  );
-  await recordDatabaseReport(
-    db0,
-    checkout.stripeSessionId,
+    Math.random,
+    'orchestrator',
     { id: 'db_timeline', status: 'provisioning' },
-    now,
   );
   advance(30);
   await recordRejectedInput(
@@ -186,11 +169,7 @@ describe('ops show: one timeline of everything known about a session', () => {
       db.executor,
       { ...checkout, stripeSessionId: 'cs_test_waiting' },
       now,
-    );
-    await markStripeEventProcessed(
-      db.executor,
-      { id: 'evt_waiting', type: 'checkout.session.completed', stripeSessionId: 'cs_test_waiting' },
-      now,
+      { id: 'evt_waiting', type: 'checkout.session.completed' },
     );
 
     const result = await ops(['show', 'cs_test_waiting', '--json']);

@@ -131,7 +131,20 @@ export class DataApiBridge {
       region: 'us-east-1',
       credentials: { accessKeyId: 'AKIABRIDGEFAKE', secretAccessKey: 'bridge-fake-secret' },
     });
-    const stub = mockClient(client);
+    this.answerCommandsOf(client);
+    return client;
+  }
+
+  /**
+   * Answers every RDSDataClient created from now on, wherever it is built: the Lambda
+   * entry points' own wiring (`functions/aws.ts`) then runs against this bridge as deployed.
+   */
+  serveEveryClient(): void {
+    this.answerCommandsOf(RDSDataClient);
+  }
+
+  private answerCommandsOf(target: RDSDataClient | typeof RDSDataClient): void {
+    const stub = mockClient(target);
     stub
       .onAnyCommand()
       .callsFake(() => Promise.reject(badRequest('Command not served by DataApiBridge')));
@@ -161,7 +174,6 @@ export class DataApiBridge {
         this.serve(callOf(COMMAND_NAMES.rollback, input), () => this.rollbackTransaction(input)),
       );
     this.restorers.push(() => stub.restore());
-    return client;
   }
 
   /**

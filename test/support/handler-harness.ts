@@ -5,6 +5,7 @@ import type { Context } from 'aws-lambda';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { SqsHandoffQueue } from '../../functions/adapters/handoff-queue.js';
 import { EventBridgeLifecycleEvents } from '../../functions/adapters/lifecycle-events.js';
+import { InMemoryQuietMarker } from '../../functions/adapters/quiet-marker.js';
 import { type SecretName, SecretsManagerSource } from '../../functions/adapters/secrets.js';
 import { TelemetryRegistry } from '../../functions/adapters/telemetry.js';
 import { DEFAULT_RULES, type ProvisioningRules } from '../../functions/core/rules.js';
@@ -69,7 +70,7 @@ export interface Harness {
   readonly db: TestDatabase;
   readonly bridge: DataApiBridge;
   /** The collaborators every service takes: the Data API executor over the bridge, AWS adapters over mocked clients. */
-  readonly deps: ServiceDependencies;
+  readonly deps: ServiceDependencies & { readonly quiet: InMemoryQuietMarker };
   readonly queue: SqsHandoffQueue;
   readonly secrets: SecretsManagerSource;
   readonly sqs: AwsClientStub<SQSClient>;
@@ -128,6 +129,7 @@ export async function handlerHarness(
       telemetry,
       events,
       log,
+      quiet: new InMemoryQuietMarker(),
     },
     queue,
     secrets,

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { processPartialResponse, SqsFifoPartialProcessorAsync } from '@aws-lambda-powertools/batch';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { type HandoffMessage, handoffMessage } from '../../functions/adapters/handoff-queue.js';
 import { LocalFifoQueue } from '../../local/fifo-queue.js';
 
@@ -375,5 +375,79 @@ describe('local FIFO queue: SQS event shape', () => {
     expect(queue.depth()).toEqual({ visible: 0, inFlight: 2, deadLetters: 0 });
     waitOutVisibility();
     expect(attemptsOf(queue.receive())).toEqual([`${failing}:1`, `${failing}:2`]);
+  });
+});
+
+describe('a consumer waiting on the local queue', () => {
+  /** Whether the promise has settled once pending timers and I/O callbacks have run. */
+  async function settled(promise: Promise<void>): Promise<boolean> {
+    let done = false;
+    void promise.then(() => {
+      done = true;
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    return done;
+  }
+
+  it('sleeps while the queue is empty and wakes as soon as a message is sent, without polling', async () => {
+    const { queue } = queueOnManualClock();
+
+    const waiting = queue.whenReceivable();
+    const beforeSend = await settled(waiting);
+    await queue.send(handoff());
+
+    expect(beforeSend).toBe(false);
+    expect(await settled(waiting)).toBe(true);
+    expect(queue.receive().Records).toHaveLength(1);
+  });
+
+  it('wakes when the message in flight ahead of its group is deleted, so the next one is delivered', async () => {
+    const { queue } = queueOnManualClock();
+    const jobId = randomUUID();
+    await queue.send(handoff({ jobId, attempt: 1 }));
+    const first = queue.receive();
+    await queue.send(handoff({ jobId, attempt: 2 }));
+    // The send's own wake has come and gone: attempt 2 waits behind attempt 1.
+    await settled(Promise.resolve());
+
+    const waiting = queue.whenReceivable();
+    const whileInFlight = await settled(waiting);
+    queue.acknowledge(first, { batchItemFailures: [] });
+
+    expect(whileInFlight).toBe(false);
+    expect(await settled(waiting)).toBe(true);
+    expect(attemptsOf(queue.receive())).toEqual([`${jobId}:2`]);
+  });
+
+  it('wakes when a message in flight comes back after its visibility timeout', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const { queue, waitOutVisibility } = queueOnManualClock();
+      await queue.send(handoff());
+      await vi.advanceTimersByTimeAsync(0);
+      queue.receive();
+
+      const waiting = queue.whenReceivable();
+      await vi.advanceTimersByTimeAsync(VISIBILITY_SECONDS * 1000 - 1);
+      const early = await settled(waiting);
+      waitOutVisibility();
+      await vi.advanceTimersByTimeAsync(1);
+
+      expect(early).toBe(false);
+      expect(await settled(waiting)).toBe(true);
+      expect(queue.receive().Records).toHaveLength(1);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('lets a stopping runtime interrupt the wait', async () => {
+    const { queue } = queueOnManualClock();
+
+    const waiting = queue.whenReceivable();
+    queue.interrupt();
+
+    expect(await settled(waiting)).toBe(true);
   });
 });

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import * as z from 'zod';
 import { loadMigrations } from '../../functions/db/migrator.js';
 import {
   scanSql,
@@ -9,7 +10,7 @@ import {
   sqlTextHazards,
   stripComments,
 } from '../../functions/db/sql-text.js';
-import { definedStatements } from '../../functions/db/statement.js';
+import { definedStatements, statementProblems } from '../../functions/db/statement.js';
 import { SCHEMA_DIR } from '../support/postgres.js';
 
 const DB_DIR = fileURLToPath(new URL('../../functions/db', import.meta.url));
@@ -72,6 +73,26 @@ describe('every statement the repositories define', () => {
       .filter((statement) => statement.hazards.length > 0);
 
     expect(hazardous).toEqual([]);
+  });
+
+  it('names in its SQL exactly the parameters it declares (the local console’s too)', async () => {
+    await import('../../local/console/jobs-repository.js');
+    const wrong = definedStatements()
+      .map((statement) => ({ name: statement.name, problems: statementProblems(statement) }))
+      .filter((statement) => statement.problems.length > 0);
+
+    expect(wrong).toEqual([]);
+    expect(
+      statementProblems({
+        name: 'broken',
+        sql: `SELECT :a, to_char(now(), 'HH24:MI')`,
+        params: { a: 'text', b: 'int' },
+        row: z.object({}),
+      }),
+    ).toEqual([
+      'SQL uses [a] but declares [a, b]',
+      expect.stringMatching(/^:MI inside the literal/),
+    ]);
   });
 
   it('casts the result of a function returning void (the migrator advisory lock) to a documented type', () => {

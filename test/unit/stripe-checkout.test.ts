@@ -1,7 +1,8 @@
 import Stripe from 'stripe';
 import { describe, expect, it } from 'vitest';
 import { SignatureError } from '../../functions/core/errors.js';
-import { classifyStripeEvent, readStripeDelivery } from '../../functions/core/stripe-checkout.js';
+import { classifyStripeEvent } from '../../functions/core/stripe-checkout.js';
+import { readStripeDelivery } from '../../functions/core/stripe-delivery.js';
 
 const NOW = new Date('2026-11-23T10:00:00Z');
 const SECRET = 'whsec_unit';

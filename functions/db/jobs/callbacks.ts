@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
+import type { DatabaseReport } from '../../core/callback-body.js';
 import {
   type Actor,
   type CallbackReport,
@@ -8,11 +9,16 @@ import {
 } from '../../core/job.js';
 import { type ProvisioningRules, secondsAfter } from '../../core/rules.js';
 import type { SqlExecutor } from '../executor.js';
+import {
+  RECONCILER_QUIET_SINCE,
+  RECONCILER_WOKEN,
+  reconcilerQuietSince,
+} from '../reconciler-state-repository.js';
 import { defineStatement, runStatement } from '../statement.js';
 import { RETRY_AT_PARAMS, retryAtSql, retryAtValues } from './backoff.js';
 import { jobStatus } from './job-row.js';
 
-/** The orchestrator's reports applied to a job. */
+/** The orchestrator's reports applied to a job, with the tenant database it reports. */
 
 const applyCallbackStatement = defineStatement({
   name: 'apply orchestrator callback',
@@ -80,7 +86,21 @@ WITH prior AS (
       'cell_id', CAST(:cellId AS text), 'error', CAST(:error AS text))), :requestToken
   FROM prior WHERE prior.status = 'cancelled' AND :status = 'provisioned'
   ON CONFLICT (request_token, job_id, kind) WHERE request_token IS NOT NULL DO NOTHING
-)
+), reported AS (
+  -- The tenant database, for the watchdog's stall rule: its first report creates the row
+  -- under the job's account, and its provisioned_at (when provisioning started, which
+  -- the rule measures from) is kept by later reports. Whatever the job's state.
+  INSERT INTO organization_databases AS d (id, account_id, status, provisioned_at, updated_at)
+  SELECT CAST(:databaseId AS text), prior.account_id, CAST(:databaseStatus AS text), :now, :now
+  FROM prior WHERE CAST(:databaseId AS text) IS NOT NULL
+  ON CONFLICT (id) DO UPDATE SET
+    status = excluded.status,
+    account_id = coalesce(d.account_id, excluded.account_id),
+    updated_at = excluded.updated_at
+    -- A database never moves to another tenant's account on an orchestrator's say-so.
+    WHERE d.account_id IS NULL OR d.account_id = excluded.account_id
+  RETURNING d.provisioned_at
+), ${RECONCILER_WOKEN}
 SELECT prior.id AS job_id, prior.account_id,
   coalesce((SELECT from_status FROM replayed WHERE kind = 'callback'), prior.status) AS prior_status,
   coalesce(job.status, prior.status) AS status,
@@ -89,7 +109,8 @@ SELECT prior.id AS job_id, prior.account_id,
   prior.status = 'cancelled' AND :status = 'provisioned' AS late_for_cancelled,
   -- The coordinates the job holds after this call (frozen once provisioned).
   CASE WHEN job.id IS NULL THEN prior.deployment_id ELSE job.deployment_id END AS deployment_id,
-  CASE WHEN job.id IS NULL THEN prior.cell_id ELSE job.cell_id END AS cell_id
+  CASE WHEN job.id IS NULL THEN prior.cell_id ELSE job.cell_id END AS cell_id,
+  EXISTS (SELECT 1 FROM reported) AS database_recorded, ${RECONCILER_QUIET_SINCE}
 FROM prior LEFT JOIN job ON true`,
   params: {
     sessionId: 'text',
@@ -102,11 +123,13 @@ FROM prior LEFT JOIN job ON true`,
     quietUntil: 'timestamp',
     ...RETRY_AT_PARAMS,
     maxAttempts: 'int',
+    databaseId: 'text',
+    databaseStatus: 'text',
     requestToken: 'uuid',
     actor: 'text',
     now: 'timestamp',
   },
-  row: z.object({
+  row: reconcilerQuietSince.extend({
     job_id: z.string(),
     account_id: z.string(),
     prior_status: jobStatus,
@@ -116,6 +139,7 @@ FROM prior LEFT JOIN job ON true`,
     late_for_cancelled: z.boolean(),
     deployment_id: z.string().nullable(),
     cell_id: z.string().nullable(),
+    database_recorded: z.boolean(),
   }),
 });
 
@@ -136,13 +160,20 @@ export type CallbackResult =
       /** The job's coordinates after the call: a provisioned job's are never replaced. */
       readonly deploymentId: string | null;
       readonly cellId: string | null;
+      /**
+       * The reported tenant database: `recorded`, or `other_account` when its id is
+       * already another account's (nothing changed); absent when none was reported.
+       */
+      readonly database?: 'recorded' | 'other_account';
+      /** Set when the reconciler may be idle: the caller must wake it (`services/quiet.ts`). */
+      readonly reconcilerQuietSince: Date | null;
     };
 
 /**
  * Applies an orchestrator callback in one statement: progress (phase, heartbeat, and the
  * job held for a quiet window), provisioned (job and account together, quota only when
- * positive) or failed (re-driven after a backoff, or capped with no budget left). A
- * provisioned or cancelled job never moves.
+ * positive) or failed (re-driven after a backoff, or capped with no budget left), and
+ * the tenant database it reports. A provisioned or cancelled job never moves.
  */
 export async function applyCallback(
   db: SqlExecutor,
@@ -151,6 +182,7 @@ export async function applyCallback(
   rules: Pick<ProvisioningRules, 'staleAfterSeconds' | 'retryMaxDelaySeconds' | 'maxAttempts'>,
   random: () => number = Math.random,
   actor: Actor = 'orchestrator',
+  database?: DatabaseReport,
 ): Promise<CallbackResult> {
   const rows = await runStatement(db, applyCallbackStatement, {
     sessionId: report.stripeSessionId,
@@ -163,6 +195,8 @@ export async function applyCallback(
     quietUntil: secondsAfter(now, rules.staleAfterSeconds),
     ...retryAtValues(rules, random),
     maxAttempts: rules.maxAttempts,
+    databaseId: database?.id ?? null,
+    databaseStatus: database?.status ?? null,
     requestToken: randomUUID(),
     actor,
     now,
@@ -180,5 +214,7 @@ export async function applyCallback(
     lateForCancelled: row.late_for_cancelled,
     deploymentId: row.deployment_id,
     cellId: row.cell_id,
+    ...(database ? { database: row.database_recorded ? 'recorded' : 'other_account' } : {}),
+    reconcilerQuietSince: row.reconciler_quiet_since,
   };
 }

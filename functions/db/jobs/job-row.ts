@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { JOB_STATUSES, OUTCOME_CLASSES } from '../../core/job.js';
 
 /**

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { SqlExecutor } from '../executor.js';
 import { defineStatement, runStatement } from '../statement.js';
 import { jobRow } from './job-row.js';

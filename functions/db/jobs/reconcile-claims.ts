@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Actor } from '../../core/job.js';
 import { type ProvisioningRules, secondsAfter, secondsBefore } from '../../core/rules.js';
 import type { SqlExecutor } from '../executor.js';
