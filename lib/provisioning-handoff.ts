@@ -20,16 +20,12 @@ import { ProjectFunction, type ProjectFunctionProps } from './constructs/project
 import { SandboxOrchestrator } from './constructs/sandbox-orchestrator.js';
 import { Schedules } from './constructs/schedules.js';
 import { StripeEventIntake } from './constructs/stripe-event-intake.js';
+import { handoffOutputs, type StackOutputValue } from './handoff-outputs.js';
 import { suppressFindings } from './nag-suppressions.js';
 import { type ProvisioningHandoffProps, parseSettings, type StackSettings } from './settings.js';
 
+export type { StackOutputValue } from './handoff-outputs.js';
 export type { ProvisioningHandoffProps } from './settings.js';
-
-/** A value the operator CLI and the README name by its key (see `addStackOutputs`). */
-export interface StackOutputValue {
-  readonly value: string;
-  readonly description: string;
-}
 
 /**
  * SPEC section 1 as one construct: database, hand-off queue, HTTP API, schedules (the
@@ -379,136 +375,20 @@ export class ProvisioningHandoff extends Construct {
       functions,
     });
 
-    const outputs: Record<string, StackOutputValue> = {};
-    const output = (id: string, value: string, description: string) => {
-      outputs[id] = { value, description };
-    };
-    output(
-      'WebhookUrl',
-      `${api.url}${ROUTES.stripeWebhook.path}`,
-      'Paste into Stripe: Developers → Webhooks → Add endpoint',
-    );
-    output(
-      'CallbackUrl',
-      `${api.url}${ROUTES.callback.path}`,
-      'Give to the orchestrator team: where it reports back',
-    );
-    output(
-      'StatusUrl',
-      `${api.url}${ROUTES.status.path}`,
-      'Poll from the checkout success page with ?session_id=',
-    );
-    output(
-      'OperatorJobsUrl',
-      `${api.url}${ROUTES.jobCreate.path}`,
-      'Operator routes (IAM-signed requests)',
-    );
-    output(
-      'StripeWebhookSecretArn',
-      secrets.stripeWebhook.secretArn,
-      'Fill with the whsec_… signing secret Stripe shows',
-    );
-    output(
-      'StripeApiKeySecretArn',
-      secrets.stripeApiKey.secretArn,
-      'A restricted Stripe key (read Checkout Sessions) for the missed-checkout sweep and the operator CLI',
-    );
-    output(
-      'TriggerSecretArn',
-      secrets.trigger.secretArn,
-      'Share with the orchestrator: it verifies triggers with it',
-    );
-    output(
-      'CallbackSecretArn',
-      secrets.callback.secretArn,
-      'Share with the orchestrator: it signs callbacks with it',
-    );
-    output(
-      'DatabaseClusterArn',
-      database.cluster.clusterArn,
-      'Aurora cluster (Data API) for the operator CLI',
-    );
-    output(
-      'DatabaseSecretArn',
-      database.credentials.secretArn,
-      'The master database login, for the operator CLI (the functions log in as their own roles)',
-    );
-    output('HandoffQueueUrl', queue.queue.queueUrl, 'The hand-off FIFO queue');
-    output(
-      'LifecycleBusName',
-      bus.eventBusName,
-      'Lifecycle events (job.*, breaker.*): subscribe with rules; the operator CLI publishes its own',
-    );
-    output(
-      'HandoffDeadLetterQueueUrl',
-      queue.deadLetterQueue.queueUrl,
-      'Hand-offs that could not be recorded',
-    );
-    output(
-      'ProvisioningRules',
-      JSON.stringify({
-        staleAfterSeconds: s.staleAfterSeconds,
-        stuckAfterSeconds: s.stuckAfterSeconds,
-        maxAttempts: s.maxAttempts,
-        retryMaxDelaySeconds: s.retryMaxDelaySeconds,
-        breakerFailureThreshold: s.breakerFailureThreshold,
-        handoffLeaseSeconds: queue.visibilityTimeout.toSeconds(),
-        stallAfterSeconds: s.stallAfterSeconds,
-        renotifyAfterSeconds: s.renotifyAfterSeconds,
-        sweepLookbackHours: s.sweepLookbackHours,
-      }),
-      'The thresholds the functions run with: the operator CLI reproduces the gauge with them',
-    );
-    output('StripeMode', s.stripeMode, 'The Stripe mode this stack serves (live or test)');
-    if (stripeEvents) {
-      output(
-        'StripeEventBusName',
-        stripeEvents.bus.eventBusName,
-        'The partner event bus associated with Stripe’s event destination',
-      );
-      output(
-        'StripeEventsDeadLetterQueueArn',
-        stripeEvents.deadLetterQueue.queueArn,
-        'Stripe events from EventBridge that could not be processed: redrive after a fix',
-      );
-    }
-    output(
-      'ReconcilerQuietParameter',
-      quietMarker.parameterName,
-      "The reconciler's quiet marker: the operator CLI wakes it when it records a job",
-    );
-    output('AlarmTopicArn', alarms.pagingTopic.topicArn, 'Subscribe the on-call pager here');
-    output(
-      'NotifyTopicArn',
-      alarms.notifyTopic.topicArn,
-      'What needs a look in working hours: subscribe a team channel here',
-    );
-    if (api.domainTarget) {
-      output(
-        'ApiDomainTarget',
-        api.domainTarget.name,
-        `Point ${s.domainName} here (a CNAME, or a Route 53 alias)`,
-      );
-      output(
-        'ApiDomainHostedZoneId',
-        api.domainTarget.hostedZoneId,
-        'The hosted zone of ApiDomainTarget, for a Route 53 alias record',
-      );
-    }
-    if (sandbox) {
-      output(
-        'SandboxTriggerUrl',
-        sandbox.triggerUrl,
-        'The sandbox orchestrator that receives every trigger of this stack (ops smoke)',
-      );
-    }
-    output(
-      'DashboardUrl',
-      `https://${Stack.of(this).region}.console.aws.amazon.com/cloudwatch/home?region=${Stack.of(this).region}#dashboards:name=${dashboard.dashboard.dashboardName}`,
-      'The operations dashboard',
-    );
-
-    this.outputs = outputs;
+    this.outputs = handoffOutputs({
+      settings: s,
+      api,
+      secrets,
+      database,
+      queue,
+      lifecycleBus: bus,
+      stripeEvents,
+      quietMarker,
+      alarms,
+      sandbox,
+      dashboard,
+      region: Stack.of(this).region,
+    });
     this.api = api;
     this.database = database;
     this.queue = queue;
