@@ -26,6 +26,26 @@ import { type JobRow, jobRow } from './job-row.js';
  * statement with its Stripe event's check and mark (see `stripe-events-repository.ts`).
  */
 
+/** The account a checkout records or updates: its own id, so a replay recognises its row. */
+const ACCOUNT_PARAMS = {
+  accountId: 'uuid',
+  customerId: 'text',
+  customerAccountId: 'text',
+  email: 'text',
+  packageSlug: 'text',
+} as const;
+
+function accountValues(checkout: UnsettledCheckout) {
+  return {
+    accountId: randomUUID(),
+    sessionId: checkout.stripeSessionId,
+    customerId: checkout.stripeCustomerId,
+    customerAccountId: checkout.stripeCustomerAccountId ?? null,
+    email: checkout.customerEmail,
+    packageSlug: checkout.packageSlug,
+  };
+}
+
 const recordSettledCheckoutStatement = defineStatement({
   name: 'record settled checkout',
   // A replay is recognised by its job id (and its event mark) and answered as the first call.
@@ -87,12 +107,8 @@ SELECT job.*, job.id = CAST(:jobId AS uuid) AS created, ${STRIPE_EVENT_OUTCOME},
 FROM event_gate LEFT JOIN job ON true`,
   params: {
     ...STRIPE_EVENT_PARAMS,
+    ...ACCOUNT_PARAMS,
     jobId: 'uuid',
-    accountId: 'uuid',
-    customerId: 'text',
-    customerAccountId: 'text',
-    email: 'text',
-    packageSlug: 'text',
     callbackUrl: 'text',
     actor: 'text',
     reason: 'text',
@@ -156,13 +172,8 @@ export async function recordSettledCheckoutEvent(
 ): Promise<RecordedEvent> {
   const row = await runStatementForOne(db, recordSettledCheckoutStatement, {
     ...stripeEventValues(event),
+    ...accountValues(checkout),
     jobId: randomUUID(),
-    accountId: randomUUID(),
-    sessionId: checkout.stripeSessionId,
-    customerId: checkout.stripeCustomerId,
-    customerAccountId: checkout.stripeCustomerAccountId ?? null,
-    email: checkout.customerEmail,
-    packageSlug: checkout.packageSlug,
     callbackUrl: checkout.callbackUrl,
     actor,
     reason: checkout.reason ?? null,
@@ -223,11 +234,7 @@ WITH ${STRIPE_EVENT_GATE}, account AS (
 SELECT EXISTS (SELECT 1 FROM account) AS recorded, ${STRIPE_EVENT_OUTCOME}`,
     params: {
       ...STRIPE_EVENT_PARAMS,
-      accountId: 'uuid',
-      customerId: 'text',
-      customerAccountId: 'text',
-      email: 'text',
-      packageSlug: 'text',
+      ...ACCOUNT_PARAMS,
     } as const,
     row: stripeEventOutcome.extend({ recorded: z.boolean() }),
   };
@@ -272,12 +279,7 @@ async function upsertUnsettledAccount(
 ): Promise<UnsettledRecord> {
   return runStatementForOne(db, statement, {
     ...stripeEventValues(event),
-    accountId: randomUUID(),
-    sessionId: checkout.stripeSessionId,
-    customerId: checkout.stripeCustomerId,
-    customerAccountId: checkout.stripeCustomerAccountId ?? null,
-    email: checkout.customerEmail,
-    packageSlug: checkout.packageSlug,
+    ...accountValues(checkout),
     now,
   });
 }
