@@ -112,7 +112,7 @@ function world(database: BenchDatabase) {
       return event;
     },
     report(body: object) {
-      return callback(signedCallback(body, CALLBACK_SECRET), context(29_000));
+      return callback(signedCallback(body, CALLBACK_SECRET, now), context(29_000));
     },
     poll(sessionId: string) {
       return status(

@@ -44,7 +44,7 @@ export function intake(h: Harness, quiet: QuietMarker = h.deps.quiet): Intake {
       return answer(await webhook(request, lambdaContext()));
     },
     async report(callbackBody) {
-      const request = signedCallback(callbackBody, INTAKE_CALLBACK_SECRET);
+      const request = signedCallback(callbackBody, INTAKE_CALLBACK_SECRET, h.now());
       return answer(await callback(request, lambdaContext()));
     },
   };

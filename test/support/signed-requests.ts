@@ -1,5 +1,5 @@
-import { createHmac } from 'node:crypto';
 import Stripe from 'stripe';
+import { hmacHex, signedContent } from '../../functions/core/signatures.js';
 import { httpEvent } from './http-events.js';
 
 /**
@@ -58,14 +58,21 @@ export function signedStripeDelivery(event: object, secret: string, now: Date) {
   });
 }
 
-/** An orchestrator callback to the callback route, signed with `secret` (no timestamp). */
-export function signedCallback(callbackBody: object, secret: string) {
+/**
+ * An orchestrator callback to the callback route as the contract asks it to be sent:
+ * timestamped at `now`, the signature covering `"<timestamp>.<body>"`.
+ */
+export function signedCallback(callbackBody: object, secret: string, now: Date) {
   const body = JSON.stringify(callbackBody);
-  const signature = createHmac('sha256', secret).update(body).digest('hex');
+  const timestamp = String(Math.floor(now.getTime() / 1000));
   return httpEvent({
     method: 'POST',
     path: '/api/internal/provisioning/callback',
-    headers: { 'content-type': 'application/json', 'X-Provisioning-Signature': signature },
+    headers: {
+      'content-type': 'application/json',
+      'X-Provisioning-Timestamp': timestamp,
+      'X-Provisioning-Signature': hmacHex(secret, signedContent(body, timestamp)),
+    },
     body,
   });
 }
