@@ -47,6 +47,11 @@ export interface ExecuteOptions {
   readonly replay?: Replay;
   /** Names the statement in errors and logs. */
   readonly name?: string;
+  /**
+   * A fixed text that runs again and again (a defined statement): an executor may
+   * prepare it once per connection. Never set for DDL or text built at run time.
+   */
+  readonly prepared?: boolean;
 }
 
 export interface SqlExecutor {

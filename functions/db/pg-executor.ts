@@ -1,5 +1,12 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
-import type { BoundParam, BoundParams, DecodedRow, SqlExecutor } from './executor.js';
+import type {
+  BoundParam,
+  BoundParams,
+  DecodedRow,
+  ExecuteOptions,
+  SqlExecutor,
+} from './executor.js';
 import { StatementError } from './executor.js';
 import { toPositional } from './sql-text.js';
 
@@ -37,6 +44,34 @@ export function createPool(connectionString: string, max = 10): pg.Pool {
 
 type Queryable = Pick<pg.Pool, 'query'> | pg.PoolClient;
 
+/**
+ * A defined statement as `pg` prepares it: rewritten once (scanning the longest text
+ * on every call cost more CPU than a local server's own work) and named by its text,
+ * so each connection parses and plans it once. Defined statements are a fixed set.
+ */
+interface PreparedText {
+  readonly name: string;
+  readonly text: string;
+  readonly names: readonly string[];
+}
+const preparedTexts = new Map<string, PreparedText>();
+
+function preparedText(sql: string): PreparedText {
+  let prepared = preparedTexts.get(sql);
+  if (!prepared) {
+    const name = `stmt_${createHash('sha256').update(sql).digest('hex').slice(0, 32)}`;
+    prepared = { name, ...toPositional(sql) };
+    preparedTexts.set(sql, prepared);
+  }
+  return prepared;
+}
+
+/**
+ * A connection's prepared statement whose tables changed shape under it (a migration
+ * run while it was open): PostgreSQL refuses it, the text run unprepared still works.
+ */
+const CACHED_PLAN_CHANGED = '0A000';
+
 /** Runs the same named-parameter statements on a PostgreSQL server through `pg`. */
 export class PgExecutor implements SqlExecutor {
   constructor(
@@ -44,15 +79,27 @@ export class PgExecutor implements SqlExecutor {
     private readonly connection: Queryable = pool,
   ) {}
 
-  async execute(sql: string, params: BoundParams = {}): Promise<DecodedRow[]> {
-    const { text, names } = toPositional(sql);
+  async execute(
+    sql: string,
+    params: BoundParams = {},
+    options: ExecuteOptions = {},
+  ): Promise<DecodedRow[]> {
+    const { name, text, names } = options.prepared
+      ? preparedText(sql)
+      : { name: undefined, ...toPositional(sql) };
     const values = names.map((name) => {
       const param = params[name];
       if (!param) throw new StatementError(`statement has no value for parameter :${name}`);
       return encode(param);
     });
     try {
-      const result = await this.connection.query({ text, values });
+      const result = await this.connection
+        .query({ ...(name ? { name } : {}), text, values })
+        .catch((error: unknown) => {
+          if (!(error instanceof pg.DatabaseError) || error.code !== CACHED_PLAN_CHANGED)
+            throw error;
+          return this.connection.query({ text, values });
+        });
       return result.rows as DecodedRow[];
     } catch (error) {
       if (error instanceof pg.DatabaseError) {

@@ -75,6 +75,7 @@ export async function runStatement<P extends ParamSpec, R>(
   const rows = await executor.execute(statement.sql, bound, {
     name: statement.name,
     replay: statement.replay ?? 'never',
+    prepared: true,
   });
   return rows.map((row) => statement.row.parse(row));
 }
