@@ -1,5 +1,5 @@
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { insertStrandedJobs, withLatency } from '../../bench/stranded.js';
 import type { HandoffMessage, HandoffQueue } from '../../functions/adapters/handoff-queue.js';
 import { RECONCILE_TIMEOUT_SECONDS } from '../../functions/core/reconcile-timing.js';
@@ -58,8 +58,9 @@ describe('re-drive capacity at the default cap', () => {
     };
 
     const running = reconcilerFor()({}, context());
-    // A second run starts while the first is under way.
-    await timer.sleep(1_000);
+    // A second run starts while the first is under way: once it has sent (it holds the
+    // lease then). Waited for in real time, so the virtual clock only moves with the runs.
+    await vi.waitFor(() => expect(sentAt.length).toBeGreaterThan(0), { timeout: 60_000 });
     const overlapping = (await reconcilerFor()({}, context())) as ReconcileSummary;
     const summary = (await running) as ReconcileSummary;
 
