@@ -67,10 +67,17 @@ function preparedText(sql: string): PreparedText {
 }
 
 /**
- * A connection's prepared statement whose tables changed shape under it (a migration
- * run while it was open): PostgreSQL refuses it, the text run unprepared still works.
+ * When a connection's prepared statement cannot be used, the text runs unprepared
+ * instead: its tables changed shape under it (a migration run while it was open), or
+ * the server side is not the one it was prepared on (DEALLOCATE by someone sharing the
+ * connection, a pooler such as PgBouncer in transaction mode between here and the
+ * server). Correct in every case; prepared is only the fast path.
  */
-const CACHED_PLAN_CHANGED = '0A000';
+const PREPARED_UNUSABLE = new Set([
+  '0A000', // cached plan must not change result type
+  '26000', // prepared statement does not exist
+  '42P05', // prepared statement already exists
+]);
 
 /** Runs the same named-parameter statements on a PostgreSQL server through `pg`. */
 export class PgExecutor implements SqlExecutor {
@@ -96,7 +103,7 @@ export class PgExecutor implements SqlExecutor {
       const result = await this.connection
         .query({ ...(name ? { name } : {}), text, values })
         .catch((error: unknown) => {
-          if (!(error instanceof pg.DatabaseError) || error.code !== CACHED_PLAN_CHANGED)
+          if (!(error instanceof pg.DatabaseError) || !PREPARED_UNUSABLE.has(error.code ?? ''))
             throw error;
           return this.connection.query({ text, values });
         });

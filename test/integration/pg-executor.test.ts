@@ -57,4 +57,17 @@ describe('the local executor (pg)', () => {
       await pool.end();
     }
   });
+
+  it('still answers when its prepared statements were deallocated by someone sharing the connection', async () => {
+    const pool = createPool(db.connectionString, 1);
+    const executor = new PgExecutor(pool);
+    try {
+      await runStatement(executor, readTenant, { id: 't1' });
+      await pool.query('DEALLOCATE ALL');
+
+      expect(await runStatement(executor, readTenant, { id: 't1' })).toMatchObject([{ id: 't1' }]);
+    } finally {
+      await pool.end();
+    }
+  });
 });
