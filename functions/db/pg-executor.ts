@@ -91,9 +91,12 @@ export class PgExecutor implements SqlExecutor {
     params: BoundParams = {},
     options: ExecuteOptions = {},
   ): Promise<DecodedRow[]> {
-    const { name, text, names } = options.prepared
-      ? preparedText(sql)
-      : { name: undefined, ...toPositional(sql) };
+    // Never inside a transaction: a prepared statement refused there would abort it, and
+    // the text could not run unprepared after it.
+    const { name, text, names } =
+      options.prepared && this.connection === this.pool
+        ? preparedText(sql)
+        : { name: undefined, ...toPositional(sql) };
     const values = names.map((name) => {
       const param = params[name];
       if (!param) throw new StatementError(`statement has no value for parameter :${name}`);

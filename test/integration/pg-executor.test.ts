@@ -70,4 +70,19 @@ describe('the local executor (pg)', () => {
       await pool.end();
     }
   });
+
+  it('prepares nothing inside a transaction, where a refused prepared statement would abort it', async () => {
+    const pool = createPool(db.connectionString, 1);
+    const executor = new PgExecutor(pool);
+    try {
+      const read = await executor.transaction(async (tx) => {
+        await runStatement(tx, readTenant, { id: 't1' });
+        return preparedOn(tx as PgExecutor);
+      });
+
+      expect(read).toBe(0);
+    } finally {
+      await pool.end();
+    }
+  });
 });
