@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { build, type Metafile } from 'esbuild';
+import { build, type Metafile, type Plugin } from 'esbuild';
 import {
   BUNDLE_BUDGET_BYTES,
   LAMBDA_BUNDLING,
@@ -58,13 +58,39 @@ export interface BundleFigure {
   readonly floorMs: number;
   /** Median of the per-pair ratios bundle / floor. */
   readonly ratio: number;
+  /** The same, with the Tracer replaced by an inert stand-in: what tracing costs at init. */
+  readonly untracedRatio: number;
 }
+
+/**
+ * Powertools' Tracer as an inert stand-in (the same calls, doing nothing), so the bench
+ * can time each bundle without the X-Ray SDK beside the one the stack deploys.
+ */
+const WITHOUT_TRACER: Plugin = {
+  name: 'without-tracer',
+  setup(build) {
+    build.onResolve({ filter: /^@aws-lambda-powertools\/tracer(\/middleware)?$/ }, (args) => ({
+      path: args.path,
+      namespace: 'inert-tracer',
+    }));
+    build.onLoad({ filter: /.*/, namespace: 'inert-tracer' }, () => ({
+      loader: 'js',
+      contents: `export class Tracer {
+        captureAWSv3Client(client) { return client; }
+        putAnnotation() {}
+      }
+      export function captureLambdaHandler() { return {}; }`,
+    }));
+  },
+};
 
 async function bundle(
   outfile: string,
   input: { entry: string } | { contents: string },
+  plugins: Plugin[] = [],
 ): Promise<Metafile> {
   const result = await build({
+    plugins,
     ...('entry' in input
       ? { entryPoints: [join(ROOT, 'functions/handlers', `${input.entry}.ts`)] }
       : { stdin: { contents: input.contents, resolveDir: ROOT, loader: 'ts' } }),
@@ -142,17 +168,23 @@ export async function measureBundles(runs: number): Promise<BundleFigure[]> {
           .map((name, i) => `export { ${CLIENT_CLASSES[name]} as c${i} } from '${name}';`)
           .join('\n'),
       });
+      const untraced = join(dir, `${entry}.untraced.mjs`);
+      await bundle(untraced, { entry }, [WITHOUT_TRACER]);
       coldImport(file);
       coldImport(floor);
+      coldImport(untraced);
       const init: number[] = [];
       const base: number[] = [];
       const ratios: number[] = [];
+      const untracedRatios: number[] = [];
       for (let i = 0; i < runs; i += 1) {
         const a = coldImport(file);
         const b = coldImport(floor);
+        const c = coldImport(untraced);
         init.push(a);
         base.push(b);
         ratios.push(a / b);
+        untracedRatios.push(c / b);
       }
       figures.push({
         entry,
@@ -165,6 +197,7 @@ export async function measureBundles(runs: number): Promise<BundleFigure[]> {
         initMs: median(init),
         floorMs: median(base),
         ratio: median(ratios),
+        untracedRatio: median(untracedRatios),
       });
     }
     return figures;
