@@ -79,7 +79,7 @@ const WITHOUT_TRACER: Plugin = {
         captureAWSv3Client(client) { return client; }
         putAnnotation() {}
       }
-      export function captureLambdaHandler() { return {}; }`,
+      export function captureLambdaHandler() { return { before() {} }; }`,
     }));
   },
 };

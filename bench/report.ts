@@ -119,7 +119,7 @@ function notes(r: BenchResults, all: readonly Figure[]): string {
   const lines: string[] = [];
   if ([...missed].some((name) => name.startsWith('webhook p50'))) {
     lines.push(
-      `- **The webhook against a status read**: both are one statement, prepared once per connection; the webhook's writes four rows (account, job, history, the Stripe event) with their index entries and commits them, where the status read is two index lookups. On a local PostgreSQL the write statement alone takes several times the read (about 0.5 ms against 0.2 ms here), and the handlers' own work (verifying Stripe's signature, reading the event, the HTTP answer) is the same on both sides; the goal holds only for a webhook that writes nothing. Through the Data API, where every call costs a network round trip, the two come close.`,
+      `- **The webhook against a status read**: both are one statement, prepared once per connection; the webhook's writes four rows (account, job, history, the Stripe event) with their index entries and commits them, where the status read is two index lookups. On a local PostgreSQL the write statement alone costs several times the read, and the handlers' own work (verifying Stripe's signature, reading the event, the HTTP answer) is the same on both sides; the goal holds only for a webhook that writes nothing. Through the Data API, where every call costs a network round trip, the two come close.`,
     );
   }
   if ([...missed].some((name) => name.startsWith('cold init'))) {
