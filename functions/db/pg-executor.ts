@@ -97,17 +97,20 @@ export class PgExecutor implements SqlExecutor {
       options.prepared && this.connection === this.pool
         ? preparedText(sql)
         : { name: undefined, ...toPositional(sql) };
-    const values = names.map((name) => {
-      const param = params[name];
-      if (!param) throw new StatementError(`statement has no value for parameter :${name}`);
+    const values = names.map((parameter) => {
+      const param = params[parameter];
+      if (!param) throw new StatementError(`statement has no value for parameter :${parameter}`);
       return encode(param);
     });
     try {
       const result = await this.connection
         .query({ ...(name ? { name } : {}), text, values })
         .catch((error: unknown) => {
-          if (!(error instanceof pg.DatabaseError) || !PREPARED_UNUSABLE.has(error.code ?? ''))
-            throw error;
+          const unusable =
+            name !== undefined &&
+            error instanceof pg.DatabaseError &&
+            PREPARED_UNUSABLE.has(error.code ?? '');
+          if (!unusable) throw error;
           return this.connection.query({ text, values });
         });
       return result.rows as DecodedRow[];
