@@ -3,6 +3,7 @@ import type { HandoffMessage, HandoffQueue } from '../functions/adapters/handoff
 import { InMemoryQuietMarker } from '../functions/adapters/quiet-marker.js';
 import { EnvironmentSecretSource } from '../functions/adapters/secrets.js';
 import { TelemetryRegistry } from '../functions/adapters/telemetry.js';
+import type { CallbackBody } from '../functions/core/callback-body.js';
 import { dispatchLeaseSeconds } from '../functions/core/handoff-timing.js';
 import { DEFAULT_RULES } from '../functions/core/rules.js';
 import { upsertPackage } from '../functions/db/catalogue-repository.js';
@@ -111,7 +112,7 @@ function world(database: BenchDatabase) {
       await webhook(signedStripeDelivery(event, WEBHOOK_SECRET, now), context(29_000));
       return event;
     },
-    report(body: object) {
+    report(body: CallbackBody) {
       return callback(signedCallback(body, CALLBACK_SECRET, now), context(29_000));
     },
     poll(sessionId: string) {

@@ -1,6 +1,6 @@
 import { type CallbackBody, callbackBody } from '../functions/core/callback-body.js';
 import { describeIssues } from '../functions/core/errors.js';
-import { hmacHex, signedContent } from '../functions/core/signatures.js';
+import { signProvisioningBody } from '../functions/core/signatures.js';
 import { HEADERS } from './headers.js';
 
 /** A callback ready to POST to the trigger payload's `callback_url`: `fetch(url, { method: 'POST', ...signed })`. */
@@ -31,13 +31,13 @@ export function signCallback(
   const checked = callbackBody.safeParse(report);
   if (!checked.success) throw new InvalidCallbackError(describeIssues(checked.error.issues));
   const body = JSON.stringify(report);
-  const timestamp = String(Math.floor(now.getTime() / 1000));
+  const { timestamp, signature } = signProvisioningBody(body, secret, now);
   return {
     body,
     headers: {
       'Content-Type': 'application/json',
       [HEADERS.timestamp]: timestamp,
-      [HEADERS.signature]: hmacHex(secret, signedContent(body, timestamp)),
+      [HEADERS.signature]: signature,
     },
   };
 }

@@ -1,5 +1,5 @@
 import { parseRetryAfter, type TriggerResult } from '../core/attempts.js';
-import { signTrigger } from '../core/signatures.js';
+import { signProvisioningBody } from '../core/signatures.js';
 import type { Clock } from './clock.js';
 import type { OrchestratorTrigger } from './orchestrator.js';
 import type { SecretSource } from './secrets.js';
@@ -25,7 +25,7 @@ export class HttpOrchestratorTrigger implements OrchestratorTrigger {
     const secret = await secrets.get('triggerSecret');
     if (!url || !secret) return { outcome: 'trigger_not_configured' };
     const body = JSON.stringify(request.payload);
-    const { timestamp, signature } = signTrigger(body, secret, clock());
+    const { timestamp, signature } = signProvisioningBody(body, secret, clock());
     let response: Response;
     try {
       response = await (this.options.fetch ?? fetch)(url, {

@@ -21,8 +21,11 @@ export function signedContent(rawBody: RawBody, timestamp?: string): RawBody {
   return Buffer.concat([Buffer.from(`${timestamp}.`, 'utf8'), rawBody]);
 }
 
-/** Signs an outgoing trigger (SPEC 2.3): always timestamped. */
-export function signTrigger(
+/**
+ * Signs a body for either direction of the orchestrator contract, always timestamped:
+ * a trigger (SPEC 2.3) and a callback (SPEC 2.2) are signed alike.
+ */
+export function signProvisioningBody(
   rawBody: string,
   secret: string,
   now: Date,

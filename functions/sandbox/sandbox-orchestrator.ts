@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import { onboardingInput } from '../core/onboarding-input.js';
-import { checkProvisioningSignature, signTrigger } from '../core/signatures.js';
+import { checkProvisioningSignature, signProvisioningBody } from '../core/signatures.js';
 
 /**
  * A stand-in for the external orchestrator, for trying and proving the product without
@@ -180,7 +180,11 @@ async function callBack(
 ): Promise<void> {
   await settings.pause(settings.delayMs);
   const raw = JSON.stringify(body);
-  const { timestamp, signature } = signTrigger(raw, settings.callbackSecret, settings.clock());
+  const { timestamp, signature } = signProvisioningBody(
+    raw,
+    settings.callbackSecret,
+    settings.clock(),
+  );
   try {
     const response = await (settings.fetch ?? fetch)(url, {
       method: 'POST',

@@ -11,7 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpOrchestratorTrigger } from '../../functions/adapters/http-orchestrator.js';
 import { EnvironmentSecretSource } from '../../functions/adapters/secrets.js';
 import { parseCallbackBody } from '../../functions/core/callback-body.js';
-import { checkProvisioningSignature, signTrigger } from '../../functions/core/signatures.js';
+import {
+  checkProvisioningSignature,
+  signProvisioningBody,
+} from '../../functions/core/signatures.js';
 import { readBody } from '../../local/read-body.js';
 
 /**
@@ -37,7 +40,7 @@ const NOW = new Date('2026-11-23T10:00:00.000Z');
 /** A trigger as the hand-off signs it, at `at`, with `secret`. */
 function trigger(options: { at?: Date; secret?: string; body?: string } = {}) {
   const body = options.body ?? BODY;
-  const { timestamp, signature } = signTrigger(
+  const { timestamp, signature } = signProvisioningBody(
     body,
     options.secret ?? TRIGGER_SECRET,
     options.at ?? NOW,

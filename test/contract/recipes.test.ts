@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CallbackReceiver } from '../../contract/conformance/callback-receiver.js';
 import { runConformanceCli } from '../../contract/conformance/cli.js';
 import { verifyTrigger } from '../../contract/trigger.js';
-import { hmacHex, signedContent, signTrigger } from '../../functions/core/signatures.js';
+import { hmacHex, signedContent, signProvisioningBody } from '../../functions/core/signatures.js';
 import { freePort } from '../../local/free-port.js';
 
 /**
@@ -160,7 +160,7 @@ describe('the openssl and curl recipes', () => {
   describe('verify-trigger-openssl', () => {
     const body = JSON.stringify({ job_id: 'j', stripe_session_id: SESSION_ID, tokens_quota: 1 });
     const check = (signedBody: string, at: Date, receivedBody = signedBody) => {
-      const { timestamp, signature } = signTrigger(signedBody, TRIGGER_SECRET, at);
+      const { timestamp, signature } = signProvisioningBody(signedBody, TRIGGER_SECRET, at);
       writeFileSync(join(scratch, 'trigger.json'), receivedBody);
       return bash(
         recipe('verify-trigger-openssl'),

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Stripe from 'stripe';
 import { afterEach, describe, expect, it } from 'vitest';
-import { signTrigger } from '../../functions/core/signatures.js';
+import { signProvisioningBody } from '../../functions/core/signatures.js';
 import { freePort } from '../../local/free-port.js';
 import { type RuntimeProcess, startRuntimeProcess } from '../support/local-runtime-process.js';
 import { freshDatabase, type TestDatabase } from '../support/postgres.js';
@@ -195,7 +195,7 @@ describe('the local runtime', () => {
       cell_id: 'cell-1',
       tokens_quota: 1_100_000,
     });
-    const { timestamp, signature } = signTrigger(body, CALLBACK_SECRET, new Date());
+    const { timestamp, signature } = signProvisioningBody(body, CALLBACK_SECRET, new Date());
     const replay = await fetch(`${url}/api/internal/provisioning/callback`, {
       method: 'POST',
       headers: {

@@ -2,6 +2,7 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InMemoryQuietMarker, type QuietState } from '../../functions/adapters/quiet-marker.js';
 import { TelemetryRegistry } from '../../functions/adapters/telemetry.js';
+import type { CallbackBody } from '../../functions/core/callback-body.js';
 import { recordSettledCheckout } from '../../functions/db/jobs/checkout-records.js';
 import { createReconcileHandler } from '../../functions/handlers/reconcile.js';
 import { createWatchdogHandler } from '../../functions/handlers/watchdog.js';
@@ -73,7 +74,7 @@ async function watchdogRun() {
 }
 
 /** The orchestrator's final report for a session. */
-function provisioned(sessionId: string) {
+function provisioned(sessionId: string): CallbackBody {
   return {
     stripe_session_id: sessionId,
     status: 'provisioned',

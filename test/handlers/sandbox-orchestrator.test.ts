@@ -1,7 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EnvironmentSecretSource } from '../../functions/adapters/secrets.js';
-import { checkProvisioningSignature, signTrigger } from '../../functions/core/signatures.js';
+import {
+  checkProvisioningSignature,
+  signProvisioningBody,
+} from '../../functions/core/signatures.js';
 import {
   createSandboxTriggerHandler,
   runSandboxSaga,
@@ -32,7 +35,7 @@ function onboarding(callbackUrl: string) {
 }
 
 function trigger(body: string, secret = TRIGGER_SECRET, path = '/trigger/onboarding') {
-  const { timestamp, signature } = signTrigger(body, secret, new Date());
+  const { timestamp, signature } = signProvisioningBody(body, secret, new Date());
   return httpEvent({
     method: 'POST',
     path,

@@ -1,4 +1,5 @@
 import type { QuietMarker } from '../../functions/adapters/quiet-marker.js';
+import type { CallbackBody } from '../../functions/core/callback-body.js';
 import { createCallbackHandler } from '../../functions/handlers/callback.js';
 import { createStripeWebhookHandler } from '../../functions/handlers/stripe-webhook.js';
 import { CALLBACK_URL, type Harness, lambdaContext } from './handler-harness.js';
@@ -18,7 +19,7 @@ export interface Intake {
   /** Delivers a Stripe event as Stripe does; answers the status and the parsed body. */
   deliver(event: object): Promise<{ statusCode: number; body: Record<string, unknown> }>;
   /** Posts an orchestrator callback body, signed with the callback secret. */
-  report(body: object): Promise<{ statusCode: number; body: Record<string, unknown> }>;
+  report(body: CallbackBody): Promise<{ statusCode: number; body: Record<string, unknown> }>;
 }
 
 /** `quiet`: the marker the writers wake (the harness's own unless a test brings one). */

@@ -1,5 +1,6 @@
 import Stripe from 'stripe';
-import { hmacHex, signedContent } from '../../functions/core/signatures.js';
+import { signCallback } from '../../contract/callback.js';
+import type { CallbackBody } from '../../functions/core/callback-body.js';
 import { httpEvent } from './http-events.js';
 
 /**
@@ -58,21 +59,8 @@ export function signedStripeDelivery(event: object, secret: string, now: Date) {
   });
 }
 
-/**
- * An orchestrator callback to the callback route as the contract asks it to be sent:
- * timestamped at `now`, the signature covering `"<timestamp>.<body>"`.
- */
-export function signedCallback(callbackBody: object, secret: string, now: Date) {
-  const body = JSON.stringify(callbackBody);
-  const timestamp = String(Math.floor(now.getTime() / 1000));
-  return httpEvent({
-    method: 'POST',
-    path: '/api/internal/provisioning/callback',
-    headers: {
-      'content-type': 'application/json',
-      'X-Provisioning-Timestamp': timestamp,
-      'X-Provisioning-Signature': hmacHex(secret, signedContent(body, timestamp)),
-    },
-    body,
-  });
+/** An orchestrator callback to the callback route, signed as the contract kit signs it. */
+export function signedCallback(report: CallbackBody, secret: string, now: Date) {
+  const { body, headers } = signCallback(report, secret, now);
+  return httpEvent({ method: 'POST', path: '/api/internal/provisioning/callback', headers, body });
 }

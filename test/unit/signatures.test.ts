@@ -5,7 +5,7 @@ import {
   checkProvisioningSignature,
   hmacHex,
   type ProvisioningSignature,
-  signTrigger,
+  signProvisioningBody,
 } from '../../functions/core/signatures.js';
 
 const SECRET = 'callback-secret-for-unit-tests';
@@ -125,8 +125,8 @@ describe('the provisioning signature', () => {
     expect(hmacHex(SECRET, text)).toBe(reference(SECRET, Buffer.from(text, 'utf8')));
   });
 
-  it('verifies what signTrigger signs (the orchestrator checks triggers the same way)', () => {
-    const { timestamp, signature } = signTrigger(BODY, SECRET, NOW);
+  it('verifies what signProvisioningBody signs (the orchestrator checks triggers the same way)', () => {
+    const { timestamp, signature } = signProvisioningBody(BODY, SECRET, NOW);
 
     expect(timestamp).toBe(String(NOW_SECONDS));
     expect(check({ timestamp, signature })).toBe('valid');
