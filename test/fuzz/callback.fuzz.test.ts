@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createCallbackHandler } from '../../functions/handlers/callback.js';
 import { httpEvent } from '../support/http-events.js';
 import {
@@ -13,13 +13,11 @@ import {
   underHostility,
 } from './arbitraries.js';
 import {
+  appRouteUnderFuzz,
   CALLBACK_SECRET,
   FUZZ_RUNS,
   FUZZ_TIMEOUT_MS,
-  type FuzzGround,
-  fuzzGround,
   fuzzRoute,
-  type HttpRoute,
   NOW,
   withBody,
 } from './fuzz-harness.js';
@@ -139,19 +137,7 @@ function headersOf(
   }
 }
 
-let ground: FuzzGround;
-let route: HttpRoute;
-let queue: { readonly sent: readonly unknown[] };
-
-beforeAll(async () => {
-  ground = await fuzzGround(JOBS);
-  const deps = ground.deps('app');
-  queue = deps.queue;
-  route = createCallbackHandler(deps);
-});
-afterAll(async () => {
-  await ground.close();
-});
+const under = appRouteUnderFuzz((deps) => createCallbackHandler(deps), JOBS);
 
 describe('the orchestrator callback under hostile input', () => {
   it(
@@ -159,9 +145,7 @@ describe('the orchestrator callback under hostile input', () => {
     async () => {
       const tally = await fuzzRoute({
         name: 'POST /api/internal/provisioning/callback',
-        ground,
-        route,
-        queue,
+        ...under,
         inputs: delivery,
         request: ({ report: body, mutate, signing: how, base64, untimed }) => {
           const original = Buffer.from(JSON.stringify(body));

@@ -1,6 +1,6 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import fc from 'fast-check';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import type { HandoffMessage, HandoffQueue } from '../../functions/adapters/handoff-queue.js';
 import type { LifecycleEvent, LifecycleEvents } from '../../functions/adapters/lifecycle-events.js';
 import { InMemoryQuietMarker } from '../../functions/adapters/quiet-marker.js';
@@ -117,6 +117,34 @@ export async function fuzzGround(sessions: readonly string[] = []): Promise<Fuzz
       await db.close();
     },
   };
+}
+
+/** A route under fuzz, over its own ground logged in as the application role. */
+export interface AppRoute {
+  readonly ground: FuzzGround;
+  readonly route: HttpRoute;
+  readonly queue: { readonly sent: readonly unknown[] };
+}
+
+/**
+ * The file's route on a fresh ground (with a paid checkout for each of `sessions`),
+ * opened before its tests and closed after; read it inside a test.
+ */
+export function appRouteUnderFuzz(
+  create: (deps: ReturnType<FuzzGround['deps']>) => HttpRoute,
+  sessions: readonly string[] = [],
+): AppRoute {
+  const under = {} as { ground: FuzzGround; route: HttpRoute; queue: AppRoute['queue'] };
+  beforeAll(async () => {
+    under.ground = await fuzzGround(sessions);
+    const deps = under.ground.deps('app');
+    under.queue = deps.queue;
+    under.route = create(deps);
+  });
+  afterAll(async () => {
+    await under.ground.close();
+  });
+  return under;
 }
 
 /** A row-level trigger on every table but rejected_inputs, counting each row changed. */

@@ -1,15 +1,13 @@
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createJobCreateHandler } from '../../functions/handlers/operator-jobs.js';
 import { httpEvent } from '../support/http-events.js';
 import { field, type Hostility, mutation, record, underHostility } from './arbitraries.js';
 import {
+  appRouteUnderFuzz,
   FUZZ_RUNS,
   FUZZ_TIMEOUT_MS,
-  type FuzzGround,
-  fuzzGround,
   fuzzRoute,
-  type HttpRoute,
   withBody,
 } from './fuzz-harness.js';
 
@@ -45,19 +43,7 @@ const submission = fc.record({
   keyless: fc.oneof({ weight: 9, arbitrary: fc.constant(false) }, fc.constant(true)),
 });
 
-let ground: FuzzGround;
-let route: HttpRoute;
-let queue: { readonly sent: readonly unknown[] };
-
-beforeAll(async () => {
-  ground = await fuzzGround();
-  const deps = ground.deps('app');
-  queue = deps.queue;
-  route = createJobCreateHandler(deps);
-});
-afterAll(async () => {
-  await ground.close();
-});
+const under = appRouteUnderFuzz((deps) => createJobCreateHandler(deps));
 
 describe('the operator job route under hostile input', () => {
   it(
@@ -65,9 +51,7 @@ describe('the operator job route under hostile input', () => {
     async () => {
       const tally = await fuzzRoute({
         name: 'POST /api/internal/provisioning/jobs',
-        ground,
-        route,
-        queue,
+        ...under,
         inputs: submission,
         request: ({ request: { key, body }, mutate, base64, keyless }) => {
           const headers: Record<string, string> =

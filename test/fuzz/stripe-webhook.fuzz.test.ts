@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createStripeWebhookHandler } from '../../functions/handlers/stripe-webhook.js';
 import { httpEvent } from '../support/http-events.js';
 import {
@@ -14,12 +14,10 @@ import {
   underHostility,
 } from './arbitraries.js';
 import {
+  appRouteUnderFuzz,
   FUZZ_RUNS,
   FUZZ_TIMEOUT_MS,
-  type FuzzGround,
-  fuzzGround,
   fuzzRoute,
-  type HttpRoute,
   NOW,
   STRIPE_SECRET,
   withBody,
@@ -132,19 +130,9 @@ function signatureOf(how: Signing, original: Buffer, sent: Buffer): string | und
   }
 }
 
-let ground: FuzzGround;
-let route: HttpRoute;
-let queue: { readonly sent: readonly unknown[] };
-
-beforeAll(async () => {
-  ground = await fuzzGround();
-  const deps = ground.deps('app');
-  queue = deps.queue;
-  route = createStripeWebhookHandler({ ...deps, stripeMode: 'test' });
-});
-afterAll(async () => {
-  await ground.close();
-});
+const under = appRouteUnderFuzz((deps) =>
+  createStripeWebhookHandler({ ...deps, stripeMode: 'test' }),
+);
 
 describe('the Stripe webhook under hostile input', () => {
   it(
@@ -152,9 +140,7 @@ describe('the Stripe webhook under hostile input', () => {
     async () => {
       const tally = await fuzzRoute({
         name: 'POST /api/webhooks/stripe',
-        ground,
-        route,
-        queue,
+        ...under,
         inputs: delivery,
         request: ({ event, mutate, signing: how, base64 }) => {
           const original = Buffer.from(JSON.stringify(event));
