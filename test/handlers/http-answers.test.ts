@@ -1,4 +1,3 @@
-import { createHmac } from 'node:crypto';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -24,6 +23,7 @@ import {
   lambdaContext,
 } from '../support/handler-harness.js';
 import { httpEvent } from '../support/http-events.js';
+import { signedCallback } from '../support/signed-requests.js';
 
 /**
  * Every answer of every route is counted by class under the route's name: a 5xx the
@@ -79,21 +79,12 @@ function stripeDelivery() {
   });
 }
 
-function signedCallback() {
-  const body = JSON.stringify({
-    stripe_session_id: 'cs_test_http_answers',
-    status: 'provisioning',
-  });
-  const timestamp = String(Math.floor(h.now().getTime() / 1000));
-  const signature = createHmac('sha256', CALLBACK_SECRET)
-    .update(`${timestamp}.${body}`)
-    .digest('hex');
-  return httpEvent({
-    method: 'POST',
-    path: '/api/internal/provisioning/callback',
-    headers: { 'x-provisioning-timestamp': timestamp, 'x-provisioning-signature': signature },
-    body,
-  });
+function callbackReport() {
+  return signedCallback(
+    { stripe_session_id: 'cs_test_http_answers', status: 'provisioning' },
+    CALLBACK_SECRET,
+    h.now(),
+  );
 }
 
 type Route = {
@@ -143,7 +134,7 @@ const ROUTES: Route[] = [
       call(createCallbackHandler({ ...h.deps, db, telemetry, secrets: h.secrets })),
     refused: () =>
       httpEvent({ method: 'POST', path: '/api/internal/provisioning/callback', body: '{}' }),
-    served: signedCallback,
+    served: callbackReport,
   },
   {
     name: 'status',
