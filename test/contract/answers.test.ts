@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Validator } from '@cfworker/json-schema';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signCallback } from '../../contract/callback.js';
 import { createCallbackHandler } from '../../functions/handlers/callback.js';
@@ -19,6 +18,7 @@ import {
   lambdaContext,
 } from '../support/handler-harness.js';
 import { httpEvent } from '../support/http-events.js';
+import { checkoutEvent, signedStripeDelivery } from '../support/signed-requests.js';
 
 /**
  * What the handlers really answer is what the checked-in OpenAPI document says: every
@@ -106,36 +106,8 @@ afterAll(async () => {
 });
 
 function stripeDelivery(eventId: string) {
-  const body = JSON.stringify({
-    id: eventId,
-    object: 'event',
-    type: 'checkout.session.completed',
-    created: Math.floor(h.now().getTime() / 1000),
-    livemode: false,
-    data: {
-      object: {
-        id: SESSION,
-        object: 'checkout.session',
-        customer: 'cus_answers',
-        customer_details: { email: 'buyer@example.com' },
-        metadata: { package_slug: 'growth' },
-        mode: 'payment',
-        payment_status: 'paid',
-        status: 'complete',
-      },
-    },
-  });
-  const signature = Stripe.webhooks.generateTestHeaderString({
-    payload: body,
-    secret: WEBHOOK_SECRET,
-    timestamp: Math.floor(h.now().getTime() / 1000),
-  });
-  return httpEvent({
-    method: 'POST',
-    path: ROUTES.stripeWebhook.path,
-    headers: { 'Content-Type': 'application/json', 'Stripe-Signature': signature },
-    body,
-  });
+  const event = { ...checkoutEvent(h.now(), SESSION), id: eventId };
+  return signedStripeDelivery(event, WEBHOOK_SECRET, h.now());
 }
 
 function callback(report: Parameters<typeof signCallback>[0], secret = CALLBACK_SECRET) {

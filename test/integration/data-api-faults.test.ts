@@ -1,6 +1,5 @@
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import Stripe from 'stripe';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { TelemetryRegistry } from '../../functions/adapters/telemetry.js';
 import { DATA_API_RETRY_BUDGET_SECONDS } from '../../functions/core/resume-budget.js';
@@ -21,6 +20,7 @@ import {
   lambdaContext,
 } from '../support/handler-harness.js';
 import { httpEvent } from '../support/http-events.js';
+import { checkoutEvent, signedStripeDelivery, uniqueId } from '../support/signed-requests.js';
 import { type VirtualClock, virtualClock } from '../support/virtual-clock.js';
 
 /**
@@ -75,35 +75,6 @@ function dataApi(kind: keyof typeof DATA_API_RETRY_BUDGET_SECONDS): DataApi {
   return { bridge, db, clock, waits };
 }
 
-let sequence = 0;
-function unique(prefix: string): string {
-  sequence += 1;
-  return `${prefix}_${sequence}_${Math.random().toString(36).slice(2, 10)}`;
-}
-
-function checkoutEvent(sessionId: string) {
-  return {
-    id: unique('evt'),
-    object: 'event',
-    api_version: '2025-10-29.clover',
-    created: Math.floor(h.now().getTime() / 1000),
-    type: 'checkout.session.completed',
-    livemode: false,
-    data: {
-      object: {
-        id: sessionId,
-        object: 'checkout.session',
-        customer: 'cus_faults',
-        customer_details: { email: 'buyer@example.com' },
-        metadata: { package_slug: 'growth' },
-        mode: 'payment',
-        payment_status: 'paid',
-        status: 'complete',
-      },
-    },
-  };
-}
-
 /** Stripe's delivery of one event to the webhook running on `db`. */
 async function deliver(db: DataApiExecutor, event: object) {
   const webhook = createStripeWebhookHandler({
@@ -114,21 +85,7 @@ async function deliver(db: DataApiExecutor, event: object) {
     callbackUrl: CALLBACK_URL,
     stripeMode: 'test',
   });
-  const body = JSON.stringify(event);
-  const signature = Stripe.webhooks.generateTestHeaderString({
-    payload: body,
-    secret: SECRET,
-    timestamp: Math.floor(h.now().getTime() / 1000),
-  });
-  const response = await webhook(
-    httpEvent({
-      method: 'POST',
-      path: '/api/webhooks/stripe',
-      headers: { 'Content-Type': 'application/json', 'Stripe-Signature': signature },
-      body,
-    }),
-    lambdaContext(),
-  );
+  const response = await webhook(signedStripeDelivery(event, SECRET, h.now()), lambdaContext());
   return {
     statusCode: response.statusCode,
     headers: response.headers ?? {},
@@ -168,7 +125,7 @@ const sqlOf = (fragment: string) => (call: { sql?: string }) =>
 describe('a fault before the statement ran', () => {
   it('is retried, even for a write not declared replay-safe: one job, one hand-off, one job.recorded', async () => {
     const { bridge, db } = dataApi('http');
-    const sessionId = unique('cs_before');
+    const sessionId = uniqueId('cs_before');
     bridge.injectFault({
       error: throttled(),
       at: 'before',
@@ -176,7 +133,7 @@ describe('a fault before the statement ran', () => {
       when: sqlOf('INSERT INTO customer_accounts'),
     });
 
-    const answer = await deliver(db, checkoutEvent(sessionId));
+    const answer = await deliver(db, checkoutEvent(h.now(), sessionId));
 
     expect(answer.body).toEqual({ received: true, outcome: 'recorded' });
     expect(await traces(sessionId)).toEqual(ONCE);
@@ -186,10 +143,10 @@ describe('a fault before the statement ran', () => {
 describe('a fault after the statement ran and committed (the answer lost)', () => {
   it('replays a statement declared replay-safe, which answers as the first run did', async () => {
     const { bridge, db, waits } = dataApi('http');
-    const sessionId = unique('cs_after');
+    const sessionId = uniqueId('cs_after');
     bridge.injectFault({ error: lost(), at: 'after', when: sqlOf('INSERT INTO stripe_events') });
 
-    const answer = await deliver(db, checkoutEvent(sessionId));
+    const answer = await deliver(db, checkoutEvent(h.now(), sessionId));
 
     expect(answer.body).toEqual({ received: true, outcome: 'recorded' });
     expect(await traces(sessionId)).toEqual(ONCE);
@@ -205,10 +162,10 @@ describe('a fault after the statement ran and committed (the answer lost)', () =
     'replays %s, answered from its request token: one job, one hand-off, one job.recorded',
     async (_what, fragment) => {
       const { bridge, db } = dataApi('http');
-      const sessionId = unique('cs_replayed');
+      const sessionId = uniqueId('cs_replayed');
       bridge.injectFault({ error: lost(), at: 'after', when: sqlOf(fragment) });
 
-      const answer = await deliver(db, checkoutEvent(sessionId));
+      const answer = await deliver(db, checkoutEvent(h.now(), sessionId));
 
       expect(answer.body).toEqual({ received: true, outcome: 'recorded' });
       expect(bridge.calls.filter(sqlOf(fragment))).toHaveLength(2);
@@ -218,7 +175,7 @@ describe('a fault after the statement ran and committed (the answer lost)', () =
 
   it('replays a reconciler claim: the replay answers the batch the first call claimed, so none is lost', async () => {
     const { bridge, db } = dataApi('background');
-    const sessions = [unique('cs_claimed'), unique('cs_claimed')];
+    const sessions = [uniqueId('cs_claimed'), uniqueId('cs_claimed')];
     for (const stripeSessionId of sessions) {
       await recordSettledCheckout(
         h.db.executor,
@@ -247,7 +204,7 @@ describe('a fault after the statement ran and committed (the answer lost)', () =
 
   it('is surfaced as AmbiguousFaultError by the executor, naming the statement, which ran once', async () => {
     const { bridge, db } = dataApi('background');
-    const reference = unique('evt_refused');
+    const reference = uniqueId('evt_refused');
     bridge.injectFault({ error: lost(), at: 'after', when: sqlOf('INSERT INTO rejected_inputs') });
 
     const recording = recordRejectedInput(
@@ -273,8 +230,8 @@ describe('Aurora resuming from a pause', () => {
     "for %i s: the webhook answers 503 with Retry-After, writes nothing, and Stripe's redelivery records one job, one hand-off, one job.recorded",
     async (seconds) => {
       const { bridge, db, clock, waits } = dataApi('http');
-      const sessionId = unique('cs_resume');
-      const event = checkoutEvent(sessionId);
+      const sessionId = uniqueId('cs_resume');
+      const event = checkoutEvent(h.now(), sessionId);
       bridge.resumeFor(seconds * 1000);
 
       const during = await deliver(db, event);
@@ -306,7 +263,7 @@ describe('Aurora resuming from a pause', () => {
     const answer = await status(
       httpEvent({
         method: 'GET',
-        path: `/api/provisioning/status?session_id=${unique('cs_status')}`,
+        path: `/api/provisioning/status?session_id=${uniqueId('cs_status')}`,
       }),
       lambdaContext(),
     );
@@ -321,7 +278,7 @@ describe('Aurora resuming from a pause', () => {
     'for %i s: a reconcile run waits it out and hands off every stale job exactly once (no lost batch)',
     async (seconds) => {
       const { bridge, db, clock, waits } = dataApi('background');
-      const sessions = [unique('cs_stale'), unique('cs_stale'), unique('cs_stale')];
+      const sessions = [uniqueId('cs_stale'), uniqueId('cs_stale'), uniqueId('cs_stale')];
       for (const stripeSessionId of sessions) {
         const checkout = { stripeSessionId, stripeCustomerId: null, customerEmail: null };
         await recordSettledCheckout(
