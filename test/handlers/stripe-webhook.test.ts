@@ -5,6 +5,7 @@ import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { handoffMessage } from '../../functions/adapters/handoff-queue.js';
 import { claimStaleJobs } from '../../functions/db/jobs/reconcile-claims.js';
 import { CALLBACK_URL, type Harness } from '../support/handler-harness.js';
+import { uniqueId } from '../support/signed-requests.js';
 import { stripeWebhookSuite } from '../support/stripe-webhook-harness.js';
 
 const SECRET = 'whsec_test_current_0123456789abcdef';
@@ -13,7 +14,6 @@ const EMAIL = 'buyer@example.com';
 
 const w = stripeWebhookSuite({ secret: SECRET, stripeMode: 'test' });
 let h: Harness;
-let sequence = 0;
 
 beforeAll(() => {
   h = w.h;
@@ -29,10 +29,6 @@ beforeEach(() => {
 });
 
 /** A fresh id per test, so tests sharing the database never see each other's rows. */
-function unique(prefix: string): string {
-  sequence += 1;
-  return `${prefix}_${sequence}_${Math.random().toString(36).slice(2, 10)}`;
-}
 
 interface SessionOptions {
   readonly eventId?: string;
@@ -46,7 +42,7 @@ function checkoutEvent(sessionId: string, options: SessionOptions = {}) {
   const metadata =
     options.packageSlug === null ? {} : { package_slug: options.packageSlug ?? 'growth' };
   return {
-    id: options.eventId ?? unique('evt'),
+    id: options.eventId ?? uniqueId('evt'),
     object: 'event',
     api_version: '2025-10-29.clover',
     created: Math.floor(h.now().getTime() / 1000),
@@ -121,7 +117,7 @@ const NOTHING = { accounts: 0, jobs: 0, events: 0, sends: 0 };
 
 describe('a settled checkout', () => {
   it('records one job and hands attempt 1 off to the queue, keyed by the job', async () => {
-    const sessionId = unique('cs_test');
+    const sessionId = uniqueId('cs_test');
     const event = checkoutEvent(sessionId);
 
     const response = await send(event);
@@ -153,7 +149,7 @@ describe('a settled checkout', () => {
   });
 
   it('publishes job.recorded after the record, without personal data', async () => {
-    const sessionId = unique('cs_test');
+    const sessionId = uniqueId('cs_test');
 
     await send(checkoutEvent(sessionId));
 
@@ -174,7 +170,7 @@ describe('a settled checkout', () => {
   it('still answers 200 when the lifecycle event cannot be published, and counts it', async () => {
     h.eventBridge.reset();
     h.eventBridge.rejects(new Error('EventBridge unavailable'));
-    const sessionId = unique('cs_test');
+    const sessionId = uniqueId('cs_test');
 
     const response = await send(checkoutEvent(sessionId));
 
@@ -185,7 +181,7 @@ describe('a settled checkout', () => {
   });
 
   it('provisions a checkout with nothing to pay like a paid one', async () => {
-    const sessionId = unique('cs_test');
+    const sessionId = uniqueId('cs_test');
 
     const response = await send(checkoutEvent(sessionId, { paymentStatus: 'no_payment_required' }));
 
@@ -195,7 +191,7 @@ describe('a settled checkout', () => {
   });
 
   it('records a package missing from the catalogue with no payload and never hands it off', async () => {
-    const unknown = unique('cs_test');
+    const unknown = uniqueId('cs_test');
 
     const response = await send(checkoutEvent(unknown, { packageSlug: 'platinum' }));
 
@@ -210,7 +206,7 @@ describe('a settled checkout', () => {
   });
 
   it('ignores a session without a package as another product’s: no job, no account, no write', async () => {
-    const missing = unique('cs_test');
+    const missing = uniqueId('cs_test');
     const event = checkoutEvent(missing, { packageSlug: null });
     const callsBefore = h.bridge.calls.length;
 
@@ -225,7 +221,7 @@ describe('a settled checkout', () => {
 
 describe('delayed payment methods', () => {
   it('waits on an unpaid checkout and provisions when the payment succeeds', async () => {
-    const sessionId = unique('cs_test');
+    const sessionId = uniqueId('cs_test');
 
     const completed = await send(checkoutEvent(sessionId, { paymentStatus: 'unpaid' }));
     const waiting = { account: await accountStatus(sessionId), job: await jobOf(sessionId) };
@@ -242,7 +238,7 @@ describe('delayed payment methods', () => {
   });
 
   it('marks the waiting account failed when the payment fails, and records no job', async () => {
-    const sessionId = unique('cs_test');
+    const sessionId = uniqueId('cs_test');
     await send(checkoutEvent(sessionId, { paymentStatus: 'unpaid' }));
 
     const failed = await send(
@@ -262,7 +258,7 @@ describe('delayed payment methods', () => {
   });
 
   it('provisions exactly once when the success arrives before the completion', async () => {
-    const sessionId = unique('cs_test');
+    const sessionId = uniqueId('cs_test');
 
     await send(checkoutEvent(sessionId, { type: 'checkout.session.async_payment_succeeded' }));
     await send(checkoutEvent(sessionId, { paymentStatus: 'unpaid' }));
@@ -276,7 +272,7 @@ describe('delayed payment methods', () => {
 
 describe('repeated deliveries', () => {
   it('answers a repeat of a processed event without any work, and counts it', async () => {
-    const sessionId = unique('cs_test');
+    const sessionId = uniqueId('cs_test');
     const event = checkoutEvent(sessionId);
     const body = JSON.stringify(event);
     await deliver(body, signed(body));
@@ -294,7 +290,7 @@ describe('repeated deliveries', () => {
   });
 
   it('gives one job and one queue message for 20 concurrent deliveries of one event', async () => {
-    const sessionId = unique('cs_test');
+    const sessionId = uniqueId('cs_test');
     const body = JSON.stringify(checkoutEvent(sessionId));
 
     const responses = await Promise.all(
@@ -315,7 +311,7 @@ describe('repeated deliveries', () => {
   });
 
   it('gives one job when distinct events for one session race, and says which one recorded it', async () => {
-    const sessionId = unique('cs_test');
+    const sessionId = uniqueId('cs_test');
     const events = Array.from({ length: 10 }, (_, i) =>
       checkoutEvent(sessionId, {
         type: i % 2 ? 'checkout.session.completed' : 'checkout.session.async_payment_succeeded',
@@ -333,7 +329,7 @@ describe('repeated deliveries', () => {
   });
 
   it('answers duplicate, 200, to a new event for a session already recorded, and sends nothing', async () => {
-    const sessionId = unique('cs_test');
+    const sessionId = uniqueId('cs_test');
     await send(checkoutEvent(sessionId));
 
     const resent = await send(checkoutEvent(sessionId));
@@ -346,7 +342,7 @@ describe('repeated deliveries', () => {
 
 describe('signatures', () => {
   it('refuses a missing signature with a 400 that names it, and writes nothing', async () => {
-    const sessionId = unique('cs_test');
+    const sessionId = uniqueId('cs_test');
     const event = checkoutEvent(sessionId);
 
     const response = await deliver(JSON.stringify(event), undefined);
@@ -366,7 +362,7 @@ describe('signatures', () => {
   });
 
   it('refuses an event signed with another secret', async () => {
-    const sessionId = unique('cs_test');
+    const sessionId = uniqueId('cs_test');
     const event = checkoutEvent(sessionId);
     const body = JSON.stringify(event);
 
@@ -380,7 +376,7 @@ describe('signatures', () => {
   });
 
   it('refuses every malformed signature header with a 400 that names it, before Stripe’s library reads it', async () => {
-    const sessionId = unique('cs_test');
+    const sessionId = uniqueId('cs_test');
     const event = checkoutEvent(sessionId);
     const body = JSON.stringify(event);
     const valid = signed(body);
@@ -408,8 +404,8 @@ describe('signatures', () => {
   });
 
   it('refuses a signature older than Stripe’s 300 s tolerance and accepts one within it', async () => {
-    const stale = checkoutEvent(unique('cs_test'));
-    const fresh = checkoutEvent(unique('cs_test'));
+    const stale = checkoutEvent(uniqueId('cs_test'));
+    const fresh = checkoutEvent(uniqueId('cs_test'));
     const now = Math.floor(h.now().getTime() / 1000);
 
     const expired = await deliver(
@@ -430,8 +426,8 @@ describe('signatures', () => {
   });
 
   it('refuses a signature made more than 300 s ahead of this clock, and accepts one within it', async () => {
-    const ahead = checkoutEvent(unique('cs_test'));
-    const close = checkoutEvent(unique('cs_test'));
+    const ahead = checkoutEvent(uniqueId('cs_test'));
+    const close = checkoutEvent(uniqueId('cs_test'));
     const now = Math.floor(h.now().getTime() / 1000);
 
     const future = await deliver(
@@ -452,7 +448,7 @@ describe('signatures', () => {
   });
 
   it('refuses a body changed by one byte after signing, and writes nothing', async () => {
-    const sessionId = unique('cs_test');
+    const sessionId = uniqueId('cs_test');
     const event = checkoutEvent(sessionId);
     const body = JSON.stringify(event);
     const signature = signed(body);
@@ -467,9 +463,9 @@ describe('signatures', () => {
 
   it('accepts an event signed with either secret while the secret rotates', async () => {
     h.setSecret('stripeWebhookSecrets', `${SECRET},${PREVIOUS_SECRET}`);
-    const byNew = checkoutEvent(unique('cs_test'));
-    const byOld = checkoutEvent(unique('cs_test'));
-    const expiredByOld = checkoutEvent(unique('cs_test'));
+    const byNew = checkoutEvent(uniqueId('cs_test'));
+    const byOld = checkoutEvent(uniqueId('cs_test'));
+    const expiredByOld = checkoutEvent(uniqueId('cs_test'));
     const now = Math.floor(h.now().getTime() / 1000);
 
     const responses = [
@@ -489,7 +485,7 @@ describe('signatures', () => {
   });
 
   it('verifies the exact bytes of a base64-encoded body', async () => {
-    const sessionId = unique('cs_test');
+    const sessionId = uniqueId('cs_test');
     // Non-ASCII bytes: a re-encoding anywhere between receipt and verification breaks the signature.
     const event = { ...checkoutEvent(sessionId), note: 'Zoë’s café' };
     const body = JSON.stringify(event);
@@ -502,7 +498,7 @@ describe('signatures', () => {
 
   it('answers 503 when no webhook secret is configured, so Stripe retries later', async () => {
     h.setSecret('stripeWebhookSecrets', undefined);
-    const sessionId = unique('cs_test');
+    const sessionId = uniqueId('cs_test');
     const event = checkoutEvent(sessionId);
 
     const response = await send(event);
@@ -516,14 +512,14 @@ describe('signatures', () => {
 
   it('never writes a secret or the customer’s email to the logs', async () => {
     h.setSecret('stripeWebhookSecrets', `${SECRET} ${PREVIOUS_SECRET}`);
-    const body = JSON.stringify(checkoutEvent(unique('cs_test')));
+    const body = JSON.stringify(checkoutEvent(uniqueId('cs_test')));
     h.sqs.reset();
     h.sqs.rejects(new Error('SQS unavailable'));
 
     await deliver(body, signed(body));
     await deliver(body, signed(body, 'whsec_wrong'));
     await deliver(body, signed(body));
-    await send(checkoutEvent(unique('cs_test'), { paymentStatus: 'mystery' }));
+    await send(checkoutEvent(uniqueId('cs_test'), { paymentStatus: 'mystery' }));
 
     const logged = h.log.text();
     expect(logged).not.toContain(SECRET);
@@ -536,9 +532,9 @@ describe('signatures', () => {
 describe('other events', () => {
   it('answers 200 to types it does not handle, logs type and id only, and writes nothing', async () => {
     const callsBefore = h.bridge.calls.length;
-    const expired = checkoutEvent(unique('cs_test'), { type: 'checkout.session.expired' });
+    const expired = checkoutEvent(uniqueId('cs_test'), { type: 'checkout.session.expired' });
     const invoice = {
-      id: unique('evt'),
+      id: uniqueId('evt'),
       object: 'event',
       type: 'invoice.paid',
       livemode: false,
@@ -560,7 +556,7 @@ describe('other events', () => {
   });
 
   it('refuses an authentic checkout event it cannot read with a 400 naming the field, and records why', async () => {
-    const sessionId = unique('cs_test');
+    const sessionId = uniqueId('cs_test');
     const event = checkoutEvent(sessionId, { paymentStatus: 'mystery' });
 
     const response = await send(event);
@@ -589,7 +585,7 @@ describe('faults', () => {
   it('answers 200 when the queue send fails after the job is recorded, and the reconciler re-drives it once the lease lapses', async () => {
     h.sqs.reset();
     h.sqs.on(SendMessageCommand).rejects(new Error('SQS unavailable'));
-    const sessionId = unique('cs_test');
+    const sessionId = uniqueId('cs_test');
 
     const response = await send(checkoutEvent(sessionId));
     const job = await jobOf(sessionId);
@@ -618,7 +614,7 @@ describe('faults', () => {
   });
 
   it('answers 500 while the database is down, so Stripe retries, and the retry succeeds', async () => {
-    const sessionId = unique('cs_test');
+    const sessionId = uniqueId('cs_test');
     const event = checkoutEvent(sessionId);
     const body = JSON.stringify(event);
     h.bridge.failNext(new Error('Communications link failure'));
@@ -633,7 +629,7 @@ describe('faults', () => {
   });
 
   it('answers 500 when remembering the event fails after its work, and the retry sends nothing twice', async () => {
-    const sessionId = unique('cs_test');
+    const sessionId = uniqueId('cs_test');
     const event = checkoutEvent(sessionId);
     const body = JSON.stringify(event);
     await h.db.pool.query(`
@@ -662,7 +658,7 @@ describe('faults', () => {
   });
 
   it('tags its log lines with the event, session and job ids', async () => {
-    const sessionId = unique('cs_test');
+    const sessionId = uniqueId('cs_test');
     const event = checkoutEvent(sessionId);
 
     await send(event);
