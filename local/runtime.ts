@@ -43,7 +43,7 @@ import { createLocalConsole } from './console/console-server.js';
 import { openEmbeddedDatabase } from './embedded-database.js';
 import { LocalFifoQueue } from './fifo-queue.js';
 import { isPortFree } from './free-port.js';
-import { listen } from './listen.js';
+import { closeServer, listen } from './listen.js';
 import { LoggedLifecycleEvents } from './logged-lifecycle-events.js';
 import { renderPrometheus } from './prometheus.js';
 import { SandboxOrchestrator } from './sandbox-orchestrator.js';
@@ -343,8 +343,7 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
   const stop = () => {
     stopped ??= (async () => {
       for (const timer of timers) clearInterval(timer);
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
+      await closeServer(server);
       polling = false;
       queue.interrupt();
       stripeEventsQueue.interrupt();

@@ -8,6 +8,7 @@ import {
   SANDBOX_MODES,
   type SandboxMode,
 } from '../functions/sandbox/sandbox-orchestrator.js';
+import { closeServer } from './listen.js';
 import { readBody } from './read-body.js';
 
 export { SANDBOX_MODES, type SandboxMode };
@@ -62,9 +63,7 @@ export class SandboxOrchestrator {
   async stop(): Promise<void> {
     this.stopping = true;
     await Promise.allSettled([...this.pending]);
-    await new Promise<void>((resolve) =>
-      this.server ? this.server.close(() => resolve()) : resolve(),
-    );
+    if (this.server) await closeServer(this.server);
   }
 
   private async route(request: IncomingMessage, response: ServerResponse): Promise<void> {

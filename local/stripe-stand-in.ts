@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { closeServer } from './listen.js';
 
 /**
  * A local stand-in for the part of Stripe's API the sweep reads: list and retrieve
@@ -58,8 +59,7 @@ export class StripeStandIn {
   async stop(): Promise<void> {
     const server = this.server;
     if (!server) return;
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeAllConnections();
+    await closeServer(server);
   }
 
   /**
