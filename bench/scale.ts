@@ -10,9 +10,9 @@ import { definedStatements, type Statement } from '../functions/db/statement.js'
  * tenants (each an active account, a provisioned job with two history rows, a ready
  * organisation database and a processed Stripe event) and `inFlight` jobs still waiting
  * in every state the reconciler and the operator see (enqueued, running, failed, parked,
- * capped). Written set-wise by the server, then analysed. Ids are UUIDs counted up from
- * the row number (not random), so a million rows load in about a minute; plans and
- * timings do not depend on how ids are spread.
+ * capped), each session with one refused input. Written set-wise by the server, then
+ * analysed. Ids are UUIDs counted up from the row number (not random), so a million rows
+ * load in about a minute; plans and timings do not depend on how ids are spread.
  */
 export interface Scale {
   readonly provisioned: number;
@@ -87,8 +87,13 @@ export async function seedAtScale(pool: pg.Pool, scale: Scale): Promise<void> {
      SELECT gen_random_uuid(), u.id, 'error', 'database_stalled', 'stalled', d.id, d.provisioned_at
      FROM organization_databases d CROSS JOIN users u WHERE right(d.id, 1) = '7'`,
   );
+  // A refused input for every session (a malformed callback), kept 90 days.
   await pool.query(
-    'ANALYZE customer_accounts, provisioning_jobs, provisioning_job_events, organization_databases, stripe_events, notifications, users',
+    `INSERT INTO rejected_inputs (source, reference, reason, received_at)
+     SELECT 'callback', stripe_session_id, 'invalid body', created_at FROM customer_accounts`,
+  );
+  await pool.query(
+    'ANALYZE customer_accounts, provisioning_jobs, provisioning_job_events, organization_databases, stripe_events, notifications, users, rejected_inputs',
   );
 }
 
@@ -125,6 +130,7 @@ export const GROWING_TABLES = [
   'organization_databases',
   'stripe_events',
   'notifications',
+  'rejected_inputs',
 ] as const;
 
 const DB_DIR = fileURLToPath(new URL('../functions/db', import.meta.url));
