@@ -13,7 +13,10 @@ import { defineStatement, runStatement, runStatementForOne } from './statement.j
  * marks the row woken, in the same transaction as the write, so no later run confirms
  * that quiet time; and the statement answers `reconciler_quiet_since`, upon which the
  * caller must wake the reconciler before it answers. Outside an idle period it writes
- * nothing. It reads the row's latest version: a run that armed concurrently is seen.
+ * nothing. It sees an arm committed before the statement began (its READ COMMITTED
+ * snapshot), not one committed while it runs: it then marks nothing, which is safe, as
+ * the run that armed waits out every statement begun before it armed and then looks
+ * again, finding what this one wrote (`services/quiet.ts`, steps 2 and 3).
  */
 export const RECONCILER_WOKEN = `woken AS (
   UPDATE reconciler_state SET woken_at = :now
