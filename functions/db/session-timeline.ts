@@ -11,21 +11,12 @@ import { defineStatement, runStatement } from './statement.js';
  * the inputs refused that named the session. One read, for `ops show`.
  */
 
-export const TIMELINE_SOURCES = [
-  'stripe',
-  'account',
-  'operator',
-  'job',
-  'database',
-  'watchdog',
-  'refused',
-] as const;
-export type TimelineSource = (typeof TIMELINE_SOURCES)[number];
-
 const readTimelineStatement = defineStatement({
   name: 'read session timeline',
   // A read.
   replay: 'safe',
+  // `rank` and `seq` order entries of one instant as things happen (the event, its
+  // account, its job; a job's events by id), and are not answered.
   sql: `
 WITH account AS (
   SELECT * FROM customer_accounts WHERE stripe_session_id = :sessionId
@@ -34,8 +25,9 @@ WITH account AS (
 ), databases AS (
   SELECT d.* FROM organization_databases d JOIN account a ON d.account_id = a.id
 )
+SELECT at, source, what, actor, detail FROM (
 SELECT e.processed_at AS at, 'stripe' AS source, 1 AS rank, 0 AS seq, e.type AS what, 'stripe' AS actor,
-  to_jsonb(e) - 'stripe_session_id' AS detail
+  jsonb_build_object('id', e.id) AS detail
 FROM stripe_events e WHERE e.stripe_session_id = :sessionId
 UNION ALL
 SELECT a.created_at, 'account', 2, 0, 'account recorded', 'stripe',
@@ -67,35 +59,26 @@ UNION ALL
 SELECT ri.received_at, 'refused', 7, ri.id, ri.source, CAST(NULL AS text),
   jsonb_build_object('reason', ri.reason)
 FROM rejected_inputs ri WHERE ri.reference = :sessionId
+) t
 ORDER BY at, rank, seq`,
   params: { sessionId: 'text' },
   row: z.object({
     at: z.date(),
-    source: z.enum(TIMELINE_SOURCES),
-    rank: z.number().int(),
-    seq: z.number().int(),
+    /** Where it is kept: a Stripe event, the account, the job's history, a notification… */
+    source: z.enum(['stripe', 'account', 'operator', 'job', 'database', 'watchdog', 'refused']),
+    /** What happened: the Stripe event type, the job event's kind, … */
     what: z.string(),
     actor: z.string().nullable(),
     detail: z.record(z.string(), z.unknown()),
   }),
 });
 
-export interface TimelineEntry {
-  readonly at: Date;
-  /** Where it is kept: a Stripe event, the account, the job's history, a notification… */
-  readonly source: TimelineSource;
-  /** What happened: the Stripe event type, the job event's kind, … */
-  readonly what: string;
-  readonly actor: string | null;
-  readonly detail: Readonly<Record<string, unknown>>;
-}
+export type TimelineEntry = Readonly<z.infer<typeof readTimelineStatement.row>>;
 
 /** The session's timeline, oldest first; empty when nothing is known about it. */
-export async function readSessionTimeline(
+export function readSessionTimeline(
   db: SqlExecutor,
   stripeSessionId: string,
 ): Promise<TimelineEntry[]> {
-  const rows = await runStatement(db, readTimelineStatement, { sessionId: stripeSessionId });
-  // At one instant, in the order things happen: the event, its account, its job.
-  return rows.map(({ rank: _rank, seq: _seq, ...entry }) => entry);
+  return runStatement(db, readTimelineStatement, { sessionId: stripeSessionId });
 }
