@@ -18,10 +18,10 @@ const removeSmokeCheckoutStatement = defineStatement({
   sql: `
 WITH job AS (
   SELECT j.id FROM provisioning_jobs j
-  WHERE j.stripe_session_id = :sessionId AND starts_with(j.stripe_session_id, 'cs_smoke_')
+  WHERE j.stripe_session_id = :sessionId AND starts_with(j.stripe_session_id, '${SMOKE_SESSION_PREFIX}')
 ), account AS (
   SELECT a.id FROM customer_accounts a
-  WHERE a.stripe_session_id = :sessionId AND starts_with(a.stripe_session_id, 'cs_smoke_')
+  WHERE a.stripe_session_id = :sessionId AND starts_with(a.stripe_session_id, '${SMOKE_SESSION_PREFIX}')
 ), tenant_databases AS (
   SELECT d.id FROM organization_databases d WHERE d.account_id IN (SELECT id FROM account)
 ), gone_notifications AS (
@@ -44,7 +44,7 @@ WITH job AS (
   DELETE FROM customer_accounts a WHERE a.id IN (SELECT id FROM account) RETURNING a.id
 ), gone_events AS (
   DELETE FROM stripe_events s
-  WHERE s.stripe_session_id = :sessionId AND starts_with(s.stripe_session_id, 'cs_smoke_')
+  WHERE s.stripe_session_id = :sessionId AND starts_with(s.stripe_session_id, '${SMOKE_SESSION_PREFIX}')
   RETURNING s.id
 )
 SELECT
@@ -79,13 +79,13 @@ export async function removeSmokeCheckout(
 const removeSmokePackageStatement = defineStatement({
   name: 'remove smoke package',
   replay: 'safe',
-  sql: `DELETE FROM packages WHERE slug = :slug AND slug = 'smoke-test' RETURNING slug`,
-  params: { slug: 'text' },
+  sql: `DELETE FROM packages WHERE slug = '${SMOKE_PACKAGE}' RETURNING slug`,
+  params: {},
   row: z.object({ slug: z.string() }),
 });
 
 /** Takes the smoke test's package out of the catalogue again; answers whether it was there. */
 export async function removeSmokePackage(db: SqlExecutor): Promise<boolean> {
-  const rows = await runStatement(db, removeSmokePackageStatement, { slug: SMOKE_PACKAGE });
+  const rows = await runStatement(db, removeSmokePackageStatement, {});
   return rows.length > 0;
 }
