@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import * as z from 'zod';
 import type { ParamType } from './executor.js';
+import type { StatementValues } from './statement.js';
 
 /**
  * The Stripe events already processed. Stripe retries a delivery for three days and in
@@ -19,12 +20,14 @@ import type { ParamType } from './executor.js';
  *   is marked.
  */
 
+/**
+ * The event's own parameters (`stripeEventValues`). The mark also reads `:sessionId` and
+ * `:now`, the checkout's session and the call's time, which the statement declares.
+ */
 export const STRIPE_EVENT_PARAMS = {
   eventId: 'text',
   eventType: 'text',
   eventToken: 'uuid',
-  sessionId: 'text',
-  now: 'timestamp',
 } as const satisfies Record<string, ParamType>;
 
 /** The CTEs to put first (`event_gate`) and last (`event_mark`) in a statement's WITH list. */
@@ -55,6 +58,8 @@ export interface StripeEventRef {
 }
 
 /** The event's parameters, with a token of this call's own. */
-export function stripeEventValues(event: StripeEventRef | undefined) {
+export function stripeEventValues(
+  event: StripeEventRef | undefined,
+): StatementValues<typeof STRIPE_EVENT_PARAMS> {
   return { eventId: event?.id ?? null, eventType: event?.type ?? null, eventToken: randomUUID() };
 }

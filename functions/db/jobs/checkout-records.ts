@@ -8,7 +8,7 @@ import {
   RECONCILER_WOKEN,
   reconcilerQuietSince,
 } from '../reconciler-state-repository.js';
-import { defineStatement, runStatementForOne } from '../statement.js';
+import { defineStatement, runStatementForOne, type StatementValues } from '../statement.js';
 import {
   STRIPE_EVENT_GATE,
   STRIPE_EVENT_MARK,
@@ -29,13 +29,14 @@ import { type JobRow, jobRow } from './job-row.js';
 /** The account a checkout records or updates: its own id, so a replay recognises its row. */
 const ACCOUNT_PARAMS = {
   accountId: 'uuid',
+  sessionId: 'text',
   customerId: 'text',
   customerAccountId: 'text',
   email: 'text',
   packageSlug: 'text',
 } as const;
 
-function accountValues(checkout: UnsettledCheckout) {
+function accountValues(checkout: UnsettledCheckout): StatementValues<typeof ACCOUNT_PARAMS> {
   return {
     accountId: randomUUID(),
     sessionId: checkout.stripeSessionId,
@@ -113,6 +114,7 @@ FROM event_gate LEFT JOIN job ON true`,
     actor: 'text',
     reason: 'text',
     leaseUntil: 'timestamp',
+    now: 'timestamp',
   },
   // A duplicate event answers no job: its columns are NULL.
   row: z.union([
@@ -235,6 +237,7 @@ SELECT EXISTS (SELECT 1 FROM account) AS recorded, ${STRIPE_EVENT_OUTCOME}`,
     params: {
       ...STRIPE_EVENT_PARAMS,
       ...ACCOUNT_PARAMS,
+      now: 'timestamp',
     } as const,
     row: stripeEventOutcome.extend({ recorded: z.boolean() }),
   };
