@@ -48,8 +48,9 @@ export interface ExecuteOptions {
   /** Names the statement in errors and logs. */
   readonly name?: string;
   /**
-   * A fixed text that runs again and again (a defined statement): an executor may
-   * prepare it once per connection. Never set for DDL or text built at run time.
+   * A fixed text (every defined statement, the migration ledger's DDL among them): an
+   * executor may prepare it once per connection. Never set for text built at run time,
+   * of which each variant would be prepared and kept on every connection.
    */
   readonly prepared?: boolean;
 }
