@@ -106,7 +106,7 @@ FROM settled`,
   }),
 });
 
-export type QuietSettlement =
+type QuietSettlement =
   | { readonly kind: 'busy' }
   /** Nothing in flight, first seen at `since`: a later run may confirm it. */
   | { readonly kind: 'armed'; readonly since: Date }

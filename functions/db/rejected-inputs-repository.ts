@@ -71,7 +71,7 @@ LIMIT :limit`,
   replay: 'safe',
 });
 
-export type RejectedInput = z.infer<typeof listRejectedInputsStatement.row>;
+type RejectedInput = z.infer<typeof listRejectedInputsStatement.row>;
 
 /** Refused inputs, newest first: of one source and since a time when given. */
 export async function listRejectedInputs(

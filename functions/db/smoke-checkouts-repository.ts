@@ -66,7 +66,7 @@ SELECT
   }),
 });
 
-export type RemovedSmokeRows = z.infer<typeof removeSmokeCheckoutStatement.row>;
+type RemovedSmokeRows = z.infer<typeof removeSmokeCheckoutStatement.row>;
 
 /** Deletes what a smoke checkout wrote; a session that is not a smoke session deletes nothing. */
 export async function removeSmokeCheckout(

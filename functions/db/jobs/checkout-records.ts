@@ -142,7 +142,7 @@ export interface SettledCheckout {
 }
 
 /** When a run of the reconciler last found nothing in flight: the caller must wake it. */
-export interface QuietAnswer {
+interface QuietAnswer {
   readonly reconcilerQuietSince: Date | null;
 }
 
@@ -154,7 +154,7 @@ export interface RecordedJob extends QuietAnswer {
   readonly marked: boolean;
 }
 
-export type RecordedEvent = RecordedJob | ({ readonly duplicate: true } & QuietAnswer);
+type RecordedEvent = RecordedJob | ({ readonly duplicate: true } & QuietAnswer);
 
 /**
  * Records the job for a settled checkout and claims its first hand-off attempt (in
@@ -265,7 +265,7 @@ const recordPaymentFailedStatement = defineStatement(
 
 type UnsettledCheckout = Omit<SettledCheckout, 'callbackUrl'>;
 
-export interface UnsettledRecord {
+interface UnsettledRecord {
   /** False when the account was not changed (already settled, failed or waiting). */
   readonly recorded: boolean;
   /** The event was processed before: nothing was written. */
