@@ -39,7 +39,7 @@ export async function measureLocalLatency(
 ): Promise<LocalLatency> {
   const runtime = await startLocalRuntime(
     {
-      DATABASE_URL: database.url,
+      DATABASE_URL: database.connectionString,
       PORT: '0',
       STRIPE_WEBHOOK_SECRET: SECRET,
       SANDBOX_ORCHESTRATOR: 'ok',
