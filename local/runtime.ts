@@ -43,6 +43,7 @@ import { createLocalConsole } from './console/console-server.js';
 import { openEmbeddedDatabase } from './embedded-database.js';
 import { LocalFifoQueue } from './fifo-queue.js';
 import { isPortFree } from './free-port.js';
+import { lambdaContext } from './handler-stand-ins.js';
 import { closeServer, listen } from './listen.js';
 import { LoggedLifecycleEvents } from './logged-lifecycle-events.js';
 import { renderPrometheus } from './prometheus.js';
@@ -376,24 +377,6 @@ async function seedIfEmpty(db: PgExecutor): Promise<boolean> {
   for (const pkg of DEMO_PACKAGES) await upsertPackage(db, pkg);
   await upsertUser(db, { email: DEMO_ADMIN, role: 'admin' });
   return true;
-}
-
-function lambdaContext(name: string, timeoutMs: number): Context {
-  const deadline = Date.now() + timeoutMs;
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName: `local-${name}`,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:local-${name}`,
-    memoryLimitInMB: '512',
-    awsRequestId: crypto.randomUUID(),
-    logGroupName: `/local/${name}`,
-    logStreamName: 'local',
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-    done: () => {},
-    fail: () => {},
-    succeed: () => {},
-  };
 }
 
 /** The event EventBridge Scheduler delivers to a Lambda target. */
