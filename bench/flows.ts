@@ -7,6 +7,7 @@ import type { CallbackBody } from '../functions/core/callback-body.js';
 import { dispatchLeaseSeconds } from '../functions/core/handoff-timing.js';
 import { RECONCILE_TIMEOUT_SECONDS } from '../functions/core/reconcile-timing.js';
 import { DEFAULT_RULES } from '../functions/core/rules.js';
+import { WATCHDOG_TIMEOUT_SECONDS } from '../functions/core/scheduled-timeouts.js';
 import { upsertPackage } from '../functions/db/catalogue-repository.js';
 import { DataApiExecutor } from '../functions/db/data-api-executor.js';
 import { createCallbackHandler } from '../functions/handlers/callback.js';
@@ -228,7 +229,9 @@ export async function idleHour(database: BenchDatabase): Promise<IdleHour> {
       );
       w.advance(600);
     }
-    perTick.push(await w.count(() => watchdog({}, lambdaContext('watchdog', 120_000))));
+    perTick.push(
+      await w.count(() => watchdog({}, lambdaContext('watchdog', WATCHDOG_TIMEOUT_SECONDS * 1000))),
+    );
     await w.bridge.close();
     return perTick;
   };

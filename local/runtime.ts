@@ -18,6 +18,10 @@ import {
   reserveFor,
 } from '../functions/core/handoff-timing.js';
 import { RECONCILE_TIMEOUT_SECONDS } from '../functions/core/reconcile-timing.js';
+import {
+  SWEEP_TIMEOUT_SECONDS,
+  WATCHDOG_TIMEOUT_SECONDS,
+} from '../functions/core/scheduled-timeouts.js';
 import { upsertPackage, upsertUser } from '../functions/db/catalogue-repository.js';
 import { applyDatabaseRoles } from '../functions/db/database-roles.js';
 import { countStuckJobs } from '../functions/db/jobs/reconcile-claims.js';
@@ -333,10 +337,13 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
       ),
     ),
     every(settings.WATCHDOG_EVERY_SECONDS, 'watchdog', () =>
-      watchdog(scheduledEvent('watchdog'), lambdaContext('watchdog', 60_000)),
+      watchdog(
+        scheduledEvent('watchdog'),
+        lambdaContext('watchdog', WATCHDOG_TIMEOUT_SECONDS * 1000),
+      ),
     ),
     every(settings.SWEEP_EVERY_SECONDS, 'sweep', () =>
-      sweep(scheduledEvent('sweep'), lambdaContext('sweep', 300_000)),
+      sweep(scheduledEvent('sweep'), lambdaContext('sweep', SWEEP_TIMEOUT_SECONDS * 1000)),
     ),
   ];
 
