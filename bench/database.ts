@@ -1,43 +1,29 @@
-import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
-import type pg from 'pg';
-import { loadMigrations, migrate } from '../functions/db/migrator.js';
-import { createPool, PgExecutor } from '../functions/db/pg-executor.js';
+import { createScratchDatabase, type ScratchDatabase } from '../local/scratch-database.js';
 import { startScratchPostgres } from '../local/scratch-postgres.js';
 
+/** One measurement's own migrated database on the bench's PostgreSQL. */
+export type BenchDatabase = ScratchDatabase;
+
 /**
- * The bench's PostgreSQL: `DATABASE_URL`'s server, or a throwaway embedded one, with a
- * fresh migrated database per measurement.
+ * The bench's PostgreSQL: the server `adminUrl` names (`DATABASE_URL` by default), or a
+ * throwaway embedded one. Each measurement gets a fresh migrated database; `stop` drops
+ * every one of them, so a developer's server keeps none of the bench's data.
  */
-export interface BenchDatabase {
-  readonly url: string;
-  readonly pool: pg.Pool;
-  readonly executor: PgExecutor;
-}
-
-const SCHEMA_DIR = fileURLToPath(new URL('../schema', import.meta.url));
-
-export async function benchServer() {
-  const scratch = process.env.DATABASE_URL ? undefined : await startScratchPostgres();
-  const adminUrl = process.env.DATABASE_URL ?? (scratch as { url: string }).url;
-  const opened: pg.Pool[] = [];
+export async function benchServer(adminUrl = process.env.DATABASE_URL) {
+  const scratch = adminUrl ? undefined : await startScratchPostgres();
+  const serverUrl = adminUrl ?? (scratch as { url: string }).url;
+  const opened: BenchDatabase[] = [];
   return {
     async fresh(): Promise<BenchDatabase> {
-      const name = `bench_${randomBytes(5).toString('hex')}`;
-      const admin = createPool(adminUrl, 1);
-      await admin.query(`CREATE DATABASE ${name}`);
-      await admin.end();
-      const url = new URL(adminUrl);
-      url.pathname = `/${name}`;
-      const pool = createPool(url.toString(), 10);
-      opened.push(pool);
-      const executor = new PgExecutor(pool);
-      await migrate(executor, await loadMigrations(SCHEMA_DIR));
-      return { url: url.toString(), pool, executor };
+      const database = await createScratchDatabase(serverUrl, { prefix: 'bench', poolSize: 10 });
+      opened.push(database);
+      return database;
     },
     async stop() {
-      for (const pool of opened) await pool.end();
+      const drops = await Promise.allSettled(opened.map((database) => database.drop()));
       await scratch?.stop();
+      const failed = drops.flatMap((drop) => (drop.status === 'rejected' ? [drop.reason] : []));
+      if (failed.length) throw new AggregateError(failed, 'bench databases left on the server');
     },
   };
 }

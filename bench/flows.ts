@@ -5,7 +5,9 @@ import { EnvironmentSecretSource } from '../functions/adapters/secrets.js';
 import { TelemetryRegistry } from '../functions/adapters/telemetry.js';
 import type { CallbackBody } from '../functions/core/callback-body.js';
 import { dispatchLeaseSeconds } from '../functions/core/handoff-timing.js';
+import { RECONCILE_TIMEOUT_SECONDS } from '../functions/core/reconcile-timing.js';
 import { DEFAULT_RULES } from '../functions/core/rules.js';
+import { WATCHDOG_TIMEOUT_SECONDS } from '../functions/core/scheduled-timeouts.js';
 import { upsertPackage } from '../functions/db/catalogue-repository.js';
 import { DataApiExecutor } from '../functions/db/data-api-executor.js';
 import { createCallbackHandler } from '../functions/handlers/callback.js';
@@ -13,8 +15,8 @@ import { createReconcileHandler } from '../functions/handlers/reconcile.js';
 import { createStatusHandler } from '../functions/handlers/status.js';
 import { createStripeWebhookHandler } from '../functions/handlers/stripe-webhook.js';
 import { createWatchdogHandler } from '../functions/handlers/watchdog.js';
-import type { Log } from '../functions/services/dependencies.js';
 import { handOff } from '../functions/services/handoff.js';
+import { lambdaContext, silentLog } from '../local/handler-stand-ins.js';
 import { DataApiBridge } from '../test/support/data-api-bridge.js';
 import { TEST_DATA_API_TARGET } from '../test/support/executors.js';
 import { httpEvent } from '../test/support/http-events.js';
@@ -37,25 +39,6 @@ const WEBHOOK_SECRET = 'whsec_bench_0123456789abcdef';
 const CALLBACK_SECRET = 'callback-bench-secret';
 const CALLBACK_URL = 'https://bench.example.com/api/internal/provisioning/callback';
 
-const silent: Log = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
-
-function context(remainingMs = 570_000) {
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName: 'bench',
-    functionVersion: '$LATEST',
-    invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:bench',
-    memoryLimitInMB: '512',
-    awsRequestId: randomBytes(8).toString('hex'),
-    logGroupName: '/bench',
-    logStreamName: 'bench',
-    getRemainingTimeInMillis: () => remainingMs,
-    done: () => {},
-    fail: () => {},
-    succeed: () => {},
-  };
-}
-
 /** The handlers of the stack over one bridged database, a clock the bench moves. */
 function world(database: BenchDatabase) {
   const bridge = new DataApiBridge({ pool: database.pool });
@@ -72,7 +55,7 @@ function world(database: BenchDatabase) {
     rules: DEFAULT_RULES,
     telemetry: new TelemetryRegistry(),
     events: { publish: async () => {} },
-    log: silent,
+    log: silentLog,
   };
   const secrets = new EnvironmentSecretSource({
     STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
@@ -109,16 +92,22 @@ function world(database: BenchDatabase) {
     /** Delivers a checkout event (the same one again when given); answers the event. */
     async deliver(sessionId: string, payment = 'paid', again?: object) {
       const event = again ?? checkoutEvent(now, sessionId, 'checkout.session.completed', payment);
-      await webhook(signedStripeDelivery(event, WEBHOOK_SECRET, now), context(29_000));
+      await webhook(
+        signedStripeDelivery(event, WEBHOOK_SECRET, now),
+        lambdaContext('stripe-webhook', 29_000),
+      );
       return event;
     },
     report(body: CallbackBody) {
-      return callback(signedCallback(body, CALLBACK_SECRET, now), context(29_000));
+      return callback(
+        signedCallback(body, CALLBACK_SECRET, now),
+        lambdaContext('callback', 29_000),
+      );
     },
     poll(sessionId: string) {
       return status(
         httpEvent({ method: 'GET', path: `/api/provisioning/status?session_id=${sessionId}` }),
-        context(29_000),
+        lambdaContext('status', 29_000),
       );
     },
     reconciler(withMarker: boolean) {
@@ -233,10 +222,16 @@ export async function idleHour(database: BenchDatabase): Promise<IdleHour> {
     const watchdog = w.watchdog(withMarker);
     const perTick: number[] = [];
     for (let tick = 0; tick < 6; tick += 1) {
-      perTick.push(await w.count(() => reconcile({}, context())));
+      perTick.push(
+        await w.count(() =>
+          reconcile({}, lambdaContext('reconcile', RECONCILE_TIMEOUT_SECONDS * 1000)),
+        ),
+      );
       w.advance(600);
     }
-    perTick.push(await w.count(() => watchdog({}, context())));
+    perTick.push(
+      await w.count(() => watchdog({}, lambdaContext('watchdog', WATCHDOG_TIMEOUT_SECONDS * 1000))),
+    );
     await w.bridge.close();
     return perTick;
   };

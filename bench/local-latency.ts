@@ -1,5 +1,5 @@
 import Stripe from 'stripe';
-import type { Log } from '../functions/services/dependencies.js';
+import { silentLog } from '../local/handler-stand-ins.js';
 import { startLocalRuntime } from '../local/runtime.js';
 import { checkoutEvent, uniqueId } from '../test/support/signed-requests.js';
 import type { BenchDatabase } from './database.js';
@@ -13,7 +13,6 @@ import { median } from './stats.js';
  * timed against one status read that follows it, so the pair shares the machine's mood.
  */
 
-const silent: Log = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
 const SECRET = 'whsec_bench_local_latency';
 const POLL_MS = 1;
 
@@ -39,7 +38,7 @@ export async function measureLocalLatency(
 ): Promise<LocalLatency> {
   const runtime = await startLocalRuntime(
     {
-      DATABASE_URL: database.url,
+      DATABASE_URL: database.connectionString,
       PORT: '0',
       STRIPE_WEBHOOK_SECRET: SECRET,
       SANDBOX_ORCHESTRATOR: 'ok',
@@ -47,7 +46,7 @@ export async function measureLocalLatency(
       RECONCILE_EVERY_SECONDS: '3600',
       WATCHDOG_EVERY_SECONDS: '3600',
     },
-    silent,
+    silentLog,
   );
   try {
     const ready: number[] = [];

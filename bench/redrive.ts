@@ -4,6 +4,7 @@ import { RECONCILE_TIMEOUT_SECONDS } from '../functions/core/reconcile-timing.js
 import { DEFAULT_RULES } from '../functions/core/rules.js';
 import { createReconcileHandler } from '../functions/handlers/reconcile.js';
 import type { ReconcileSummary } from '../functions/services/reconcile.js';
+import { lambdaContext, silentLog } from '../local/handler-stand-ins.js';
 import { VirtualTimer } from '../test/support/virtual-timer.js';
 import type { BenchDatabase } from './database.js';
 import { insertStrandedJobs, withLatency } from './stranded.js';
@@ -34,14 +35,13 @@ export async function measureRedrive(
   const slowed = withLatency(database.executor, timer, options.latencyMs);
   const sentAt: number[] = [];
   const queue: HandoffQueue = { send: async () => void sentAt.push(timer.now()) };
-  const silent = { debug() {}, info() {}, warn() {}, error() {} };
   const reconcile = createReconcileHandler({
     db: slowed,
     clock: () => new Date(),
     rules: DEFAULT_RULES,
     telemetry: new TelemetryRegistry(),
     events: { publish: async () => {} },
-    log: silent,
+    log: silentLog,
     queue,
     timer,
     settings: { batchSize: 25, maxRedrivesPerSecond: options.rate },
@@ -49,20 +49,7 @@ export async function measureRedrive(
   const timeoutMs = RECONCILE_TIMEOUT_SECONDS * 1000;
   const summary = (await reconcile(
     {},
-    {
-      callbackWaitsForEmptyEventLoop: false,
-      functionName: 'reconcile',
-      functionVersion: '$LATEST',
-      invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:reconcile',
-      memoryLimitInMB: '512',
-      awsRequestId: 'bench',
-      logGroupName: '/bench',
-      logStreamName: 'bench',
-      getRemainingTimeInMillis: () => timeoutMs - timer.now(),
-      done: () => {},
-      fail: () => {},
-      succeed: () => {},
-    },
+    lambdaContext('reconcile', () => timeoutMs - timer.now()),
   )) as ReconcileSummary;
   let busiest = 0;
   for (let i = 0, j = 0; i < sentAt.length; i += 1) {

@@ -147,16 +147,24 @@ export async function loadAllStatements(directory = DB_DIR): Promise<readonly An
 
 type AnyStatement = Statement<Readonly<Record<string, ParamType>>, unknown>;
 
-/** A plausible value of each type: a session of the seeded data, now, a fresh uuid… */
-const SAMPLE: Record<ParamType, unknown> = {
+/** A plausible value of each type but `timestamp` (now, when bound): a seeded session… */
+const SAMPLE: Record<Exclude<ParamType, 'timestamp'>, unknown> = {
   text: SAMPLE_SESSION,
   int: 25,
   bool: false,
   uuid: '00000000-0000-4000-8000-000000000000',
-  timestamp: new Date(),
   json: {},
   decimal: '1',
 };
+
+/** A statement's parameters bound to sample values, so EXPLAIN can plan or time it. */
+export function sampleParams(statement: AnyStatement): BoundParams {
+  const params: Record<string, { type: ParamType; value: unknown }> = {};
+  for (const [name, type] of Object.entries(statement.params)) {
+    params[name] = { type, value: type === 'timestamp' ? new Date() : SAMPLE[type] };
+  }
+  return params as BoundParams;
+}
 
 /** Whether EXPLAIN can plan it: a query or a data change, not DDL (the migration ledger). */
 export function explainable(statement: AnyStatement): boolean {
@@ -165,11 +173,7 @@ export function explainable(statement: AnyStatement): boolean {
 
 /** The plan PostgreSQL picks for a statement, as EXPLAIN prints it (nothing is run). */
 export async function planOf(db: SqlExecutor, statement: AnyStatement): Promise<string> {
-  const params: Record<string, { type: ParamType; value: unknown }> = {};
-  for (const [name, type] of Object.entries(statement.params)) {
-    params[name] = { type, value: SAMPLE[type] };
-  }
-  const rows = await db.execute(`EXPLAIN ${statement.sql}`, params as BoundParams);
+  const rows = await db.execute(`EXPLAIN ${statement.sql}`, sampleParams(statement));
   return rows.map((row) => row['QUERY PLAN']).join('\n');
 }
 

@@ -1,5 +1,6 @@
+import type { BoundParams } from '../functions/db/executor.js';
 import type { BenchDatabase } from './database.js';
-import { HOT_READS, loadAllStatements, SAMPLE_SESSION, type Scale, seedAtScale } from './scale.js';
+import { HOT_READS, loadAllStatements, type Scale, sampleParams, seedAtScale } from './scale.js';
 import { median } from './stats.js';
 
 /**
@@ -8,22 +9,17 @@ import { median } from './stats.js';
  * sizes: flat means the same milliseconds at a hundred times the tenants.
  */
 
-const SAMPLE = {
-  text: SAMPLE_SESSION,
-  int: 25,
-  bool: false,
-  uuid: '00000000-0000-4000-8000-000000000000',
-  json: {},
-  decimal: '1',
-} as const;
-
 class Rollback extends Error {}
 
-async function executionMs(database: BenchDatabase, sql: string, params: object): Promise<number> {
+async function executionMs(
+  database: BenchDatabase,
+  sql: string,
+  params: BoundParams,
+): Promise<number> {
   let ms = Number.NaN;
   await database.executor
     .transaction(async (tx) => {
-      const [row] = await tx.execute(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`, params as never);
+      const [row] = await tx.execute(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`, params);
       const [plan] = (row?.['QUERY PLAN'] ?? []) as { 'Execution Time': number }[];
       ms = plan?.['Execution Time'] ?? Number.NaN;
       throw new Rollback();
@@ -48,10 +44,7 @@ export async function timeStatements(
   for (const name of HOT_READS) {
     const statement = statements.find((candidate) => candidate.name === name);
     if (!statement) throw new Error(`no statement named ${name}`);
-    const params: Record<string, { type: string; value: unknown }> = {};
-    for (const [param, type] of Object.entries(statement.params)) {
-      params[param] = { type, value: type === 'timestamp' ? new Date() : SAMPLE[type] };
-    }
+    const params = sampleParams(statement);
     const runs: number[] = [];
     await executionMs(database, statement.sql, params);
     for (let i = 0; i < rounds; i += 1)

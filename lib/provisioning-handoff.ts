@@ -9,6 +9,10 @@ import { Construct } from 'constructs';
 import { consumerTimeoutSeconds } from '../functions/core/handoff-timing.js';
 import { RECONCILE_TIMEOUT_SECONDS } from '../functions/core/reconcile-timing.js';
 import { DATA_API_RETRY_BUDGET_SECONDS } from '../functions/core/resume-budget.js';
+import {
+  SWEEP_TIMEOUT_SECONDS,
+  WATCHDOG_TIMEOUT_SECONDS,
+} from '../functions/core/scheduled-timeouts.js';
 import type { DatabaseRole } from '../functions/db/database-roles.js';
 import { ROUTES, type RouteName } from '../functions/routes.js';
 import { Alarms } from './constructs/alarms.js';
@@ -209,13 +213,13 @@ export class ProvisioningHandoff extends Construct {
     const watchdog = fn('Watchdog', {
       handler: 'watchdog',
       description: 'Watchdog: notify admins of stalls and capped jobs',
-      timeout: Duration.seconds(2 * DATA_API_RETRY_BUDGET_SECONDS.background),
+      timeout: Duration.seconds(WATCHDOG_TIMEOUT_SECONDS),
       memorySize: 256,
     }).bindQuietMarker(quietMarker, 'read');
     const sweep = fn('Sweep', {
       handler: 'sweep',
       description: 'Missed-checkout sweep: record paid Stripe checkouts no event recorded',
-      timeout: Duration.minutes(5),
+      timeout: Duration.seconds(SWEEP_TIMEOUT_SECONDS),
       memorySize: 512,
       environment: { SWEEP_LOOKBACK_HOURS: String(s.sweepLookbackHours) },
     })

@@ -18,6 +18,10 @@ import {
   reserveFor,
 } from '../functions/core/handoff-timing.js';
 import { RECONCILE_TIMEOUT_SECONDS } from '../functions/core/reconcile-timing.js';
+import {
+  SWEEP_TIMEOUT_SECONDS,
+  WATCHDOG_TIMEOUT_SECONDS,
+} from '../functions/core/scheduled-timeouts.js';
 import { upsertPackage, upsertUser } from '../functions/db/catalogue-repository.js';
 import { applyDatabaseRoles } from '../functions/db/database-roles.js';
 import { countStuckJobs } from '../functions/db/jobs/reconcile-claims.js';
@@ -43,6 +47,7 @@ import { createLocalConsole } from './console/console-server.js';
 import { openEmbeddedDatabase } from './embedded-database.js';
 import { LocalFifoQueue } from './fifo-queue.js';
 import { isPortFree } from './free-port.js';
+import { lambdaContext } from './handler-stand-ins.js';
 import { closeServer, listen } from './listen.js';
 import { LoggedLifecycleEvents } from './logged-lifecycle-events.js';
 import { renderPrometheus } from './prometheus.js';
@@ -332,10 +337,13 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
       ),
     ),
     every(settings.WATCHDOG_EVERY_SECONDS, 'watchdog', () =>
-      watchdog(scheduledEvent('watchdog'), lambdaContext('watchdog', 60_000)),
+      watchdog(
+        scheduledEvent('watchdog'),
+        lambdaContext('watchdog', WATCHDOG_TIMEOUT_SECONDS * 1000),
+      ),
     ),
     every(settings.SWEEP_EVERY_SECONDS, 'sweep', () =>
-      sweep(scheduledEvent('sweep'), lambdaContext('sweep', 300_000)),
+      sweep(scheduledEvent('sweep'), lambdaContext('sweep', SWEEP_TIMEOUT_SECONDS * 1000)),
     ),
   ];
 
@@ -376,24 +384,6 @@ async function seedIfEmpty(db: PgExecutor): Promise<boolean> {
   for (const pkg of DEMO_PACKAGES) await upsertPackage(db, pkg);
   await upsertUser(db, { email: DEMO_ADMIN, role: 'admin' });
   return true;
-}
-
-function lambdaContext(name: string, timeoutMs: number): Context {
-  const deadline = Date.now() + timeoutMs;
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName: `local-${name}`,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:local-${name}`,
-    memoryLimitInMB: '512',
-    awsRequestId: crypto.randomUUID(),
-    logGroupName: `/local/${name}`,
-    logStreamName: 'local',
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-    done: () => {},
-    fail: () => {},
-    succeed: () => {},
-  };
 }
 
 /** The event EventBridge Scheduler delivers to a Lambda target. */

@@ -14,6 +14,11 @@ import {
   LONGEST_REPORTED_RESUME_SECONDS,
 } from '../../functions/core/resume-budget.js';
 import {
+  SWEEP_TIMEOUT_SECONDS,
+  WATCHDOG_TIMEOUT_SECONDS,
+} from '../../functions/core/scheduled-timeouts.js';
+import { SWEEP_SAFETY_MARGIN_MS } from '../../functions/handlers/sweep.js';
+import {
   BUNDLE_BUDGET_BYTES,
   STRIPE_BUNDLE_BUDGET_BYTES,
   TRACER_PACKAGES,
@@ -219,6 +224,17 @@ describe('the reconciler', () => {
         expect(actions, id).toEqual(['ssm:PutParameter']);
       }
     }
+  });
+});
+
+describe('the watchdog and the sweep', () => {
+  const timeoutOf = (prefix: string) =>
+    Number(productFunctions().find(([id]) => id.startsWith(prefix))?.[1].Properties?.Timeout);
+
+  it('have the timeouts the local runtime gives their runs', () => {
+    expect(timeoutOf('Watchdog')).toBe(WATCHDOG_TIMEOUT_SECONDS);
+    expect(timeoutOf('Sweep')).toBe(SWEEP_TIMEOUT_SECONDS);
+    expect(SWEEP_TIMEOUT_SECONDS * 1000).toBeGreaterThan(SWEEP_SAFETY_MARGIN_MS);
   });
 });
 

@@ -11,7 +11,8 @@ import { upsertPackage } from '../../functions/db/catalogue-repository.js';
 import type { DatabaseRole } from '../../functions/db/database-roles.js';
 import { recordSettledCheckout } from '../../functions/db/jobs/checkout-records.js';
 import { createPool, PgExecutor } from '../../functions/db/pg-executor.js';
-import type { Log, ServiceDependencies } from '../../functions/services/dependencies.js';
+import type { ServiceDependencies } from '../../functions/services/dependencies.js';
+import { silentLog } from '../../local/handler-stand-ins.js';
 import { lambdaContext, PACKAGES } from '../support/handler-harness.js';
 import { freshDatabase, type TestDatabase } from '../support/postgres.js';
 
@@ -34,8 +35,6 @@ export const NOW = new Date('2026-11-23T10:00:00.000Z');
 export const STRIPE_SECRET = 'whsec_fuzz_7c2e9b1d';
 export const CALLBACK_SECRET = 'callback-secret-fuzz-4a8f';
 export const CALLBACK_URL = 'https://handoff.example.com/api/internal/provisioning/callback';
-
-const silent: Log = { debug() {}, info() {}, warn() {}, error() {} };
 
 export interface FuzzGround {
   readonly db: TestDatabase;
@@ -99,7 +98,7 @@ export async function fuzzGround(sessions: readonly string[] = []): Promise<Fuzz
       rules: DEFAULT_RULES,
       telemetry: new TelemetryRegistry(),
       events,
-      log: silent,
+      log: silentLog,
       quiet: new InMemoryQuietMarker(),
       queue,
       secrets,

@@ -11,6 +11,7 @@ import { TelemetryRegistry } from '../../functions/adapters/telemetry.js';
 import { DEFAULT_RULES, type ProvisioningRules } from '../../functions/core/rules.js';
 import { upsertPackage } from '../../functions/db/catalogue-repository.js';
 import type { Log, ServiceDependencies } from '../../functions/services/dependencies.js';
+import { lambdaContext as localLambdaContext } from '../../local/handler-stand-ins.js';
 import type { DataApiBridge } from './data-api-bridge.js';
 import { bridgedExecutor } from './executors.js';
 import { freshDatabase, type TestDatabase } from './postgres.js';
@@ -158,21 +159,7 @@ export async function handlerHarness(
   };
 }
 
-/** A Lambda context with the fields handlers and Powertools read. */
+/** A test invocation's context: a minute left unless told. */
 export function lambdaContext(remainingMs = 60_000): Context {
-  const deadline = Date.now() + remainingMs;
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName: 'provisioning-test',
-    functionVersion: '$LATEST',
-    invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:provisioning-test',
-    memoryLimitInMB: '256',
-    awsRequestId: `req-${Math.random().toString(36).slice(2)}`,
-    logGroupName: '/aws/lambda/provisioning-test',
-    logStreamName: 'test',
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-    done: () => {},
-    fail: () => {},
-    succeed: () => {},
-  };
+  return localLambdaContext('provisioning-test', remainingMs);
 }
