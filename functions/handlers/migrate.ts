@@ -61,10 +61,7 @@ async function rolePasswords(config: Config): Promise<RolePasswords> {
 
 // Its Data API budget (DATA_API_RETRY_BUDGET_SECONDS) outlasts a cluster waking from a
 // long pause, so a deploy after a quiet weekend does not fail; the waits are counted.
-export const handler = lambdaHandler(
-  async (event: CloudFormationCustomResourceEvent) => {
-    const passwords = event.RequestType === 'Delete' ? {} : await rolePasswords(awsConfig());
-    return applyMigrationsOnDeploy(awsExecutor(), schemaDir, event, passwords);
-  },
-  { flushMetrics: true },
-);
+export const handler = lambdaHandler(async (event: CloudFormationCustomResourceEvent) => {
+  const passwords = event.RequestType === 'Delete' ? {} : await rolePasswords(awsConfig());
+  return applyMigrationsOnDeploy(awsExecutor(), schemaDir, event, passwords);
+});

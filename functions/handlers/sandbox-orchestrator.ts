@@ -15,7 +15,7 @@ import {
   sagaJob,
   sandboxTimings,
 } from '../sandbox/sandbox-orchestrator.js';
-import { type HandlerOptions, lambdaHandler } from './middleware.js';
+import { lambdaHandler } from './middleware.js';
 
 /**
  * The sandbox orchestrator of a stack deployed with `sandboxOrchestrator: true`, so a
@@ -103,14 +103,9 @@ function sandboxSettings() {
   return parsed.data;
 }
 
-export function createSandboxTriggerHandler(
-  deps: SandboxTriggerDependencies,
-  options?: HandlerOptions,
-) {
+export function createSandboxTriggerHandler(deps: SandboxTriggerDependencies) {
   // Not a product route: its answers are not counted with theirs, and page nobody.
-  return lambdaHandler((event: HttpEvent) => answerSandboxTrigger(deps, event), options).use(
-    httpErrors(),
-  );
+  return lambdaHandler((event: HttpEvent) => answerSandboxTrigger(deps, event)).use(httpErrors());
 }
 
 export const triggerHandler = lazyHandler(() => {
