@@ -12,7 +12,7 @@ import {
 } from '../db/database-roles.js';
 import type { SqlExecutor } from '../db/executor.js';
 import { loadMigrations, migrate } from '../db/migrator.js';
-import { logger } from '../observability.js';
+import { logger, traced } from '../observability.js';
 import { lambdaHandler } from './middleware.js';
 
 /**
@@ -50,7 +50,7 @@ const schemaDir = join(process.env.LAMBDA_TASK_ROOT ?? '.', 'schema');
 
 /** The roles' passwords from the secrets the stack made for them (the migrator alone reads them). */
 async function rolePasswords(config: Config): Promise<RolePasswords> {
-  const client = new SecretsManagerClient({});
+  const client = traced(new SecretsManagerClient({}));
   const passwords: RolePasswords = {};
   for (const role of Object.keys(DATABASE_ROLES) as DatabaseRole[]) {
     const arn = config.roleSecretArns[role];
