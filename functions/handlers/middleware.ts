@@ -9,11 +9,6 @@ import { countAnswers, type HttpEvent, type HttpResult, httpErrors } from '../ht
 import { logger, metrics, tracer } from '../observability.js';
 import type { RouteName } from '../routes.js';
 
-export interface HandlerOptions {
-  /** Page origins allowed to read an HTTP route's answers (CORS); none by default. */
-  readonly allowedOrigins?: readonly string[];
-}
-
 /**
  * The one middleware chain every Lambda uses: the invocation traced (its answer never
  * recorded in the trace: it can carry a customer's data), the Lambda context and
@@ -43,12 +38,14 @@ function publishMetrics<E, R>(target: Metrics): MiddlewareObj<E, R, Error, Conte
   return { after: publish, onError: publish };
 }
 
-export interface HttpHandlerOptions extends HandlerOptions {
+export interface HttpHandlerOptions {
   /** The route served: every 5xx and 4xx answer is counted under its name. */
   readonly route: RouteName;
   readonly telemetry: Telemetry;
   /** Sees every answer's status too, after it is counted (a route's own counters). */
   readonly onAnswer?: (status: number) => void;
+  /** Page origins allowed to read the route's answers (CORS); none by default. */
+  readonly allowedOrigins?: readonly string[];
 }
 
 /**

@@ -113,7 +113,7 @@ export async function answerTrigger(
  * The deployment a job gets: derived from the job id, so a re-driven job (the same
  * Idempotency-Key) gets the same deployment, never a second tenant, in any process.
  */
-export function sandboxDeploymentId(jobId: string): string {
+function sandboxDeploymentId(jobId: string): string {
   return `dpl_sandbox_${createHash('sha256').update(jobId).digest('hex').slice(0, 12)}`;
 }
 
