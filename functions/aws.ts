@@ -73,7 +73,7 @@ export function awsLifecycleEvents(settings: Config = awsConfig()): LifecycleEve
 /** The reconciler's quiet marker: read by the scheduled functions, woken by the writers. */
 export function awsQuietMarker(settings: Config = awsConfig()): QuietMarker {
   return new SsmQuietMarker(
-    new SSMClient({}),
+    traced(new SSMClient({})),
     required(settings.quietParameterName, 'RECONCILER_QUIET_PARAMETER'),
   );
 }

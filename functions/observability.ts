@@ -11,9 +11,10 @@ import {
 /**
  * The one place observability is configured: every handler logs through this logger
  * (JSON, with the Lambda context and the ids appended per request), reports through
- * these metrics (CloudWatch EMF, flushed by the `logMetrics` middleware), and traces
- * through this tracer (X-Ray: each invocation, its AWS SDK calls and its `fetch`
- * requests, such as the trigger POST, as subsegments). Outside Lambda the tracer is off.
+ * these metrics (CloudWatch EMF, published by the handler middleware as each invocation
+ * ends), and traces through this tracer (X-Ray: each invocation, its AWS SDK calls and
+ * its `fetch` requests, such as the trigger POST, as subsegments). Outside Lambda the
+ * tracer is off.
  * The service name carries the stage (`serviceNameFor`): the stack sets it as
  * Powertools' own `POWERTOOLS_SERVICE_NAME` on every function.
  */

@@ -1,4 +1,4 @@
-import { type SecretSource, splitSecretList } from '../functions/adapters/secrets.js';
+import { callbackSigningSecret, type SecretSource } from '../functions/adapters/secrets.js';
 import { hmacHex, signedContent } from '../functions/core/signatures.js';
 import type { CommandContext } from './command.js';
 import { TransportError } from './errors.js';
@@ -79,11 +79,9 @@ export function routeNotConfigured(answer: RouteAnswer): TransportError {
 async function signingSecret(
   secrets: SecretSource,
 ): Promise<{ readonly secret: string; readonly name: string }> {
-  // During a rotation a secret holds "new,old": sign with the new one, which the route also accepts.
-  const [callback] = splitSecretList(await secrets.get('callbackSecret'));
-  if (callback) return { secret: callback, name: 'callback secret' };
-  const [trigger] = splitSecretList(await secrets.get('triggerSecret'));
-  if (trigger) return { secret: trigger, name: 'trigger secret (no callback secret is set)' };
+  const signer = await callbackSigningSecret(secrets);
+  if (signer?.name === 'callbackSecret') return { secret: signer.secret, name: 'callback secret' };
+  if (signer) return { secret: signer.secret, name: 'trigger secret (no callback secret is set)' };
   throw new TransportError(
     'neither the callback secret nor the trigger secret is set: cannot sign',
     [

@@ -20,12 +20,12 @@ export interface QuietMarker {
 const AWAKE = 'awake';
 
 /** The marker's text: `awake`, `armed <ISO time>` or `quiet <ISO time>`. */
-export function formatQuietState(state: QuietState): string {
+function formatQuietState(state: QuietState): string {
   return state.state === 'awake' ? AWAKE : `${state.state} ${state.since.toISOString()}`;
 }
 
 /** Anything unreadable is `awake`: the safe reading, which makes the next tick look. */
-export function parseQuietState(text: string | undefined): QuietState {
+function parseQuietState(text: string | undefined): QuietState {
   const match = /^(armed|quiet) (\S+)$/.exec(text ?? '');
   const since = new Date(match?.[2] ?? Number.NaN);
   if (!match || Number.isNaN(since.getTime())) return { state: 'awake' };

@@ -66,6 +66,27 @@ export function splitSecretList(value: string | undefined): string[] {
   return (value ?? '').split(/[\s,]+/).filter(Boolean);
 }
 
+/** Which secret signs callbacks, and its value: never logged. */
+export interface CallbackSigner {
+  readonly name: 'callbackSecret' | 'triggerSecret';
+  readonly secret: string;
+}
+
+/**
+ * The secret a callback is signed with: the callback secret, or the trigger secret while
+ * none is set (the route verifies with the same one). During a rotation the secret holds
+ * "new,old": sign with the new one, which the route also accepts.
+ */
+export async function callbackSigningSecret(
+  secrets: SecretSource,
+): Promise<CallbackSigner | undefined> {
+  const [callback] = splitSecretList(await secrets.get('callbackSecret'));
+  if (callback) return { name: 'callbackSecret', secret: callback };
+  const [trigger] = splitSecretList(await secrets.get('triggerSecret'));
+  if (trigger) return { name: 'triggerSecret', secret: trigger };
+  return undefined;
+}
+
 function isNotFound(error: unknown): boolean {
   for (let cause = error; cause instanceof Error; cause = cause.cause) {
     if (cause.name === 'ResourceNotFoundException') return true;

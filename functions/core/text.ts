@@ -16,10 +16,10 @@ const FORBIDDEN_IN_MULTILINE = /[^\P{Cc}\t\n\r]|\p{Cs}/u;
 const SINGLE_LINE_PATTERN = '^[^\\p{Cc}\\p{Cs}]*$';
 const MULTILINE_PATTERN = '^(?:[^\\p{Cc}\\p{Cs}]|[\\t\\n\\r])*$';
 
-export const NO_CONTROL_CHARACTERS = 'must not contain control characters';
+const NO_CONTROL_CHARACTERS = 'must not contain control characters';
 
 /** Whether `value` holds a character no single-line text field accepts. */
-export function hasForbiddenCharacters(value: string, options: { multiline?: boolean } = {}) {
+function hasForbiddenCharacters(value: string, options: { multiline?: boolean } = {}) {
   return (options.multiline ? FORBIDDEN_IN_MULTILINE : FORBIDDEN).test(value);
 }
 

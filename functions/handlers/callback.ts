@@ -8,7 +8,7 @@ import {
 } from '../aws.js';
 import { type HttpEvent, type HttpResult, header, json, rawBody } from '../http.js';
 import { type CallbackDependencies, receiveCallback } from '../services/callback.js';
-import { type HandlerOptions, httpHandler } from './middleware.js';
+import { httpHandler } from './middleware.js';
 
 /**
  * `POST /api/internal/provisioning/callback`: the orchestrator's signed report on a job
@@ -33,9 +33,8 @@ function countCallbackAnswer(telemetry: Telemetry, status: number): void {
   else telemetry.count('CallbackAnswered2xx');
 }
 
-export function createCallbackHandler(deps: CallbackDependencies, options?: HandlerOptions) {
+export function createCallbackHandler(deps: CallbackDependencies) {
   return httpHandler((event: HttpEvent) => answerCallback(deps, event), {
-    ...options,
     route: 'callback',
     telemetry: deps.telemetry,
     onAnswer: (status) => countCallbackAnswer(deps.telemetry, status),
@@ -44,13 +43,10 @@ export function createCallbackHandler(deps: CallbackDependencies, options?: Hand
 
 export const handler = lazyHandler(() => {
   const config = awsConfig();
-  return createCallbackHandler(
-    {
-      ...awsServiceDependencies(config),
-      secrets: awsSecrets(config),
-      requireTimestamp: config.requireCallbackTimestamp,
-      quiet: awsQuietMarker(config),
-    },
-    { flushMetrics: true },
-  );
+  return createCallbackHandler({
+    ...awsServiceDependencies(config),
+    secrets: awsSecrets(config),
+    requireTimestamp: config.requireCallbackTimestamp,
+    quiet: awsQuietMarker(config),
+  });
 });

@@ -10,9 +10,9 @@ import {
 } from '../aws.js';
 import { dispatchLeaseSeconds, reserveFor } from '../core/handoff-timing.js';
 import { type HandoffDependencies, handOff } from '../services/handoff.js';
-import { type HandlerOptions, lambdaHandler } from './middleware.js';
+import { lambdaHandler } from './middleware.js';
 
-export interface HandoffConsumerOptions extends HandlerOptions {
+export interface HandoffConsumerOptions {
   /**
    * The time one message may need: the trigger timeout and the recording. A message
    * reached with less left returns to the queue untouched, rather than dying with the
@@ -43,16 +43,14 @@ export function createHandoffConsumerHandler(
     }
     return handOff(deps, record);
   };
-  return lambdaHandler<SQSEvent, SQSBatchResponse>(
-    (event, context) =>
-      // One processor per invocation: it keeps the batch's state.
-      processPartialResponse(
-        event,
-        (record: SQSRecord) => handOffInTime(record, context),
-        new SqsFifoPartialProcessorAsync(),
-        { context, skipGroupOnError: true },
-      ),
-    options,
+  return lambdaHandler<SQSEvent, SQSBatchResponse>((event, context) =>
+    // One processor per invocation: it keeps the batch's state.
+    processPartialResponse(
+      event,
+      (record: SQSRecord) => handOffInTime(record, context),
+      new SqsFifoPartialProcessorAsync(),
+      { context, skipGroupOnError: true },
+    ),
   );
 }
 
@@ -68,6 +66,6 @@ export const handler = lazyHandler(() => {
         config.database.kind === 'data-api' ? config.database.retryBudgetMs : 0,
       ),
     },
-    { flushMetrics: true, reserveMs: reserveFor(config.triggerTimeoutMs) },
+    { reserveMs: reserveFor(config.triggerTimeoutMs) },
   );
 });

@@ -1,7 +1,7 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import middy, { type MiddyfiedHandler } from '@middy/core';
+import middy, { type MiddlewareObj, type MiddyfiedHandler } from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { ROUTE_DIMENSION, type Telemetry } from '../adapters/telemetry.js';
 import { allowOrigins } from '../cors.js';
@@ -9,36 +9,43 @@ import { countAnswers, type HttpEvent, type HttpResult, httpErrors } from '../ht
 import { logger, metrics, tracer } from '../observability.js';
 import type { RouteName } from '../routes.js';
 
-export interface HandlerOptions {
-  /** Flush Powertools metrics as EMF after each invocation: in Lambda, not in tests or locally. */
-  readonly flushMetrics?: boolean;
-  /** Page origins allowed to read an HTTP route's answers (CORS); none by default. */
-  readonly allowedOrigins?: readonly string[];
-}
-
 /**
  * The one middleware chain every Lambda uses: the invocation traced (its answer never
  * recorded in the trace: it can carry a customer's data), the Lambda context and
- * per-request ids on every log line (reset between invocations), metrics flushed as
- * EMF when asked.
+ * per-request ids on every log line (reset between invocations), and the metrics it
+ * recorded published as EMF when it ends.
  */
 export function lambdaHandler<E, R>(
   work: (event: E, context: Context) => Promise<R>,
-  options: HandlerOptions = {},
 ): MiddyfiedHandler<E, R, Error, Context> {
-  const chain = middy<E, R, Error, Context>()
+  return middy<E, R, Error, Context>()
     .use(captureLambdaHandler(tracer, { captureResponse: false }))
-    .use(injectLambdaContext(logger, { resetKeys: true }));
-  if (options.flushMetrics) chain.use(logMetrics(metrics));
-  return chain.handler(work);
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(publishMetrics(metrics))
+    .handler(work);
 }
 
-export interface HttpHandlerOptions extends HandlerOptions {
+/**
+ * Publishes the metrics an invocation buffered, whether it answered or failed: Powertools
+ * flushes on its own only at 100 values, so a metric left in the buffer would wait for
+ * later invocations or be lost with the instance. An invocation that recorded none
+ * publishes nothing (Powertools' own `logMetrics` would log a warning for each).
+ */
+function publishMetrics<E, R>(target: Metrics): MiddlewareObj<E, R, Error, Context> {
+  const publish = () => {
+    if (target.hasStoredMetrics()) target.publishStoredMetrics();
+  };
+  return { after: publish, onError: publish };
+}
+
+export interface HttpHandlerOptions {
   /** The route served: every 5xx and 4xx answer is counted under its name. */
   readonly route: RouteName;
   readonly telemetry: Telemetry;
   /** Sees every answer's status too, after it is counted (a route's own counters). */
   readonly onAnswer?: (status: number) => void;
+  /** Page origins allowed to read the route's answers (CORS); none by default. */
+  readonly allowedOrigins?: readonly string[];
 }
 
 /**
@@ -53,7 +60,7 @@ export function httpHandler(
   options: HttpHandlerOptions,
 ): MiddyfiedHandler<HttpEvent, HttpResult, Error, Context> {
   const { route, telemetry, onAnswer } = options;
-  const chain = lambdaHandler(work, options).use(
+  const chain = lambdaHandler(work).use(
     countAnswers((status) => {
       if (status >= 500) telemetry.countFor('HttpServerError', { [ROUTE_DIMENSION]: route });
       else if (status >= 400) telemetry.countFor('HttpClientError', { [ROUTE_DIMENSION]: route });

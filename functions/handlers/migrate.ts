@@ -12,7 +12,7 @@ import {
 } from '../db/database-roles.js';
 import type { SqlExecutor } from '../db/executor.js';
 import { loadMigrations, migrate } from '../db/migrator.js';
-import { logger } from '../observability.js';
+import { logger, traced } from '../observability.js';
 import { lambdaHandler } from './middleware.js';
 
 /**
@@ -50,7 +50,7 @@ const schemaDir = join(process.env.LAMBDA_TASK_ROOT ?? '.', 'schema');
 
 /** The roles' passwords from the secrets the stack made for them (the migrator alone reads them). */
 async function rolePasswords(config: Config): Promise<RolePasswords> {
-  const client = new SecretsManagerClient({});
+  const client = traced(new SecretsManagerClient({}));
   const passwords: RolePasswords = {};
   for (const role of Object.keys(DATABASE_ROLES) as DatabaseRole[]) {
     const arn = config.roleSecretArns[role];
@@ -61,10 +61,7 @@ async function rolePasswords(config: Config): Promise<RolePasswords> {
 
 // Its Data API budget (DATA_API_RETRY_BUDGET_SECONDS) outlasts a cluster waking from a
 // long pause, so a deploy after a quiet weekend does not fail; the waits are counted.
-export const handler = lambdaHandler(
-  async (event: CloudFormationCustomResourceEvent) => {
-    const passwords = event.RequestType === 'Delete' ? {} : await rolePasswords(awsConfig());
-    return applyMigrationsOnDeploy(awsExecutor(), schemaDir, event, passwords);
-  },
-  { flushMetrics: true },
-);
+export const handler = lambdaHandler(async (event: CloudFormationCustomResourceEvent) => {
+  const passwords = event.RequestType === 'Delete' ? {} : await rolePasswords(awsConfig());
+  return applyMigrationsOnDeploy(awsExecutor(), schemaDir, event, passwords);
+});

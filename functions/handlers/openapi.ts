@@ -2,7 +2,7 @@ import document from '../../contract/openapi.json' with { type: 'json' };
 import type { Telemetry } from '../adapters/telemetry.js';
 import type { HttpResult } from '../http.js';
 import { PowertoolsTelemetry } from '../observability.js';
-import { type HandlerOptions, httpHandler } from './middleware.js';
+import { httpHandler } from './middleware.js';
 
 /**
  * `GET /api/openapi.json`: the OpenAPI 3.1 document of the routes (`contract/`),
@@ -23,8 +23,8 @@ export function answerOpenApi(): HttpResult {
   };
 }
 
-export function createOpenApiHandler(telemetry: Telemetry, options?: HandlerOptions) {
-  return httpHandler(async () => answerOpenApi(), { ...options, route: 'openApi', telemetry });
+export function createOpenApiHandler(telemetry: Telemetry) {
+  return httpHandler(async () => answerOpenApi(), { route: 'openApi', telemetry });
 }
 
 export const handler = createOpenApiHandler(new PowertoolsTelemetry());

@@ -16,7 +16,7 @@ import { type HttpEvent, type HttpResult, header, json, rawBody } from '../http.
 import { PowertoolsTelemetry, tagLogs } from '../observability.js';
 import type { CheckoutHandoffDependencies } from '../services/checkout-handoff.js';
 import { submitOperatorJob } from '../services/operator-jobs.js';
-import { type HandlerOptions, httpHandler } from './middleware.js';
+import { httpHandler } from './middleware.js';
 import type { ReadRouteDependencies } from './status.js';
 
 /**
@@ -63,20 +63,15 @@ function operatorOf(event: HttpEvent): Actor {
   return `operator:${caller.success ? caller.data.authorizer.iam.userArn : 'unknown'}`;
 }
 
-export function createJobReadHandler(deps: ReadRouteDependencies, options?: HandlerOptions) {
+export function createJobReadHandler(deps: ReadRouteDependencies) {
   return httpHandler((event) => answerJobRead(deps, event), {
-    ...options,
     route: 'jobRead',
     telemetry: deps.telemetry,
   });
 }
 
-export function createJobCreateHandler(
-  deps: CheckoutHandoffDependencies,
-  options?: HandlerOptions,
-) {
+export function createJobCreateHandler(deps: CheckoutHandoffDependencies) {
   return httpHandler((event) => answerJobCreate(deps, event), {
-    ...options,
     route: 'jobCreate',
     telemetry: deps.telemetry,
   });
@@ -91,13 +86,10 @@ export const readHandler = /* @__PURE__ */ lazyHandler(() => {
 
 export const createHandler = /* @__PURE__ */ lazyHandler(() => {
   const config = awsConfig();
-  return createJobCreateHandler(
-    {
-      ...awsServiceDependencies(config),
-      queue: awsHandoffQueue(config),
-      callbackUrl: awsCallbackUrl(config),
-      quiet: awsQuietMarker(config),
-    },
-    { flushMetrics: true },
-  );
+  return createJobCreateHandler({
+    ...awsServiceDependencies(config),
+    queue: awsHandoffQueue(config),
+    callbackUrl: awsCallbackUrl(config),
+    quiet: awsQuietMarker(config),
+  });
 });

@@ -13,7 +13,7 @@ import {
   realTimer,
   reconcile,
 } from '../services/reconcile.js';
-import { type HandlerOptions, lambdaHandler } from './middleware.js';
+import { lambdaHandler } from './middleware.js';
 
 export interface ReconcileHandlerDependencies extends ReconcileDependencies {
   readonly settings: ReconcileSettings;
@@ -24,33 +24,25 @@ export interface ReconcileHandlerDependencies extends ReconcileDependencies {
  * The event carries nothing the run needs; the answer is the run's summary, which the
  * schedule ignores and an operator reads. A failure throws, and the schedule retries.
  */
-export function createReconcileHandler(
-  deps: ReconcileHandlerDependencies,
-  options?: HandlerOptions,
-) {
+export function createReconcileHandler(deps: ReconcileHandlerDependencies) {
   const timer = deps.timer ?? realTimer;
-  return lambdaHandler<unknown, ReconcileSummary>(
-    (_event, context) =>
-      reconcile(
-        { ...deps, timer },
-        {
-          ...deps.settings,
-          deadline: timer.now() + context.getRemainingTimeInMillis() - RECONCILE_SAFETY_MARGIN_MS,
-        },
-      ),
-    options,
+  return lambdaHandler<unknown, ReconcileSummary>((_event, context) =>
+    reconcile(
+      { ...deps, timer },
+      {
+        ...deps.settings,
+        deadline: timer.now() + context.getRemainingTimeInMillis() - RECONCILE_SAFETY_MARGIN_MS,
+      },
+    ),
   );
 }
 
 export const handler = lazyHandler(() => {
   const config = awsConfig();
-  return createReconcileHandler(
-    {
-      ...awsServiceDependencies(config),
-      queue: awsHandoffQueue(config),
-      quiet: awsQuietMarker(config),
-      settings: config.reconcile,
-    },
-    { flushMetrics: true },
-  );
+  return createReconcileHandler({
+    ...awsServiceDependencies(config),
+    queue: awsHandoffQueue(config),
+    quiet: awsQuietMarker(config),
+    settings: config.reconcile,
+  });
 });

@@ -1,6 +1,6 @@
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import * as z from 'zod';
-import type { SecretSource } from '../adapters/secrets.js';
+import { callbackSigningSecret, type SecretSource } from '../adapters/secrets.js';
 import { awsConfig, awsSecrets, lazyHandler } from '../aws.js';
 import { ConfigError } from '../config.js';
 import { describeIssues, InvalidInputError, NotConfiguredError } from '../core/errors.js';
@@ -15,7 +15,7 @@ import {
   sagaJob,
   sandboxTimings,
 } from '../sandbox/sandbox-orchestrator.js';
-import { type HandlerOptions, lambdaHandler } from './middleware.js';
+import { lambdaHandler } from './middleware.js';
 
 /**
  * The sandbox orchestrator of a stack deployed with `sandboxOrchestrator: true`, so a
@@ -77,12 +77,10 @@ export interface SandboxSagaDependencies {
 export async function runSandboxSaga(deps: SandboxSagaDependencies, event: unknown): Promise<void> {
   const job = sagaJob.safeParse(event);
   if (!job.success) throw new InvalidInputError(describeIssues(job.error.issues));
-  // The callback route verifies with the callback secret, or the trigger secret while none is set.
-  const secret =
-    (await deps.secrets.get('callbackSecret')) ?? (await deps.secrets.get('triggerSecret'));
-  if (!secret) throw new NotConfiguredError('the sandbox has no secret to sign callbacks with');
+  const signer = await callbackSigningSecret(deps.secrets);
+  if (!signer) throw new NotConfiguredError('the sandbox has no secret to sign callbacks with');
   await runSaga(job.data, {
-    callbackSecret: secret,
+    callbackSecret: signer.secret,
     delayMs: deps.delayMs,
     sagaHeartbeats: deps.sagaHeartbeats,
     clock: deps.clock,
@@ -105,14 +103,9 @@ function sandboxSettings() {
   return parsed.data;
 }
 
-export function createSandboxTriggerHandler(
-  deps: SandboxTriggerDependencies,
-  options?: HandlerOptions,
-) {
+export function createSandboxTriggerHandler(deps: SandboxTriggerDependencies) {
   // Not a product route: its answers are not counted with theirs, and page nobody.
-  return lambdaHandler((event: HttpEvent) => answerSandboxTrigger(deps, event), options).use(
-    httpErrors(),
-  );
+  return lambdaHandler((event: HttpEvent) => answerSandboxTrigger(deps, event)).use(httpErrors());
 }
 
 export const triggerHandler = lazyHandler(() => {

@@ -8,7 +8,7 @@ import type { SqlExecutor } from '../db/executor.js';
 import { readSessionStatus } from '../db/status-repository.js';
 import { type HttpEvent, type HttpResult, json } from '../http.js';
 import { PowertoolsTelemetry } from '../observability.js';
-import { type HandlerOptions, httpHandler } from './middleware.js';
+import { type HttpHandlerOptions, httpHandler } from './middleware.js';
 
 /** What a read-only route needs: the database (its read-only role in AWS) and its counters. */
 export interface ReadRouteDependencies {
@@ -42,7 +42,10 @@ export async function answerStatus(
   return json(200, { session_id: sessionId, state, ...phase }, { 'cache-control': 'no-store' });
 }
 
-export function createStatusHandler(deps: ReadRouteDependencies, options?: HandlerOptions) {
+export function createStatusHandler(
+  deps: ReadRouteDependencies,
+  options?: Pick<HttpHandlerOptions, 'allowedOrigins'>,
+) {
   return httpHandler((event) => answerStatus(deps, event), {
     ...options,
     route: 'status',

@@ -5,7 +5,7 @@ import {
   consumeStripeEventBridgeMessage,
   type StripeEventBridgeDependencies,
 } from '../services/stripe-eventbridge.js';
-import { type HandlerOptions, lambdaHandler } from './middleware.js';
+import { lambdaHandler } from './middleware.js';
 
 /**
  * The SQS queue behind the rule on Stripe's partner event bus. Messages are
@@ -14,10 +14,7 @@ import { type HandlerOptions, lambdaHandler } from './middleware.js';
  * `batchItemFailures`; they return after the visibility timeout and end in the
  * dead-letter queue after every receive failed.
  */
-export function createStripeEventBridgeHandler(
-  deps: StripeEventBridgeDependencies,
-  options?: HandlerOptions,
-) {
+export function createStripeEventBridgeHandler(deps: StripeEventBridgeDependencies) {
   const consume = async (record: SQSRecord) => {
     try {
       return await consumeStripeEventBridgeMessage(deps, record);
@@ -30,16 +27,12 @@ export function createStripeEventBridgeHandler(
       throw error;
     }
   };
-  return lambdaHandler<SQSEvent, SQSBatchResponse>(
-    (event, context) =>
-      processPartialResponse(event, consume, new BatchProcessor(EventType.SQS), { context }),
-    options,
+  return lambdaHandler<SQSEvent, SQSBatchResponse>((event, context) =>
+    processPartialResponse(event, consume, new BatchProcessor(EventType.SQS), { context }),
   );
 }
 
 export const handler = lazyHandler(() => {
   const config = awsConfig();
-  return createStripeEventBridgeHandler(awsCheckoutIntakeDependencies(config), {
-    flushMetrics: true,
-  });
+  return createStripeEventBridgeHandler(awsCheckoutIntakeDependencies(config));
 });

@@ -6,7 +6,7 @@ import { readStripeDelivery } from '../core/stripe-delivery.js';
 import { type HttpEvent, type HttpResult, header, json, rawBody } from '../http.js';
 import { tagLogs } from '../observability.js';
 import { handleStripeEvent, type StripeWebhookDependencies } from '../services/checkout-handoff.js';
-import { type HandlerOptions, httpHandler } from './middleware.js';
+import { httpHandler } from './middleware.js';
 
 /**
  * `POST /api/webhooks/stripe`: 200 for every verified event (ignored types, thin
@@ -46,12 +46,8 @@ async function verify(
   }
 }
 
-export function createStripeWebhookHandler(
-  deps: StripeWebhookDependencies,
-  options?: HandlerOptions,
-) {
+export function createStripeWebhookHandler(deps: StripeWebhookDependencies) {
   return httpHandler((event) => answerStripeWebhook(deps, event), {
-    ...options,
     route: 'stripeWebhook',
     telemetry: deps.telemetry,
   });
@@ -59,8 +55,8 @@ export function createStripeWebhookHandler(
 
 export const handler = lazyHandler(() => {
   const config = awsConfig();
-  return createStripeWebhookHandler(
-    { ...awsCheckoutIntakeDependencies(config), secrets: awsSecrets(config) },
-    { flushMetrics: true },
-  );
+  return createStripeWebhookHandler({
+    ...awsCheckoutIntakeDependencies(config),
+    secrets: awsSecrets(config),
+  });
 });

@@ -13,7 +13,7 @@ import {
   sweepCheckouts,
 } from '../services/checkout-sweep.js';
 import { realTimer } from '../services/reconcile.js';
-import { type HandlerOptions, lambdaHandler } from './middleware.js';
+import { lambdaHandler } from './middleware.js';
 
 export interface SweepHandlerDependencies extends Omit<SweepDependencies, 'sessions'> {
   readonly secrets: SecretSource;
@@ -34,7 +34,7 @@ export const SWEEP_SAFETY_MARGIN_MS = 60_000;
  * the schedule on that the safety net is not there; the schedule stays off until the
  * stack is told the key is configured (`stripeApiKeyConfigured`).
  */
-export function createSweepHandler(deps: SweepHandlerDependencies, options?: HandlerOptions) {
+export function createSweepHandler(deps: SweepHandlerDependencies) {
   const timer = deps.timer ?? realTimer;
   return lambdaHandler<unknown, SweepSummary>(async (_event, context) => {
     const apiKey = await deps.secrets.get('stripeApiKey');
@@ -54,19 +54,16 @@ export function createSweepHandler(deps: SweepHandlerDependencies, options?: Han
         leaseSeconds: Math.ceil(remainingMs / 1000) + 60,
       },
     );
-  }, options);
+  });
 }
 
 export const handler = lazyHandler(() => {
   const config = awsConfig();
-  return createSweepHandler(
-    {
-      ...awsCheckoutIntakeDependencies(config),
-      secrets: awsSecrets(config),
-      lookbackSeconds: config.sweep.lookbackSeconds,
-      sessionsFor: (apiKey) =>
-        new StripeCheckoutSessions(stripeClient(apiKey, { apiUrl: config.stripeApiUrl })),
-    },
-    { flushMetrics: true },
-  );
+  return createSweepHandler({
+    ...awsCheckoutIntakeDependencies(config),
+    secrets: awsSecrets(config),
+    lookbackSeconds: config.sweep.lookbackSeconds,
+    sessionsFor: (apiKey) =>
+      new StripeCheckoutSessions(stripeClient(apiKey, { apiUrl: config.stripeApiUrl })),
+  });
 });

@@ -4,21 +4,21 @@ import {
   type WatchdogDependencies,
   type WatchdogSummary,
 } from '../services/watchdog.js';
-import { type HandlerOptions, lambdaHandler } from './middleware.js';
+import { lambdaHandler } from './middleware.js';
 
 /**
  * The hourly EventBridge Scheduler invocation. The event carries nothing the run needs
  * (the clock says when "now" is), so any payload is accepted; a failure throws, and the
  * schedule retries and dead-letters it.
  */
-export function createWatchdogHandler(deps: WatchdogDependencies, options?: HandlerOptions) {
-  return lambdaHandler<unknown, WatchdogSummary>(() => runWatchdog(deps), options);
+export function createWatchdogHandler(deps: WatchdogDependencies) {
+  return lambdaHandler<unknown, WatchdogSummary>(() => runWatchdog(deps));
 }
 
 export const handler = lazyHandler(() => {
   const config = awsConfig();
-  return createWatchdogHandler(
-    { ...awsScheduledDependencies(config), quiet: awsQuietMarker(config) },
-    { flushMetrics: true },
-  );
+  return createWatchdogHandler({
+    ...awsScheduledDependencies(config),
+    quiet: awsQuietMarker(config),
+  });
 });

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
+import { parseJson } from '../core/json.js';
 import { onboardingInput } from '../core/onboarding-input.js';
 import { checkProvisioningSignature, signProvisioningBody } from '../core/signatures.js';
 
@@ -98,7 +99,7 @@ export async function answerTrigger(
       mode === 'throttle' ? { 'retry-after': String(settings.retryAfterSeconds) } : {};
     return { status: refusal.status, headers, text: refusal.text };
   }
-  const input = onboardingInput.safeParse(safeJson(request.body));
+  const input = onboardingInput.safeParse(parseJson(request.body));
   if (!input.success) return { status: 422, headers: {}, text: 'not an OnboardingInput' };
   if (mode === 'slow') await settings.pause(settings.delayMs);
   return {
@@ -113,7 +114,7 @@ export async function answerTrigger(
  * The deployment a job gets: derived from the job id, so a re-driven job (the same
  * Idempotency-Key) gets the same deployment, never a second tenant, in any process.
  */
-export function sandboxDeploymentId(jobId: string): string {
+function sandboxDeploymentId(jobId: string): string {
   return `dpl_sandbox_${createHash('sha256').update(jobId).digest('hex').slice(0, 12)}`;
 }
 
@@ -210,12 +211,4 @@ async function callBack(
 export function pause(ms: number): Promise<void> {
   if (ms <= 0) return Promise.resolve();
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

@@ -17,11 +17,11 @@ import {
   type RecordedJob,
   recordAwaitingPayment,
   recordPaymentFailed,
+  recordSettledCheckout,
   recordSettledCheckoutEvent,
 } from '../db/jobs/checkout-records.js';
 import type { JobRow } from '../db/jobs/job-row.js';
 import type { InputSource } from '../db/rejected-inputs-repository.js';
-import type { StripeEventRef } from '../db/stripe-events-repository.js';
 import { announceJob } from './announcements.js';
 import type { ServiceDependencies } from './dependencies.js';
 import { wakeReconciler } from './quiet.js';
@@ -61,26 +61,14 @@ export async function recordAndHandOff(
   actor: Actor,
   correlation: Readonly<Record<string, string>> = {},
 ): Promise<HandedOffJob> {
-  const recorded = await recordCheckout(deps, checkout, undefined, actor);
-  if ('duplicate' in recorded) throw new Error('a checkout without an event is never a duplicate');
-  return handOffRecorded(deps, recorded, actor, correlation);
-}
-
-/** One statement: the job, its history, the event's check and mark (when there is an event). */
-function recordCheckout(
-  deps: CheckoutHandoffDependencies,
-  checkout: CheckoutFacts & { readonly reason?: string | undefined },
-  event: StripeEventRef | undefined,
-  actor: Actor,
-) {
-  return recordSettledCheckoutEvent(
+  const recorded = await recordSettledCheckout(
     deps.db,
     { ...checkout, callbackUrl: deps.callbackUrl },
-    event,
     deps.clock(),
     deps.rules.handoffLeaseSeconds,
     actor,
   );
+  return handOffRecorded(deps, recorded, actor, correlation);
 }
 
 /**
@@ -216,7 +204,15 @@ export async function handleStripeEvent(
   };
   switch (event.kind) {
     case 'settled': {
-      const recorded = await recordCheckout(deps, event.checkout, ref, intake.actor);
+      // One statement: the job, its history, and the event's check and mark.
+      const recorded = await recordSettledCheckoutEvent(
+        deps.db,
+        { ...event.checkout, callbackUrl: deps.callbackUrl },
+        ref,
+        deps.clock(),
+        deps.rules.handoffLeaseSeconds,
+        intake.actor,
+      );
       if ('duplicate' in recorded) {
         await wakeReconciler(deps.quiet, recorded.reconcilerQuietSince);
         return duplicate();

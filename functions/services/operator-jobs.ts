@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import * as z from 'zod';
 import { ConflictError, describeIssues, InvalidInputError } from '../core/errors.js';
 import type { Actor } from '../core/job.js';
+import { parseJson } from '../core/json.js';
 import { boundedText, referenceOf } from '../core/text.js';
 import { isPackageInCatalogue } from '../db/catalogue-repository.js';
 import { claimOperatorRequest } from '../db/operator-requests-repository.js';
@@ -112,15 +113,6 @@ export async function submitOperatorJob(
     stripeSessionId: job.stripeSessionId,
     statusUrl: statusUrlFor(job.stripeSessionId),
   };
-}
-
-/** The parsed body, or undefined when it is not JSON. */
-function parseJson(body: string): unknown {
-  try {
-    return JSON.parse(body);
-  } catch {
-    return undefined;
-  }
 }
 
 /** The request's meaning, not its bytes: key order and whitespace do not make a conflict. */

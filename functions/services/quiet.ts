@@ -38,7 +38,7 @@ export const QUIET_SETTLE_MS = 50_000;
 /** Writers: the quiet times this container has woken the reconciler from, per marker. */
 const wokenFrom = new WeakMap<QuietMarker, number>();
 
-export class WakeFailedError extends Error {
+class WakeFailedError extends Error {
   override readonly name = 'WakeFailedError';
 }
 

@@ -159,6 +159,34 @@ describe('the deployed sandbox orchestrator (sandboxOrchestrator: true)', () => 
     }
   });
 
+  it('signs its callbacks with the new callback secret while a rotation holds "new,old", so the route accepts them', async () => {
+    const orchestratorSide = await loopbackServer(() => ({ status: 200, body: '{"ok":true}' }));
+    closeServer = orchestratorSide.close;
+    const rotating = new EnvironmentSecretSource({
+      PROVISIONING_TRIGGER_SECRET: TRIGGER_SECRET,
+      PROVISIONING_CALLBACK_SECRET: `callback-secret-new-5f3a,${CALLBACK_SECRET}`,
+    });
+    const input = onboarding(`${orchestratorSide.url}/api/internal/provisioning/callback`);
+
+    await runSandboxSaga(
+      { secrets: rotating, delayMs: 0, sagaHeartbeats: 1, clock: () => new Date() },
+      { input, mode: 'ok' },
+    );
+
+    expect(orchestratorSide.requests).toHaveLength(3);
+    for (const request of orchestratorSide.requests) {
+      expect(
+        checkProvisioningSignature({
+          rawBody: request.body,
+          signature: request.headers['x-provisioning-signature'] as string,
+          timestamp: request.headers['x-provisioning-timestamp'] as string,
+          secrets: ['callback-secret-new-5f3a'],
+          now: new Date(),
+        }),
+      ).toBe('valid');
+    }
+  });
+
   it('refuses a saga invocation that is not a job', async () => {
     await expect(
       runSandboxSaga(
