@@ -5,7 +5,7 @@
  * (DATA_DIR/runtime.json): its address, webhook secret and Stripe mode.
  */
 import { parseArgs } from 'node:util';
-import { isRunning, readRuntimeFile, runtimeFilePath } from '../local/runtime-file.js';
+import { isProcessAlive, readRuntimeFile, runtimeFilePath } from '../local/runtime-file.js';
 import { sendSimulatedCheckout } from '../local/simulated-checkout.js';
 
 const HELP = `Usage: npm run simulate:checkout -- [--package SLUG] [--session cs_…] [--unpaid] [--email ADDRESS] [--via webhook|eventbridge] [--lost] [--url URL]
@@ -85,7 +85,7 @@ try {
     ...(values.session ? { sessionId: values.session } : {}),
   });
 } catch {
-  const stopped = !values.url && runtime && !isRunning(runtime) ? ' (it has stopped)' : '';
+  const stopped = !values.url && runtime && !isProcessAlive(runtime.pid) ? ' (it has stopped)' : '';
   fail(
     `nothing answers at ${baseUrl}${stopped}: start the local runtime (npm start), or pass --url`,
     1,

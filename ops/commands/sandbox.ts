@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { SANDBOX_MODES } from '../../functions/sandbox/sandbox-orchestrator.js';
-import { isRunning, readRuntimeFile, runtimeFilePath } from '../../local/runtime-file.js';
+import { readRunningRuntime, runtimeFilePath } from '../../local/runtime-file.js';
 import type { Command } from '../command.js';
 import { RefusedError, TransportError, UsageError } from '../errors.js';
 import { messageOf } from '../target.js';
@@ -30,8 +30,8 @@ It finds the runtime through DATA_DIR/runtime.json. A stack's sandbox (deployed 
     if (wanted !== undefined && !(SANDBOX_MODES as readonly string[]).includes(wanted)) {
       throw new UsageError(`${wanted} is not a mode: one of ${SANDBOX_MODES.join(', ')}`);
     }
-    const runtime = readRuntimeFile(context.io.env);
-    if (!runtime || !isRunning(runtime)) {
+    const runtime = readRunningRuntime(context.io.env);
+    if (!runtime) {
       throw new TransportError(
         `no local runtime is running (${runtimeFilePath(context.io.env)}): start it with npm start`,
       );
