@@ -11,6 +11,7 @@ import {
 import { ROUTES } from '../../functions/routes.js';
 import type { Timer } from '../../functions/services/reconcile.js';
 import { type LocalRuntime, startLocalRuntime } from '../../local/runtime.js';
+import { type SandboxMode, switchSandboxMode } from '../../local/sandbox-orchestrator.js';
 import type { DataApiBridge } from '../support/data-api-bridge.js';
 import { bridgedExecutor } from '../support/executors.js';
 import { CapturingLog, SECRET_ARNS } from '../support/handler-harness.js';
@@ -112,8 +113,8 @@ function ops(timer?: Timer) {
   });
 }
 
-async function setSandboxMode(mode: string) {
-  await fetch(`${runtime.sandbox?.url}/mode`, { method: 'PUT', body: JSON.stringify({ mode }) });
+async function setSandboxMode(mode: SandboxMode) {
+  if (runtime.sandbox?.url) await switchSandboxMode(runtime.sandbox.url, mode);
 }
 
 async function leftovers() {
