@@ -1,11 +1,17 @@
 /**
  * `npm run simulate:checkout -- --package growth`: sends the local runtime a
  * `checkout.session.completed` event signed the way Stripe signs it, as a real paid
- * checkout would, and prints where to watch it. It finds the running `npm start`
- * (DATA_DIR/runtime.json): its address, webhook secret and Stripe mode.
+ * checkout would, and prints where to watch it. It takes the running `npm start`'s
+ * settings (DATA_DIR/runtime.json) as `ops` does: its port, webhook secret and Stripe mode.
  */
 import { parseArgs } from 'node:util';
-import { isRunning, readRuntimeFile, runtimeFilePath } from '../local/runtime-file.js';
+import {
+  isProcessAlive,
+  readRuntimeFile,
+  runtimeFilePath,
+  withRuntimeSettings,
+} from '../local/runtime-file.js';
+import { type LocalSettings, parseLocalSettings } from '../local/settings.js';
 import { sendSimulatedCheckout } from '../local/simulated-checkout.js';
 
 const HELP = `Usage: npm run simulate:checkout -- [--package SLUG] [--session cs_…] [--unpaid] [--email ADDRESS] [--via webhook|eventbridge] [--lost] [--url URL]
@@ -23,8 +29,9 @@ success page.
   --url URL         where the runtime listens (default: the running npm start's)
   --help            this help
 
-The runtime's address, webhook secret and Stripe mode come from ${runtimeFilePath(process.env)},
-which npm start writes; --url, STRIPE_WEBHOOK_SECRET and STRIPE_MODE override them.
+The runtime's port, webhook secret and Stripe mode are the running npm start's (it
+writes them to ${runtimeFilePath(process.env)}); --url, PORT, STRIPE_WEBHOOK_SECRET and
+STRIPE_MODE override them.
 `;
 
 /** One line that says what is wrong and what to do, then the exit code. */
@@ -63,20 +70,21 @@ if (via !== 'webhook' && via !== 'eventbridge') {
   fail(`--via must be webhook or eventbridge, not ${via}`, 2);
 }
 
-const runtime = readRuntimeFile(process.env);
-const baseUrl = (values.url ?? runtime?.url ?? 'http://localhost:3000').replace(/\/+$/, '');
-const secret =
-  process.env.STRIPE_WEBHOOK_SECRET ||
-  runtime?.environment.STRIPE_WEBHOOK_SECRET ||
-  'whsec_local_provisioning_handoff_demo';
-const mode = process.env.STRIPE_MODE || runtime?.environment.STRIPE_MODE || 'test';
+// The running npm start's settings under this command's own, as `ops` reads them.
+let settings: LocalSettings;
+try {
+  settings = parseLocalSettings(withRuntimeSettings(process.env));
+} catch (error) {
+  fail(error instanceof Error ? error.message : String(error), 2);
+}
+const baseUrl = (values.url ?? `http://localhost:${settings.PORT}`).replace(/\/+$/, '');
 
 let sent: Awaited<ReturnType<typeof sendSimulatedCheckout>>;
 try {
   sent = await sendSimulatedCheckout({
     baseUrl,
-    secret,
-    livemode: mode === 'live',
+    secret: settings.STRIPE_WEBHOOK_SECRET,
+    livemode: settings.STRIPE_MODE === 'live',
     packageSlug: values.package,
     email: values.email,
     unpaid: values.unpaid,
@@ -85,7 +93,8 @@ try {
     ...(values.session ? { sessionId: values.session } : {}),
   });
 } catch {
-  const stopped = !values.url && runtime && !isRunning(runtime) ? ' (it has stopped)' : '';
+  const last = readRuntimeFile(process.env);
+  const stopped = !values.url && last && !isProcessAlive(last.pid) ? ' (it has stopped)' : '';
   fail(
     `nothing answers at ${baseUrl}${stopped}: start the local runtime (npm start), or pass --url`,
     1,

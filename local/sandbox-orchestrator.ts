@@ -13,6 +13,27 @@ import { readBody } from './read-body.js';
 
 export { SANDBOX_MODES, type SandboxMode };
 
+/** The body of `PUT /mode`, and the answer of `GET /mode`. */
+export const sandboxModeBody = z.object({ mode: z.enum(SANDBOX_MODES) });
+
+/**
+ * Switches a running sandbox orchestrator through its control route (`PUT /mode`, 204
+ * when done); throws with its answer when it refuses. `ops sandbox`, the console and
+ * the tests switch it this one way.
+ */
+export async function switchSandboxMode(
+  sandboxUrl: string,
+  mode: SandboxMode,
+  send: typeof fetch = fetch,
+): Promise<void> {
+  const answer = await send(`${sandboxUrl}/mode`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ mode }),
+  });
+  if (answer.status !== 204) throw new Error(`${answer.status} ${await answer.text()}`);
+}
+
 export interface SandboxOptions {
   mode: SandboxMode;
   readonly triggerSecret: string;
@@ -74,7 +95,7 @@ export class SandboxOrchestrator {
         .end(JSON.stringify({ mode: this.options.mode }));
     }
     if (request.method === 'PUT' && request.url === '/mode') {
-      const mode = z.object({ mode: z.enum(SANDBOX_MODES) }).safeParse(safeJson(body));
+      const mode = sandboxModeBody.safeParse(safeJson(body));
       if (!mode.success)
         return void response.writeHead(400).end(`mode must be one of ${SANDBOX_MODES.join(', ')}`);
       this.options.mode = mode.data.mode;

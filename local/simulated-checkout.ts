@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import Stripe from 'stripe';
+import { ROUTES } from '../functions/routes.js';
 
 /** What a settled checkout is made of: the session, its package and how it was paid. */
 export interface CheckoutFacts {
@@ -61,7 +62,7 @@ export async function sendSimulatedCheckout(
     : checkout.via === 'eventbridge'
       ? await post(`${checkout.baseUrl}/local/stripe/eventbridge`, event)
       : await postSigned(
-          `${checkout.baseUrl}/api/webhooks/stripe`,
+          `${checkout.baseUrl}${ROUTES.stripeWebhook.path}`,
           JSON.stringify(event),
           checkout.secret,
           fetch,
@@ -71,7 +72,7 @@ export async function sendSimulatedCheckout(
     sessionId,
     status: answer.status,
     body: await answer.text(),
-    statusUrl: `${checkout.baseUrl}/api/provisioning/status?${query}`,
+    statusUrl: `${checkout.baseUrl}${ROUTES.status.path}?${query}`,
     successUrl: `${checkout.baseUrl}/success?${query}`,
   };
 }

@@ -1,3 +1,4 @@
+import * as z from 'zod';
 import type { JobStatus, OutcomeClass, TriggerFailure } from '../functions/core/job.js';
 import {
   isCapDue,
@@ -7,6 +8,7 @@ import {
   type JobClock,
   type ProvisioningRules,
 } from '../functions/core/rules.js';
+import { jobRow } from '../functions/db/jobs/job-row.js';
 
 /**
  * The runbook's decision flow (provisioning-stuck.md, section 2) applied to one job, so
@@ -36,6 +38,39 @@ export interface JobFacts {
   readonly parked_at: Date | null;
   readonly capped_at: Date | null;
   readonly updated_at: Date;
+}
+
+const instant = z.coerce.date();
+
+/** A job as JSON values (the operator read route's `job`: timestamps as text), as facts. */
+const jobFactsFromJson = jobRow
+  .pick({
+    id: true,
+    stripe_session_id: true,
+    status: true,
+    attempts: true,
+    budget_spent: true,
+    last_error: true,
+    last_outcome: true,
+    last_http_status: true,
+  })
+  .extend({
+    trigger_payload: z.unknown(),
+    lease_expires_at: instant.nullable(),
+    next_attempt_at: instant.nullable(),
+    parked_at: instant.nullable(),
+    capped_at: instant.nullable(),
+    updated_at: instant,
+  })
+  .transform(
+    ({ trigger_payload, ...job }): JobFacts => ({
+      ...job,
+      payload_missing: trigger_payload === null,
+    }),
+  );
+
+export function jobFactsOf(json: Record<string, unknown>): JobFacts {
+  return jobFactsFromJson.parse(json);
 }
 
 export type Step =

@@ -30,7 +30,7 @@ export async function waitForPause(wait: PauseWait): Promise<number> {
       throw new TransportError(
         `Aurora did not pause within ${Math.round(wait.maxWaitMs / 60_000)} min (it reports ${capacity ?? 'no'} ACU)`,
         [
-          'Something keeps it awake: deploy the test stage with -c reconcileEnabled=false -c watchdogEnabled=false and send it no traffic (docs/runbooks/database-resuming.md, section 3).',
+          'Something keeps it awake: traffic, or jobs in flight (the reconciler reads the database until none is). Send the stage none and let them finish; where jobs must stay in flight, deploy it with -c reconcileEnabled=false -c watchdogEnabled=false (docs/runbooks/database-resuming.md, section 3).',
         ],
       );
     }

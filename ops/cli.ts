@@ -213,8 +213,8 @@ ${COMMANDS.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}
 Target:
   By default the local database: DATABASE_URL, else the embedded PostgreSQL under
   .data/postgres (the one npm start runs; reused when it is running), with the
-  settings npm start left in .data/runtime.json (thresholds, trigger URL, secrets)
-  under your own environment variables.
+  settings the running npm start left in .data/runtime.json (thresholds, trigger
+  URL, secrets) under your own environment variables.
   --stack NAME   a deployed stack: its outputs from CloudFormation, SQL through the
                  Data API, queues and secrets with your own AWS credentials
                  (AWS_PROFILE, AWS_REGION or --region). Your identity (STS caller ARN,

@@ -1,3 +1,4 @@
+import { statusAnswer, stripeWebhookAnswer } from '../contract/bodies.js';
 import type { SqlExecutor } from '../functions/db/executor.js';
 import { type JobReport, readJob } from '../functions/db/jobs/operator-actions.js';
 import type { Timer } from '../functions/services/reconcile.js';
@@ -75,7 +76,8 @@ export async function runSmokeCheckout(smoke: SmokeCheckout): Promise<SmokeResul
     answer = await send(answer.eventId);
   }
   const webhookMs = timer.now() - started;
-  if (answer.status !== 200 || !answer.body.includes('"recorded"')) {
+  const outcome = stripeWebhookAnswer.safeParse(parseJson(answer.body)).data?.outcome;
+  if (answer.status !== 200 || outcome !== 'recorded') {
     throw new TransportError(`the webhook route answered ${answer.status} ${answer.body}`, [
       answer.status === 400
         ? 'A signature refusal: the StripeWebhookSecretArn secret changed during the run, or another mode is served (StripeMode).'
@@ -92,7 +94,7 @@ export async function runSmokeCheckout(smoke: SmokeCheckout): Promise<SmokeResul
   );
   const statusBody = await status.text();
   const statusMs = timer.now() - statusStarted;
-  if (!status.ok || !statusBody.includes('"ready"')) {
+  if (!status.ok || statusAnswer.safeParse(parseJson(statusBody)).data?.state !== 'ready') {
     throw new TransportError(
       `the job is provisioned but the status route answered ${status.status} ${statusBody}`,
       ['Read the Status function’s logs: the success page would not show Ready.'],
@@ -130,6 +132,14 @@ export async function runSmokeCheckout(smoke: SmokeCheckout): Promise<SmokeResul
       },
     ],
   };
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 async function waitForProvisioned(smoke: SmokeCheckout, deadline: number): Promise<JobReport> {
@@ -193,12 +203,21 @@ function stalled(report: JobReport | undefined, smoke: SmokeCheckout): Transport
       'Read the SandboxOrchestratorSaga function’s logs (it calls back to CallbackUrl), and the Callback function’s.',
     ]);
   }
+  // Its rows are removed when the smoke test ends: what `ops show` would print is said here.
   return new TransportError(
-    `callbacks arrive but the job is ${String(report.job.status)}, not provisioned, ${within}`,
+    `callbacks arrive but the job is ${String(report.job.status)}, not provisioned, ${within} (last_error ${String(report.job.last_error)}; last events: ${lastEvents(events)})`,
     [
-      `npm run ops -- show ${smoke.sessionId} --stack NAME shows its history (run it before the next smoke test).`,
+      'Read the SandboxOrchestratorSaga function’s logs (what it reported), and the Callback function’s.',
     ],
   );
+}
+
+/** The last few history entries, oldest first: `callback → failed, …`. */
+function lastEvents(events: readonly HistoryEvent[]): string {
+  return events
+    .slice(-3)
+    .map((e) => (e.to_status ? `${String(e.kind)} → ${String(e.to_status)}` : String(e.kind)))
+    .join(', ');
 }
 
 export function seconds(ms: number): string {

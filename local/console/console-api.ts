@@ -16,7 +16,12 @@ import { readJob } from '../../functions/db/jobs/operator-actions.js';
 import { countStuckJobs } from '../../functions/db/jobs/reconcile-claims.js';
 import { listPackages } from '../../functions/db/operator-repository.js';
 import type { LocalFifoQueue } from '../fifo-queue.js';
-import { SANDBOX_MODES, type SandboxOrchestrator } from '../sandbox-orchestrator.js';
+import {
+  SANDBOX_MODES,
+  type SandboxOrchestrator,
+  sandboxModeBody,
+  switchSandboxMode as switchSandbox,
+} from '../sandbox-orchestrator.js';
 import { sendSimulatedCheckout } from '../simulated-checkout.js';
 import { countJobsByStatus, listJobs } from './jobs-repository.js';
 
@@ -55,7 +60,6 @@ const jobsQuery = z.object({
     .regex(/^[A-Za-z0-9_]*$/, 'search may hold only letters, digits and _ (part of a session id)')
     .optional(),
 });
-const modeBody = z.object({ mode: z.enum(SANDBOX_MODES) });
 const checkoutBody = z.object({
   package: z
     .string()
@@ -116,20 +120,14 @@ export async function switchSandboxMode(
   deps: ConsoleDependencies,
   body: unknown,
 ): Promise<ConsoleAnswer> {
-  const { mode } = parse(modeBody, body);
+  const { mode } = parse(sandboxModeBody, body);
   if (!deps.sandbox?.url)
     throw new ConflictError(
       'the sandbox orchestrator is off (SANDBOX_ORCHESTRATOR=off): triggers go to PROVISIONING_TRIGGER_URL',
     );
-  const answer = await fetch(`${deps.sandbox.url}/mode`, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ mode }),
+  await switchSandbox(deps.sandbox.url, mode).catch((error: unknown) => {
+    throw new RefusedUpstreamError(`the sandbox refused the switch: ${String(error)}`);
   });
-  if (!answer.ok)
-    throw new RefusedUpstreamError(
-      `the sandbox refused the switch: ${answer.status} ${await answer.text()}`,
-    );
   return { status: 200, body: { mode: deps.sandbox.mode } };
 }
 

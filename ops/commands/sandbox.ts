@@ -1,11 +1,13 @@
-import * as z from 'zod';
-import { SANDBOX_MODES } from '../../functions/sandbox/sandbox-orchestrator.js';
-import { isRunning, readRuntimeFile, runtimeFilePath } from '../../local/runtime-file.js';
+import { readRunningRuntime, runtimeFilePath } from '../../local/runtime-file.js';
+import {
+  SANDBOX_MODES,
+  type SandboxMode,
+  sandboxModeBody,
+  switchSandboxMode,
+} from '../../local/sandbox-orchestrator.js';
 import type { Command } from '../command.js';
 import { RefusedError, TransportError, UsageError } from '../errors.js';
 import { messageOf } from '../target.js';
-
-const modeAnswer = z.object({ mode: z.enum(SANDBOX_MODES) });
 
 export const sandbox: Command = {
   name: 'sandbox',
@@ -26,12 +28,13 @@ It finds the runtime through DATA_DIR/runtime.json. A stack's sandbox (deployed 
     }
     if (args.positionals.length > 1)
       throw new UsageError(`unexpected argument ${args.positionals[1]}`);
-    const [wanted] = args.positionals;
-    if (wanted !== undefined && !(SANDBOX_MODES as readonly string[]).includes(wanted)) {
-      throw new UsageError(`${wanted} is not a mode: one of ${SANDBOX_MODES.join(', ')}`);
+    const [given] = args.positionals;
+    const wanted = SANDBOX_MODES.find((mode) => mode === given);
+    if (given !== undefined && !wanted) {
+      throw new UsageError(`${given} is not a mode: one of ${SANDBOX_MODES.join(', ')}`);
     }
-    const runtime = readRuntimeFile(context.io.env);
-    if (!runtime || !isRunning(runtime)) {
+    const runtime = readRunningRuntime(context.io.env);
+    if (!runtime) {
       throw new TransportError(
         `no local runtime is running (${runtimeFilePath(context.io.env)}): start it with npm start`,
       );
@@ -41,20 +44,17 @@ It finds the runtime through DATA_DIR/runtime.json. A stack's sandbox (deployed 
         'the running npm start has no sandbox orchestrator (SANDBOX_ORCHESTRATOR=off): restart it without',
       );
     }
-    const url = `${runtime.sandboxUrl}/mode`;
-    let mode: string;
+    const { sandboxUrl } = runtime;
+    const send = context.collaborators.fetch;
+    let mode: SandboxMode;
     try {
-      if (wanted) {
-        const answer = await context.collaborators.fetch(url, {
-          method: 'PUT',
-          body: JSON.stringify({ mode: wanted }),
-        });
-        if (!answer.ok) throw new Error(`${answer.status} ${await answer.text()}`);
-      }
-      const answer = await context.collaborators.fetch(url);
-      mode = modeAnswer.parse(await answer.json()).mode;
+      if (wanted) await switchSandboxMode(sandboxUrl, wanted, send);
+      // A switch answered 204: the mode is the one asked for.
+      mode = wanted ?? sandboxModeBody.parse(await (await send(`${sandboxUrl}/mode`)).json()).mode;
     } catch (error) {
-      throw new TransportError(`the sandbox orchestrator at ${url} failed: ${messageOf(error)}`);
+      throw new TransportError(
+        `the sandbox orchestrator at ${sandboxUrl} failed: ${messageOf(error)}`,
+      );
     }
     context.out.result({ mode, switched: wanted !== undefined }, () =>
       wanted ? `sandbox orchestrator switched to ${mode}` : `sandbox orchestrator: ${mode}`,

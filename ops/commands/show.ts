@@ -1,8 +1,7 @@
 import { isJobSessionId } from '../../functions/core/session-id.js';
 import { readJob } from '../../functions/db/jobs/operator-actions.js';
-import { findJob } from '../../functions/db/operator-repository.js';
 import { readSessionTimeline, type TimelineEntry } from '../../functions/db/session-timeline.js';
-import { advise } from '../advice.js';
+import { advise, jobFactsOf } from '../advice.js';
 import type { Command } from '../command.js';
 import { RefusedError, UsageError } from '../errors.js';
 import { positionals } from '../options.js';
@@ -82,12 +81,11 @@ with the timeline beside.`,
     const [session = ''] = positionals(args, ['SESSION']);
     requireSession(session);
     const target = await context.target();
-    const [report, job, timeline] = await Promise.all([
+    const [report, timeline] = await Promise.all([
       readJob(target.db, session),
-      findJob(target.db, session),
       readSessionTimeline(target.db, session),
     ]);
-    if (!report || !job) {
+    if (!report) {
       if (timeline.length === 0) {
         throw new RefusedError(
           `no provisioning job for stripe_session_id ${session}`,
@@ -100,11 +98,7 @@ with the timeline beside.`,
       );
       return;
     }
-    const advice = advise(
-      { ...job, payload_missing: job.trigger_payload === null },
-      context.now(),
-      target.rules(),
-    );
+    const advice = advise(jobFactsOf(report.job), context.now(), target.rules());
     const recorded = report.history.find((event) => event.kind === 'recorded');
     const recordedBy = typeof recorded?.actor === 'string' ? recorded.actor : null;
     context.out.result(

@@ -30,8 +30,9 @@ Its session ids start with ${SMOKE_SESSION_PREFIX}; nothing else is ever removed
 Only a stack deployed with -c sandboxOrchestrator=true is smoke-tested: its sandbox
 orchestrator receives the trigger, so no real tenant is made.
 --after-pause first waits (up to 30 min) until Aurora reports zero capacity, so the
-checkout meets a resume: deploy the test stage with -c reconcileEnabled=false
--c watchdogEnabled=false, or the reconciler keeps it awake.
+checkout meets a resume: send the stage no traffic and let its jobs in flight finish;
+the reconciler then goes quiet and leaves Aurora at 0 ACU
+(docs/runbooks/database-resuming.md, section 3).
 --max-seconds bounds the wait for "provisioned" (default 300).`,
   options: ['after-pause', 'max-seconds'],
   async run(context, args) {

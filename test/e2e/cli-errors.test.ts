@@ -53,6 +53,22 @@ describe('CLI errors: one line that names the fix, never a stack trace', () => {
     );
   });
 
+  it('simulate:checkout without --url goes where npm start would listen: its PORT', async () => {
+    const nothing = await run('bin/simulate-checkout.ts', [], { PORT: '9' });
+
+    expect(nothing.code).toBe(1);
+    expect(nothing.stderr).toBe(
+      'error: nothing answers at http://localhost:9: start the local runtime (npm start), or pass --url\n',
+    );
+  });
+
+  it('simulate:checkout names a malformed setting before sending anything', async () => {
+    const wrong = await run('bin/simulate-checkout.ts', [], { STRIPE_MODE: 'sandbox' });
+
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/^error: Invalid local configuration: STRIPE_MODE: /);
+  });
+
   it('npm start on a busy port names the port and how to pick another, before starting anything', async () => {
     const busy = createServer();
     await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));

@@ -6,6 +6,7 @@ import Stripe from 'stripe';
 import { afterEach, describe, expect, it } from 'vitest';
 import { signProvisioningBody } from '../../functions/core/signatures.js';
 import { freePort } from '../../local/free-port.js';
+import { switchSandboxMode } from '../../local/sandbox-orchestrator.js';
 import { type RuntimeProcess, startRuntimeProcess } from '../support/local-runtime-process.js';
 import { freshDatabase, type TestDatabase } from '../support/postgres.js';
 
@@ -168,7 +169,8 @@ describe('the local runtime', () => {
       () => jobOf(url, id),
       (j) => j.body.job?.last_error === 'http_5xx',
     );
-    await fetch(`${sandboxUrl}/mode`, { method: 'PUT', body: JSON.stringify({ mode: 'ok' }) });
+    if (!sandboxUrl) throw new Error('the runtime printed no sandbox control URL');
+    await switchSandboxMode(sandboxUrl, 'ok');
     await eventually(
       () => stateOf(url, id),
       (s) => s.state === 'ready',

@@ -160,6 +160,30 @@ describe('ops reconcile locally: the queue lives in the npm start process', () =
     }
   });
 
+  it('refuses, claiming nothing, when the npm start that left its trigger URL has stopped', async () => {
+    const job = await staleJob('cs_test_reconcile_stopped_runtime');
+    const DATA_DIR = mkdtempSync(join(tmpdir(), 'provisioning-ops-runtime-'));
+    writeRuntimeFile(
+      { DATA_DIR },
+      {
+        // A pid no process has: the highest Linux allows, plus one.
+        pid: 4_194_305,
+        url: 'http://localhost:4321',
+        startedAt: new Date().toISOString(),
+        environment: {
+          DATABASE_URL: db.connectionString,
+          PROVISIONING_TRIGGER_URL: 'http://127.0.0.1:9/trigger/onboarding',
+        },
+      },
+    );
+
+    const result = await ops(['reconcile', '--yes'], { env: { DATA_DIR } });
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('the local hand-off queue lives in the npm start process');
+    expect(await jobColumns(db.executor, job.id)).toMatchObject({ attempts: 1 });
+  });
+
   it('with --trigger-url hands each re-drive straight to the orchestrator, signed, and records the outcome', async () => {
     const job = await staleJob('cs_test_reconcile_local');
     const orchestrator = await loopbackServer(() => ({ status: 202, body: '{}' }));

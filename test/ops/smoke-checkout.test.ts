@@ -11,12 +11,14 @@ import {
 import { ROUTES } from '../../functions/routes.js';
 import type { Timer } from '../../functions/services/reconcile.js';
 import { type LocalRuntime, startLocalRuntime } from '../../local/runtime.js';
+import { type SandboxMode, switchSandboxMode } from '../../local/sandbox-orchestrator.js';
 import type { DataApiBridge } from '../support/data-api-bridge.js';
 import { bridgedExecutor } from '../support/executors.js';
 import { CapturingLog, SECRET_ARNS } from '../support/handler-harness.js';
 import { freshDatabase, type TestDatabase } from '../support/postgres.js';
 import {
   jobColumns,
+  loopbackServer,
   mockStack,
   opsRunner,
   recordCheckout,
@@ -111,8 +113,8 @@ function ops(timer?: Timer) {
   });
 }
 
-async function setSandboxMode(mode: string) {
-  await fetch(`${runtime.sandbox?.url}/mode`, { method: 'PUT', body: JSON.stringify({ mode }) });
+async function setSandboxMode(mode: SandboxMode) {
+  if (runtime.sandbox?.url) await switchSandboxMode(runtime.sandbox.url, mode);
 }
 
 async function leftovers() {
@@ -242,6 +244,37 @@ describe('ops smoke --stack: one test checkout through a deployed stack', () => 
     expect(result.stderr).toContain('the trigger was accepted but no callback came within 5 s');
     expect(result.stderr).toContain('SandboxOrchestratorSaga');
     expect(await leftovers()).toEqual(NOTHING_LEFT);
+  });
+
+  it('says how a failed saga ended, from the history it then removes', async () => {
+    deployed();
+    await setSandboxMode('fail');
+
+    const result = await ops()(['smoke', '--stack', STACK, '--yes', '--max-seconds', '5']);
+
+    expect(result.code).toBe(3);
+    expect(result.stderr).toMatch(/callbacks arrive but the job is \w+, not provisioned/);
+    expect(result.stderr).toContain('sandbox: simulated saga failure');
+    expect(result.stderr).toContain('callback → failed');
+    expect(result.stderr).not.toContain('ops -- show');
+    expect(await leftovers()).toEqual(NOTHING_LEFT);
+  });
+
+  it('fails when the status route answers a state other than ready, whatever else its body says', async () => {
+    const statusRoute = await loopbackServer(() => ({
+      status: 200,
+      body: JSON.stringify({ session_id: 'cs_smoke_x', state: 'provisioning', phase: 'ready' }),
+    }));
+    deployed(runtime.url, { StatusUrl: `${statusRoute.url}${ROUTES.status.path}` });
+    try {
+      const result = await ops()(['smoke', '--stack', STACK, '--yes']);
+
+      expect(result.code).toBe(3);
+      expect(result.stderr).toContain('the job is provisioned but the status route answered 200');
+      expect(await leftovers()).toEqual(NOTHING_LEFT);
+    } finally {
+      await statusRoute.close();
+    }
   });
 
   it('refuses a stack without a sandbox orchestrator, writing nothing, and needs --stack', async () => {

@@ -1,5 +1,6 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { upsertPackage } from '../../functions/db/catalogue-repository.js';
@@ -161,6 +162,7 @@ describe('ops sweep --stack', () => {
   let stack: ReturnType<typeof mockStack>;
   let secretsManager: AwsClientStub<SecretsManagerClient>;
   let sqs: AwsClientStub<SQSClient>;
+  let ssm: AwsClientStub<SSMClient>;
 
   beforeEach(() => {
     stack = mockStack(stackOutputs({ StripeMode: 'test' }));
@@ -170,11 +172,17 @@ describe('ops sweep --stack', () => {
       .resolves({ SecretString: KEY });
     sqs = mockClient(SQSClient);
     sqs.resolves({});
+    ssm = mockClient(SSMClient);
+    ssm.resolves({});
   });
-  afterEach(() => {
+  afterEach(async () => {
     stack.restore();
     secretsManager.restore();
     sqs.restore();
+    ssm.restore();
+    await db.pool.query(
+      `UPDATE reconciler_state SET quiet_since = NULL, woken_at = NULL WHERE id = 'reconciler'`,
+    );
   });
 
   it('reads the key from the stack’s secret and hands each recorded job to the stack’s queue', async () => {
@@ -201,5 +209,20 @@ describe('ops sweep --stack', () => {
       ]),
     );
     expect(result.stdout).not.toContain(KEY);
+  });
+
+  it('wakes a quiet reconciler when it records a missed checkout, so the next tick hands it on', async () => {
+    await db.pool.query(
+      `UPDATE reconciler_state SET quiet_since = $1, woken_at = NULL WHERE id = 'reconciler'`,
+      [new Date(now.getTime() - 3600_000)],
+    );
+    paidSession(1);
+
+    const result = await ops(['sweep', '--stack', STACK, '--yes', '--json']);
+
+    expect(result.code, result.stderr).toBe(0);
+    expect(ssm.commandCalls(PutParameterCommand).map((call) => call.args[0].input)).toEqual([
+      expect.objectContaining({ Name: '/provisioning/test/reconciler-quiet', Value: 'awake' }),
+    ]);
   });
 });

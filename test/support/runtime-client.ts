@@ -1,3 +1,4 @@
+import { type SandboxMode, switchSandboxMode } from '../../local/sandbox-orchestrator.js';
 import type { RuntimeProcess } from './local-runtime-process.js';
 import { freshEvent, paidCheckoutFile, sessionOf, stripeSignature } from './stripe-fixtures.js';
 
@@ -56,12 +57,8 @@ export class RuntimeClient {
   }
 
   /** Switches the sandbox orchestrator's mode while it runs (`PUT /mode`). */
-  async sandboxMode(mode: string): Promise<void> {
+  async sandboxMode(mode: SandboxMode): Promise<void> {
     if (!this.runtime.sandboxUrl) throw new Error('the runtime printed no sandbox control URL');
-    const answer = await fetch(`${this.runtime.sandboxUrl}/mode`, {
-      method: 'PUT',
-      body: JSON.stringify({ mode }),
-    });
-    if (answer.status !== 204) throw new Error(`the sandbox refused mode ${mode}`);
+    await switchSandboxMode(this.runtime.sandboxUrl, mode);
   }
 }

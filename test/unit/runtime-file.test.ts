@@ -3,12 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  isRunning,
+  isProcessAlive,
   readRuntimeFile,
   runtimeFilePath,
   withRuntimeSettings,
   writeRuntimeFile,
 } from '../../local/runtime-file.js';
+
+// A pid no process has: the highest Linux allows, plus one.
+const STOPPED = 4_194_305;
 
 function runtimeOf(environment: Record<string, string>, pid = process.pid) {
   const DATA_DIR = mkdtempSync(join(tmpdir(), 'provisioning-runtime-file-'));
@@ -54,11 +57,16 @@ describe('the settings npm start leaves for the CLIs (DATA_DIR/runtime.json)', (
 
   it('tell a runtime that still runs from one that stopped', () => {
     const running = readRuntimeFile(runtimeOf({}));
-    // A pid no process has: the highest Linux allows, plus one.
-    const stopped = readRuntimeFile(runtimeOf({}, 4_194_305));
+    const stopped = readRuntimeFile(runtimeOf({}, STOPPED));
 
-    expect(running && isRunning(running)).toBe(true);
-    expect(stopped && isRunning(stopped)).toBe(false);
+    expect(running && isProcessAlive(running.pid)).toBe(true);
+    expect(stopped && isProcessAlive(stopped.pid)).toBe(false);
+  });
+
+  it('are ignored once that npm start has stopped: its sandbox no longer listens', () => {
+    const env = runtimeOf({ PROVISIONING_TRIGGER_URL: 'http://127.0.0.1:40001/trigger' }, STOPPED);
+
+    expect(withRuntimeSettings(env)).toEqual(env);
   });
 
   it('are absent, not an error, before the first npm start', () => {
