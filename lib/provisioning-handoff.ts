@@ -186,8 +186,9 @@ export class ProvisioningHandoff extends Construct {
       timeout: Duration.seconds(29),
       memorySize: 512,
     })
+      // The callback secret alone: the stack always sets it, so the public route never
+      // needs the trigger secret's fallback (`receiveCallback`), and cannot read it.
       .bindSecret('PROVISIONING_CALLBACK_SECRET_ARN', secrets.callback)
-      .bindSecret('PROVISIONING_TRIGGER_SECRET_ARN', secrets.trigger)
       .bindEventBus(bus)
       .setEnvironment('REQUIRE_CALLBACK_TIMESTAMP', String(s.requireCallbackTimestamp))
       .bindQuietMarker(quietMarker, 'wake');

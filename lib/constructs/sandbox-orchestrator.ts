@@ -42,9 +42,7 @@ export class SandboxOrchestrator extends Construct {
         'Sandbox orchestrator: reports a job’s phases and tenant through the callback route',
       timeout: Duration.seconds(60),
       environment: { SANDBOX_DELAY_MS: '0' },
-    })
-      .bindSecret('PROVISIONING_CALLBACK_SECRET_ARN', props.callbackSecret)
-      .bindSecret('PROVISIONING_TRIGGER_SECRET_ARN', props.triggerSecret);
+    }).bindSecret('PROVISIONING_CALLBACK_SECRET_ARN', props.callbackSecret);
     const trigger = new ProjectFunction(this, 'Trigger', {
       ...common,
       exportName: 'triggerHandler',

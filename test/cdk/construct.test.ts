@@ -207,6 +207,15 @@ describe('sandboxOrchestrator: a stack that proves itself (ops smoke)', () => {
     });
   });
 
+  it('signs the saga’s callbacks with the callback secret, without reading the trigger secret', () => {
+    const { template } = synthesize({ sandboxOrchestrator: true });
+    const [, saga] =
+      functionsOf(template).find(([id]) => id.includes('SandboxOrchestratorSaga')) ?? [];
+
+    expect(variablesOf(saga)).toHaveProperty('PROVISIONING_CALLBACK_SECRET_ARN');
+    expect(variablesOf(saga)).not.toHaveProperty('PROVISIONING_TRIGGER_SECRET_ARN');
+  });
+
   it('has none by default', () => {
     const { template } = synthesize({});
 
