@@ -29,7 +29,15 @@ export const LOCAL_ROUTES = {
   metrics: { method: 'GET', path: '/api/metrics', operator: false },
 } as const satisfies Record<string, Route>;
 
+/**
+ * A route's URL under the API's public base URL (trailing slashes dropped). The base
+ * may be a CDK token, which passes through unchanged: the stack's outputs use this too.
+ */
+export function routeUrl(publicBaseUrl: string, route: Route): string {
+  return `${publicBaseUrl.replace(/\/+$/, '')}${route.path}`;
+}
+
 /** The callback URL stored in every trigger payload, from the API's public base URL. */
 export function callbackUrlFor(publicBaseUrl: string): string {
-  return `${publicBaseUrl.replace(/\/+$/, '')}${ROUTES.callback.path}`;
+  return routeUrl(publicBaseUrl, ROUTES.callback);
 }

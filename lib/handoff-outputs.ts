@@ -1,7 +1,7 @@
 import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IStringParameter } from 'aws-cdk-lib/aws-ssm';
-import { ROUTES } from '../functions/routes.js';
+import { ROUTES, routeUrl } from '../functions/routes.js';
 import type { Alarms } from './constructs/alarms.js';
 import type { OperationsDashboard } from './constructs/dashboard.js';
 import type { Database } from './constructs/database.js';
@@ -49,22 +49,22 @@ export function handoffOutputs(parts: HandoffParts): Record<string, StackOutputV
   };
   output(
     'WebhookUrl',
-    `${api.url}${ROUTES.stripeWebhook.path}`,
+    routeUrl(api.url, ROUTES.stripeWebhook),
     'Paste into Stripe: Developers → Webhooks → Add endpoint',
   );
   output(
     'CallbackUrl',
-    `${api.url}${ROUTES.callback.path}`,
+    routeUrl(api.url, ROUTES.callback),
     'Give to the orchestrator team: where it reports back',
   );
   output(
     'StatusUrl',
-    `${api.url}${ROUTES.status.path}`,
+    routeUrl(api.url, ROUTES.status),
     'Poll from the checkout success page with ?session_id=',
   );
   output(
     'OperatorJobsUrl',
-    `${api.url}${ROUTES.jobCreate.path}`,
+    routeUrl(api.url, ROUTES.jobCreate),
     'Operator routes (IAM-signed requests)',
   );
   output(

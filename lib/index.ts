@@ -3,6 +3,8 @@
  * validated props, the stack `cdk deploy` uses, and the helper that names its outputs.
  */
 export {
+  type FunctionRole,
+  type OptionalFunctionRole,
   ProvisioningHandoff,
   type ProvisioningHandoffProps,
   type StackOutputValue,

@@ -29,6 +29,11 @@ import { suppressFindings } from './nag-suppressions.js';
 import { type ProvisioningHandoffProps, parseSettings, type StackSettings } from './settings.js';
 
 export type { StackOutputValue } from './handoff-outputs.js';
+
+/** The product's functions: the route handlers and the background ones. */
+export type FunctionRole = RouteName | 'handoffConsumer' | 'reconciler' | 'watchdog' | 'sweep';
+/** Functions the stack creates only with the settings that need them. */
+export type OptionalFunctionRole = 'stripeEventsConsumer';
 export type { ProvisioningHandoffProps } from './settings.js';
 
 /**
@@ -46,10 +51,12 @@ export class ProvisioningHandoff extends Construct {
   readonly alarms: Alarms;
   readonly dashboard: OperationsDashboard;
   readonly lifecycleBus: EventBus;
-  /** The product's functions by role, to add permissions, alarms or tests around them. */
-  readonly functions: Readonly<
-    Record<RouteName | 'handoffConsumer' | 'reconciler' | 'watchdog', IFunction>
-  >;
+  /**
+   * The product's functions by role, to add permissions, alarms or tests around them:
+   * every one the stack creates (`stripeEventsConsumer` when `stripeEventSourceName` is set).
+   */
+  readonly functions: Readonly<Record<FunctionRole, IFunction>> &
+    Readonly<Partial<Record<OptionalFunctionRole, IFunction>>>;
   /** Stripe's event destination on EventBridge, when `stripeEventSourceName` is set. */
   readonly stripeEvents: StripeEventIntake | undefined;
   /** The values an operator needs after a deploy, by the names the CLI and README use. */
@@ -190,8 +197,9 @@ export class ProvisioningHandoff extends Construct {
       timeout: Duration.seconds(29),
       memorySize: 512,
     })
+      // The callback secret alone: the stack always sets it, so the public route never
+      // needs the trigger secret's fallback (`receiveCallback`), and cannot read it.
       .bindSecret('PROVISIONING_CALLBACK_SECRET_ARN', secrets.callback)
-      .bindSecret('PROVISIONING_TRIGGER_SECRET_ARN', secrets.trigger)
       .bindEventBus(bus)
       .setEnvironment('REQUIRE_CALLBACK_TIMESTAMP', String(s.requireCallbackTimestamp))
       .bindQuietMarker(quietMarker, 'wake');
@@ -305,15 +313,25 @@ export class ProvisioningHandoff extends Construct {
       sender.bindQueueSend(queue.queue).setEnvironment('HANDOFF_LEASE_SECONDS', lease);
     }
 
-    const served: Record<RouteName, ProjectFunction> = {
+    // The one record of the product's functions by role: routes, alarms, dashboard and
+    // `this.functions` all derive from it (in this order).
+    const byRole: Record<FunctionRole, ProjectFunction> &
+      Partial<Record<OptionalFunctionRole, ProjectFunction>> = {
       stripeWebhook: webhook,
+      handoffConsumer: handoff,
       callback,
+      reconciler,
+      watchdog,
       status,
       jobRead,
       jobCreate,
+      sweep,
+      ...(stripeEventsConsumer ? { stripeEventsConsumer } : {}),
       openApi,
     };
-    for (const [name, fn] of Object.entries(served) as [RouteName, ProjectFunction][]) {
+    const routes = Object.keys(ROUTES) as RouteName[];
+    for (const name of routes) {
+      const fn = byRole[name];
       api.addRoute(ROUTES[name], fn);
       fn.setEnvironment(
         'DATA_API_RETRY_BUDGET_SECONDS',
@@ -336,19 +354,8 @@ export class ProvisioningHandoff extends Construct {
         'The missed-checkout sweep is off: no Stripe API key is configured. Fill the StripeApiKeySecretArn secret with a restricted key that can read Checkout Sessions, then deploy with stripeApiKeyConfigured=true (README: Stripe).',
       );
     }
-    const functions = [
-      webhook,
-      handoff,
-      callback,
-      reconciler,
-      watchdog,
-      status,
-      jobRead,
-      jobCreate,
-      sweep,
-      ...(stripeEventsConsumer ? [stripeEventsConsumer] : []),
-    ];
-    const routes = Object.keys(served) as RouteName[];
+    // Alarmed and charted: all but the static OpenAPI document (it strands no one).
+    const functions = Object.values(byRole).filter((fn) => fn !== openApi);
     const alarms = new Alarms(this, 'Alarms', {
       stage: s.stage,
       stackName: Stack.of(this).stackName,
@@ -399,18 +406,17 @@ export class ProvisioningHandoff extends Construct {
     this.alarms = alarms;
     this.dashboard = dashboard;
     this.lifecycleBus = bus;
-    this.functions = {
-      stripeWebhook: webhook.fn,
-      callback: callback.fn,
-      status: status.fn,
-      jobRead: jobRead.fn,
-      jobCreate: jobCreate.fn,
-      openApi: openApi.fn,
-      handoffConsumer: handoff.fn,
-      reconciler: reconciler.fn,
-      watchdog: watchdog.fn,
-    };
+    this.functions = lambdasOf(byRole);
     this.stripeEvents = stripeEvents;
     suppressFindings(this, s.production);
   }
+}
+
+/** The Lambda of each function, by the same roles (`Object.fromEntries` loses the keys). */
+function lambdasOf<T extends Record<string, ProjectFunction | undefined>>(
+  byRole: T,
+): { [K in keyof T]: T[K] extends ProjectFunction ? IFunction : IFunction | undefined } {
+  return Object.fromEntries(
+    Object.entries(byRole).map(([role, fn]) => [role, fn?.fn]),
+  ) as ReturnType<typeof lambdasOf<T>>;
 }

@@ -120,35 +120,46 @@ const contextSchema = z.strictObject({
 /** Settings that only props can carry: a construct or a subscription is no context value. */
 const PROPS_ONLY: readonly string[] = ['certificate', 'pagingSubscriptions', 'notifySubscriptions'];
 
-/** The rules between settings, each reported on the setting to change. */
-const consistentSchema = contextSchema.superRefine((s, issues) => {
-  const issue = (path: string, message: string) =>
-    issues.addIssue({ code: 'custom', path: [path], message });
-  const production = s.production ?? s.stage === 'prod';
-  if (s.sandboxOrchestrator && production) {
-    issue('sandboxOrchestrator', 'refused in production: a sandbox provisions no real tenant');
-  }
-  if (s.sandboxOrchestrator && s.triggerUrl) {
-    issue(
-      'triggerUrl',
-      'leave it unset with sandboxOrchestrator: the sandbox receives the triggers',
-    );
-  }
-  if (s.certificate && s.certificateArn) {
-    issue('certificateArn', 'give certificate or certificateArn, not both');
-  }
-  if (s.domainName && !s.certificate && !s.certificateArn) {
-    issue('certificateArn', `required with domainName: an ACM certificate for ${s.domainName}`);
-  }
-  if (!s.domainName && (s.certificate || s.certificateArn)) {
-    issue('domainName', 'required with a certificate: the domain it is for');
-  }
-});
+/**
+ * The settings in force (production and the Stripe mode follow the stage unless set),
+ * then the rules between settings, each reported on the setting to change.
+ */
+const consistentSchema = contextSchema
+  .transform((s) => {
+    const production = s.production ?? s.stage === 'prod';
+    return { ...s, production, stripeMode: s.stripeMode ?? (production ? 'live' : 'test') };
+  })
+  .superRefine((s, issues) => {
+    const issue = (path: string, message: string) =>
+      issues.addIssue({ code: 'custom', path: [path], message });
+    // Subscriptions are objects, so only the construct's props can carry them, never context.
+    if (s.production && !s.alarmEmail && !s.pagingSubscriptions?.length) {
+      issue(
+        'alarmEmail',
+        `required when production is true (stage ${s.stage}), or pagingSubscriptions on the construct: nobody would be paged`,
+      );
+    }
+    if (s.sandboxOrchestrator && s.production) {
+      issue('sandboxOrchestrator', 'refused in production: a sandbox provisions no real tenant');
+    }
+    if (s.sandboxOrchestrator && s.triggerUrl) {
+      issue(
+        'triggerUrl',
+        'leave it unset with sandboxOrchestrator: the sandbox receives the triggers',
+      );
+    }
+    if (s.certificate && s.certificateArn) {
+      issue('certificateArn', 'give certificate or certificateArn, not both');
+    }
+    if (s.domainName && !s.certificate && !s.certificateArn) {
+      issue('certificateArn', `required with domainName: an ACM certificate for ${s.domainName}`);
+    }
+    if (!s.domainName && (s.certificate || s.certificateArn)) {
+      issue('domainName', 'required with a certificate: the domain it is for');
+    }
+  });
 
-export type StackSettings = z.infer<typeof contextSchema> & {
-  readonly production: boolean;
-  readonly stripeMode: StripeMode;
-};
+export type StackSettings = z.output<typeof consistentSchema>;
 
 /** The construct's props: every setting optional, with the defaults of the README's table. */
 export interface ProvisioningHandoffProps {
@@ -232,6 +243,13 @@ export interface ProvisioningHandoffProps {
   readonly sandboxOrchestrator?: boolean;
 }
 
+// Compile-time: the props interface and the schema name the same settings, no more, no less.
+true satisfies [keyof ProvisioningHandoffProps] extends [keyof z.input<typeof contextSchema>]
+  ? [keyof z.input<typeof contextSchema>] extends [keyof ProvisioningHandoffProps]
+    ? true
+    : false
+  : false;
+
 /** Validates props or context; `source` names where they came from in the error. */
 export function parseSettings(
   input: ProvisioningHandoffProps | Record<string, unknown>,
@@ -244,19 +262,7 @@ export function parseSettings(
     );
     throw new Error(`Invalid ${source}: ${problems.join('; ')}`);
   }
-  const production = parsed.data.production ?? parsed.data.stage === 'prod';
-  // Subscriptions are objects, so only the construct's props can carry them, never context.
-  const pagers = parsed.data.pagingSubscriptions?.length ?? 0;
-  if (production && !parsed.data.alarmEmail && pagers === 0) {
-    throw new Error(
-      `Invalid ${source}: alarmEmail: required when production is true (stage ${parsed.data.stage}), or pagingSubscriptions on the construct: nobody would be paged`,
-    );
-  }
-  return {
-    ...parsed.data,
-    production,
-    stripeMode: parsed.data.stripeMode ?? (production ? 'live' : 'test'),
-  };
+  return parsed.data;
 }
 
 /** The context keys this stack reads (every setting a JSON value can carry). */

@@ -41,6 +41,7 @@ import { createStripeWebhookHandler } from '../functions/handlers/stripe-webhook
 import { createSweepHandler } from '../functions/handlers/sweep.js';
 import { createWatchdogHandler } from '../functions/handlers/watchdog.js';
 import { callbackUrlFor, ROUTES, type RouteName } from '../functions/routes.js';
+import { TRIGGER_PATH } from '../functions/sandbox/sandbox-orchestrator.js';
 import type { Log, ServiceDependencies } from '../functions/services/dependencies.js';
 import { apiGateway, type LocalRoute } from './api-gateway.js';
 import { createLocalConsole } from './console/console-server.js';
@@ -165,7 +166,7 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
           retryAfterSeconds: settings.SANDBOX_RETRY_AFTER_SECONDS,
           log: (message, extra) => log.info(message, { ...extra }),
         });
-  const triggerUrl = sandbox ? `${await sandbox.start()}/trigger/onboarding` : config.triggerUrl;
+  const triggerUrl = sandbox ? `${await sandbox.start()}${TRIGGER_PATH}` : config.triggerUrl;
 
   const queue = new LocalFifoQueue({
     clock: systemClock,

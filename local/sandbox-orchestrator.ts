@@ -7,6 +7,7 @@ import {
   runSaga,
   SANDBOX_MODES,
   type SandboxMode,
+  TRIGGER_PATH,
 } from '../functions/sandbox/sandbox-orchestrator.js';
 import { closeServer } from './listen.js';
 import { readBody } from './read-body.js';
@@ -102,7 +103,7 @@ export class SandboxOrchestrator {
       this.options.log('sandbox orchestrator mode changed', { mode: mode.data.mode });
       return void response.writeHead(204).end();
     }
-    if (request.method !== 'POST' || request.url !== '/trigger/onboarding')
+    if (request.method !== 'POST' || request.url !== TRIGGER_PATH)
       return void response.writeHead(404).end();
     this.triggersReceived += 1;
     const { options } = this;

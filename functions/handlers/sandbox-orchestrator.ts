@@ -14,6 +14,7 @@ import {
   type SagaJob,
   sagaJob,
   sandboxTimings,
+  TRIGGER_PATH,
 } from '../sandbox/sandbox-orchestrator.js';
 import { lambdaHandler } from './middleware.js';
 
@@ -24,8 +25,6 @@ import { lambdaHandler } from './middleware.js';
  * real orchestrator must (verify, accept fast), and hands the saga to `sagaHandler`,
  * invoked asynchronously, which calls back signed through the stack's callback route.
  */
-
-export const TRIGGER_PATH = '/trigger/onboarding';
 
 export interface SandboxTriggerDependencies {
   readonly secrets: SecretSource;

@@ -32,6 +32,9 @@ export const SANDBOX_MODES = [
 ] as const;
 export type SandboxMode = (typeof SANDBOX_MODES)[number];
 
+/** Where it takes triggers, wherever it runs (Lambda function URL or local server). */
+export const TRIGGER_PATH = '/trigger/onboarding';
+
 /** Its timings, from the environment wherever it runs. */
 export const sandboxTimings = z.object({
   /** Pause before each callback (and before a slow acceptance), so a person can watch. */

@@ -68,7 +68,8 @@ export async function receiveCallback(
 }
 
 async function verifySignature(deps: CallbackDependencies, request: SignedCallback): Promise<void> {
-  // The trigger secret signs callbacks only while no dedicated callback secret is set.
+  // The trigger secret signs callbacks only while no dedicated callback secret is set:
+  // locally; the stack always sets one and gives this function no trigger secret.
   // During a rotation the secret holds the new and the old value, comma-separated.
   const secrets = splitSecretList(
     (await deps.secrets.get('callbackSecret')) ?? (await deps.secrets.get('triggerSecret')),

@@ -23,12 +23,19 @@ import {
 import type { RouteName } from '../../functions/routes.js';
 import {
   ALARM_CATALOGUE,
+  type AlarmEntry,
   type AlarmKind,
-  type AlarmThresholds,
   type AlarmTopic,
   alarmName,
   describeAlarm,
+  PER_FUNCTION,
 } from './alarm-catalogue.js';
+import {
+  type AlarmMetric,
+  type AlarmSignal,
+  type AlarmThresholds,
+  thresholdOf,
+} from './alarm-signal.js';
 import type { ProjectFunction } from './project-function.js';
 
 /**
@@ -78,11 +85,6 @@ export interface AlarmsProps {
   readonly thresholds: AlarmThresholds;
 }
 
-/** Evaluated over a backlog that lasts (seed 002: "> 10 for 5 min"), not a one-minute spike. */
-const LASTING = { period: Duration.minutes(1), evaluationPeriods: 5, datapointsToAlarm: 5 };
-/** A fault that lasts: 2 of the last 3 five-minute periods, so one resume's 503s do not page. */
-const RECURRING = { period: Duration.minutes(5), evaluationPeriods: 3, datapointsToAlarm: 2 };
-
 /**
  * Everything that pages and everything that notifies, through two SNS topics, as the
  * catalogue (`alarm-catalogue.ts`) says: each alarm named `Provisioning-<stage>-<Name>`,
@@ -107,146 +109,19 @@ export class Alarms extends Construct {
     });
     subscribe(this.pagingTopic, props.alarmEmail, props.pagingSubscriptions);
     subscribe(this.notifyTopic, props.notifyEmail ?? props.alarmEmail, props.notifySubscriptions);
-    const metric = (name: MetricName, metricProps: Partial<MetricProps>) =>
-      productMetric(props.stage, name, metricProps);
-    const { backlogWarning, backlogCritical, oldestMessageSeconds } = props.thresholds;
-
-    // The gauge arrives every 10 minutes; a 15-minute period always holds one, so a
-    // late datapoint never leaves a period empty, and two periods make 30 minutes.
-    this.raise('ProvisioningJobsStuck', {
-      metric: metric('ProvisioningJobsStuck', {
-        statistic: 'Minimum',
-        period: Duration.minutes(15),
-      }),
-      threshold: 0,
-      evaluationPeriods: 2,
-    });
-    this.raise('ProvisioningGaugeMissing', {
-      metric: metric('ProvisioningJobsStuck', {
-        statistic: 'SampleCount',
-        period: Duration.minutes(30),
-      }),
-      threshold: 1,
-      comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD,
-      treatMissingData: TreatMissingData.BREACHING,
-    });
-    const visible = (queue: IQueue, period: Duration) =>
-      queue.metricApproximateNumberOfMessagesVisible({ period, statistic: 'Maximum' });
-    this.raise('HandoffBacklogWarning', {
-      metric: visible(props.handoffQueue, LASTING.period),
-      threshold: backlogWarning,
-      ...LASTING,
-    });
-    this.raise('HandoffBacklogCritical', {
-      metric: visible(props.handoffQueue, LASTING.period),
-      threshold: backlogCritical,
-      ...LASTING,
-    });
-    this.raise('HandoffOldestMessage', {
-      metric: props.handoffQueue.metricApproximateAgeOfOldestMessage({
-        period: LASTING.period,
-        statistic: 'Maximum',
-      }),
-      threshold: oldestMessageSeconds,
-      ...LASTING,
-    });
-    this.raise('HandoffDeadLetters', {
-      metric: visible(props.handoffDeadLetterQueue, Duration.minutes(5)),
-      threshold: 0,
-    });
-    this.raise('ScheduleDeadLetters', {
-      metric: visible(props.scheduleDeadLetterQueue, Duration.minutes(5)),
-      threshold: 0,
-    });
-    this.raise('TriggerFailureSpike', {
-      metric: metric('HandoffFailed', { statistic: 'Sum', period: Duration.minutes(15) }),
-      threshold: 5,
-    });
-    this.raise('OrchestratorBreakerOpen', {
-      metric: metric('BreakerOpenSeconds', { statistic: 'Maximum', period: Duration.minutes(10) }),
-      threshold: 15 * 60,
-      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-    });
-    this.raise('TriggerRefusedCredentials', {
-      metric: metric('TriggerUnauthorized', { statistic: 'Sum', period: Duration.minutes(5) }),
-      threshold: 0,
-    });
-    this.raise('TenantForCancelledJob', {
-      metric: metric('CallbackForCancelledJob', { statistic: 'Sum', period: Duration.minutes(15) }),
-      threshold: 0,
-    });
-    this.raise('CallbackSignatureFailures', {
-      metric: metric('CallbackSignatureRejected', {
-        statistic: 'Sum',
-        period: Duration.minutes(15),
-      }),
-      threshold: 5,
-    });
-    this.raise('StripeSignatureFailures', {
-      metric: metric('StripeSignatureRejected', { statistic: 'Sum', period: Duration.minutes(15) }),
-      threshold: 5,
-    });
-    this.raise('RefusedInputs', {
-      metric: metric('InputRejected', { statistic: 'Sum', period: Duration.minutes(15) }),
-      threshold: 0,
-    });
-    this.raise('StripeEventWrongMode', {
-      metric: metric('StripeEventWrongMode', { statistic: 'Sum', period: Duration.minutes(5) }),
-      threshold: 0,
-    });
-    this.raise('MissedCheckouts', {
-      metric: metric('MissedCheckouts', { statistic: 'Sum', period: Duration.hours(1) }),
-      threshold: 0,
-    });
-    if (props.stripeEvents) {
-      this.raise('StripeEventDeadLetters', {
-        metric: visible(props.stripeEvents.deadLetterQueue, Duration.minutes(5)),
-        threshold: 0,
-      });
-      this.raise('StripeEventOldestMessage', {
-        metric: props.stripeEvents.queue.metricApproximateAgeOfOldestMessage({
-          period: LASTING.period,
-          statistic: 'Maximum',
-        }),
-        threshold: oldestMessageSeconds,
-        ...LASTING,
-      });
+    for (const kind of Object.keys(ALARM_CATALOGUE) as AlarmKind[]) {
+      const entry: AlarmEntry = ALARM_CATALOGUE[kind];
+      if (PER_FUNCTION[kind] || (entry.only && !props.stripeEvents)) continue;
+      this.raise(kind, this.metricOf(entry.signal));
     }
-    // Every route's 5xx, summed: the error mapper answers them, so Lambda never counts them.
-    this.raise('HttpServerErrors', {
-      metric: new MathExpression({
-        expression: props.routes.map((_, i) => `m${i}`).join(' + '),
-        usingMetrics: Object.fromEntries(
-          props.routes.map((route, i) => [
-            `m${i}`,
-            routeServerErrors(props.stage, route, RECURRING.period),
-          ]),
-        ),
-        period: RECURRING.period,
-        label: '5xx answers, every route',
-      }),
-      threshold: 0,
-      ...RECURRING,
-    });
-    this.raise('ApiServerErrors', {
-      metric: props.api.metricServerError({ statistic: 'Sum', period: RECURRING.period }),
-      threshold: 0,
-      ...RECURRING,
-    });
     for (const fn of props.functions) {
-      const name = fn.node.id;
-      this.raise('FunctionErrors', {
-        name: `${name}Errors`,
-        subject: `The ${name} function`,
-        metric: fn.fn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
-        threshold: 0,
-      });
-      this.raise('FunctionThrottles', {
-        name: `${name}Throttles`,
-        subject: `The ${name} function`,
-        metric: fn.fn.metricThrottles({ period: Duration.minutes(5), statistic: 'Sum' }),
-        threshold: 0,
-      });
+      for (const [kind, suffix] of Object.entries(PER_FUNCTION) as [AlarmKind, string][]) {
+        const name = fn.node.id;
+        this.raise(kind, this.metricOf(ALARM_CATALOGUE[kind].signal, fn), {
+          name: `${name}${suffix}`,
+          subject: `The ${name} function`,
+        });
+      }
     }
   }
 
@@ -255,42 +130,80 @@ export class Alarms extends Construct {
     return topic === 'page' ? this.pagingTopic : this.notifyTopic;
   }
 
+  /** The metric a signal watches, for one function when it is a function's. */
+  private metricOf(signal: AlarmSignal, fn?: ProjectFunction): IMetric {
+    const { stage, routes } = this.props;
+    const period = Duration.minutes(signal.periodMinutes);
+    const measured = { period, statistic: signal.statistic };
+    const source = signal.metric;
+    if ('product' in source) return productMetric(stage, source.product, measured);
+    if ('queue' in source) {
+      const queue = this.queueOf(source.queue);
+      return source.measure === 'visible'
+        ? queue.metricApproximateNumberOfMessagesVisible(measured)
+        : queue.metricApproximateAgeOfOldestMessage(measured);
+    }
+    if ('serverErrors' in source) {
+      if (source.serverErrors === 'gateway') return this.props.api.metricServerError(measured);
+      // Every route's 5xx, summed: the error mapper answers them, so Lambda never counts them.
+      return new MathExpression({
+        expression: routes.map((_, i) => `m${i}`).join(' + '),
+        usingMetrics: Object.fromEntries(
+          routes.map((route, i) => [`m${i}`, routeServerErrors(stage, route, period)]),
+        ),
+        period,
+        label: '5xx answers, every route',
+      });
+    }
+    if (!fn) throw new Error('a function’s alarm needs its function');
+    return source.function === 'errors'
+      ? fn.fn.metricErrors(measured)
+      : fn.fn.metricThrottles(measured);
+  }
+
+  private queueOf(queue: Extract<AlarmMetric, { queue: unknown }>['queue']): IQueue {
+    const { stripeEvents } = this.props;
+    const queues: Record<typeof queue, IQueue | undefined> = {
+      handoff: this.props.handoffQueue,
+      handoffDeadLetter: this.props.handoffDeadLetterQueue,
+      scheduleDeadLetter: this.props.scheduleDeadLetterQueue,
+      stripeEvents: stripeEvents?.queue,
+      stripeEventsDeadLetter: stripeEvents?.deadLetterQueue,
+    };
+    const found = queues[queue];
+    if (!found) throw new Error(`the stack has no ${queue} queue`);
+    return found;
+  }
+
   /**
-   * One alarm of the catalogue: above its threshold for one period unless said
-   * otherwise, no data meaning nothing happened; on its topic when it fires and when
-   * it clears.
+   * One alarm of the catalogue, as its signal says, no data meaning nothing happened
+   * unless said otherwise; on its topic when it fires and when it clears.
    */
   private raise(
     kind: AlarmKind,
-    options: {
-      readonly metric: IMetric;
-      readonly threshold: number;
-      readonly evaluationPeriods?: number;
-      readonly datapointsToAlarm?: number;
-      readonly comparisonOperator?: ComparisonOperator;
-      readonly treatMissingData?: TreatMissingData;
-      /** The alarm's own name, when a kind is raised more than once. */
-      readonly name?: string;
-      /** What it is about, when a kind is raised more than once. */
-      readonly subject?: string;
-    },
+    metric: IMetric,
+    /** The alarm's own name and what it is about, when a kind is raised more than once. */
+    each: { readonly name?: string; readonly subject?: string } = {},
   ): Alarm {
-    const entry = ALARM_CATALOGUE[kind];
-    const name = options.name ?? kind;
+    const entry: AlarmEntry = ALARM_CATALOGUE[kind];
+    const { signal } = entry;
+    const name = each.name ?? kind;
     const alarm = new Alarm(this, name, {
       alarmName: alarmName(this.props.stage, name),
       alarmDescription: describeAlarm(entry, {
         stackName: this.props.stackName,
         thresholds: this.props.thresholds,
         runbookBaseUrl: this.props.runbookBaseUrl,
-        ...(options.subject ? { subject: options.subject } : {}),
+        ...(each.subject ? { subject: each.subject } : {}),
       }),
-      metric: options.metric,
-      threshold: options.threshold,
-      evaluationPeriods: options.evaluationPeriods ?? 1,
-      ...(options.datapointsToAlarm ? { datapointsToAlarm: options.datapointsToAlarm } : {}),
-      comparisonOperator: options.comparisonOperator ?? ComparisonOperator.GREATER_THAN_THRESHOLD,
-      treatMissingData: options.treatMissingData ?? TreatMissingData.NOT_BREACHING,
+      metric,
+      threshold: thresholdOf(signal, this.props.thresholds),
+      evaluationPeriods: signal.evaluationPeriods ?? 1,
+      ...(signal.datapointsToAlarm ? { datapointsToAlarm: signal.datapointsToAlarm } : {}),
+      comparisonOperator: COMPARISONS[signal.comparison ?? 'greaterThan'],
+      treatMissingData: signal.missingDataBreaches
+        ? TreatMissingData.BREACHING
+        : TreatMissingData.NOT_BREACHING,
     });
     const action = new SnsAction(this.topicFor(entry.topic));
     alarm.addAlarmAction(action);
@@ -299,6 +212,12 @@ export class Alarms extends Construct {
     return alarm;
   }
 }
+
+const COMPARISONS: Record<NonNullable<AlarmSignal['comparison']>, ComparisonOperator> = {
+  greaterThan: ComparisonOperator.GREATER_THAN_THRESHOLD,
+  greaterThanOrEqual: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+  lessThan: ComparisonOperator.LESS_THAN_THRESHOLD,
+};
 
 function subscribe(
   topic: Topic,

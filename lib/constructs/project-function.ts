@@ -18,14 +18,19 @@ import { bundlingRoot, PACKAGE_ROOT, packagePathFromRoot } from '../package-path
 import { LAMBDA_BUNDLING } from './bundling.js';
 import type { Database, DatabaseLogin } from './database.js';
 
-/** The Data API calls a function makes; never `GetSecretValue` on another login's secret. */
-const DATA_API_ACTIONS = [
-  'rds-data:BatchExecuteStatement',
-  'rds-data:BeginTransaction',
-  'rds-data:CommitTransaction',
-  'rds-data:ExecuteStatement',
-  'rds-data:RollbackTransaction',
-];
+/**
+ * The Data API calls a login makes. Every statement of the app and reader logins runs
+ * on its own (a CTE where it must be atomic); only the migrator (the master login)
+ * opens transactions (`migrator.ts`, `database-roles.ts`). No code sends a batch.
+ */
+function dataApiActionsOf(login: DatabaseLogin): string[] {
+  const transactions = [
+    'rds-data:BeginTransaction',
+    'rds-data:CommitTransaction',
+    'rds-data:RollbackTransaction',
+  ];
+  return ['rds-data:ExecuteStatement', ...(login === 'master' ? transactions : [])];
+}
 
 export interface ProjectFunctionProps {
   /** The handler module under `functions/handlers/`, without extension (e.g. `stripe-webhook`). */
@@ -124,7 +129,8 @@ export class ProjectFunction extends Construct {
   /**
    * SQL through the Data API as one login: the cluster's ARN and that login's secret,
    * Data API calls on that cluster only, and read access to that one secret (the CDK's
-   * `grantDataApiAccess` would also grant the master secret, to every function).
+   * `grantDataApiAccess` would also grant the master secret, to every function), and
+   * transactions for the master login alone.
    */
   bindDatabase(database: Database, login: DatabaseLogin): this {
     const secret = database.secretOf(login);
@@ -133,7 +139,7 @@ export class ProjectFunction extends Construct {
     this.fn.addEnvironment('DATABASE_NAME', database.databaseName);
     Grant.addToPrincipal({
       grantee: this.fn,
-      actions: DATA_API_ACTIONS,
+      actions: dataApiActionsOf(login),
       resourceArns: [database.cluster.clusterArn],
     });
     secret.grantRead(this.fn);

@@ -4,6 +4,7 @@ import { FunctionUrlAuthType } from 'aws-cdk-lib/aws-lambda';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { TRIGGER_PATH } from '../../functions/sandbox/sandbox-orchestrator.js';
 import { ProjectFunction } from './project-function.js';
 
 export interface SandboxOrchestratorProps {
@@ -42,9 +43,7 @@ export class SandboxOrchestrator extends Construct {
         'Sandbox orchestrator: reports a job’s phases and tenant through the callback route',
       timeout: Duration.seconds(60),
       environment: { SANDBOX_DELAY_MS: '0' },
-    })
-      .bindSecret('PROVISIONING_CALLBACK_SECRET_ARN', props.callbackSecret)
-      .bindSecret('PROVISIONING_TRIGGER_SECRET_ARN', props.triggerSecret);
+    }).bindSecret('PROVISIONING_CALLBACK_SECRET_ARN', props.callbackSecret);
     const trigger = new ProjectFunction(this, 'Trigger', {
       ...common,
       exportName: 'triggerHandler',
@@ -58,6 +57,7 @@ export class SandboxOrchestrator extends Construct {
     );
     // Public like a real orchestrator's endpoint: every trigger's signature is verified.
     const url = trigger.fn.addFunctionUrl({ authType: FunctionUrlAuthType.NONE });
-    this.triggerUrl = `${url.url}trigger/onboarding`;
+    // The function URL ends with a slash.
+    this.triggerUrl = `${url.url}${TRIGGER_PATH.slice(1)}`;
   }
 }

@@ -1,4 +1,4 @@
-import { App, Stack } from 'aws-cdk-lib';
+import { App, type CfnResource, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Certificate, CertificateValidation } from 'aws-cdk-lib/aws-certificatemanager';
 import { Bucket } from 'aws-cdk-lib/aws-s3';
@@ -61,6 +61,26 @@ describe('ProvisioningHandoff in a foreign stack', () => {
           alarmEmail: 'not an e-mail',
         }),
     ).toThrow(/^Invalid ProvisioningHandoff props: alarmEmail: .*; maxAttempts: /);
+  });
+});
+
+describe('the functions an embedding team builds on', () => {
+  it('lists every function the product runs by role, the optional Stripe events consumer included, the migrator apart', () => {
+    const { template, handoff, stack } = synthesize({
+      stripeEventSourceName: 'aws.partner/stripe.com/ed_test_61Sx',
+    });
+    const listed = Object.values(handoff.functions).map((fn) =>
+      stack.resolve((fn.node.defaultChild as CfnResource).logicalId),
+    );
+    const product = functionsOf(template)
+      .filter(([, fn]) => 'POWERTOOLS_SERVICE_NAME' in variablesOf(fn))
+      .map(([id]) => id)
+      .filter((id) => !id.includes('Migrator'));
+
+    expect(Object.keys(handoff.functions)).toEqual(
+      expect.arrayContaining(['sweep', 'stripeEventsConsumer', 'handoffConsumer', 'openApi']),
+    );
+    expect(listed.sort()).toEqual(product.sort());
   });
 });
 
@@ -205,6 +225,15 @@ describe('sandboxOrchestrator: a stack that proves itself (ops smoke)', () => {
         ]),
       },
     });
+  });
+
+  it('signs the saga’s callbacks with the callback secret, without reading the trigger secret', () => {
+    const { template } = synthesize({ sandboxOrchestrator: true });
+    const [, saga] =
+      functionsOf(template).find(([id]) => id.includes('SandboxOrchestratorSaga')) ?? [];
+
+    expect(variablesOf(saga)).toHaveProperty('PROVISIONING_CALLBACK_SECRET_ARN');
+    expect(variablesOf(saga)).not.toHaveProperty('PROVISIONING_TRIGGER_SECRET_ARN');
   });
 
   it('has none by default', () => {

@@ -605,8 +605,9 @@ describe('least privilege', () => {
     expect(new Set(reads('StripeWebhook').map((s) => s.replace(/[A-Z0-9]{8}$/, '')))).toEqual(
       new Set(['StripeWebhookSecret']),
     );
+    // The public callback route verifies with the callback secret only: never the trigger secret.
     expect(new Set(reads('Callback').map((s) => s.replace(/[A-Z0-9]{8}$/, '')))).toEqual(
-      new Set(['CallbackSecret', 'TriggerSecret']),
+      new Set(['CallbackSecret']),
     );
     expect(new Set(reads('HandoffConsumer').map((s) => s.replace(/[A-Z0-9]{8}$/, '')))).toEqual(
       new Set(['TriggerSecret']),
@@ -676,6 +677,40 @@ describe('database logins', () => {
       OperatorJobRead: { variable: 'reader', readable: ['reader'] },
       OperatorJobCreate: { variable: 'app', readable: ['app'] },
     });
+  });
+
+  it('lets only the migrator open Data API transactions: every other login runs single statements', () => {
+    const dataApiActions = Object.fromEntries(
+      productFunctions()
+        .filter(([, fn]) => 'DATABASE_RESOURCE_ARN' in variablesOf(fn))
+        .map(([id, fn]) => {
+          const role = (fn.Properties?.Role as { 'Fn::GetAtt'?: string[] })?.['Fn::GetAtt']?.[0];
+          const actions = byType('AWS::IAM::Policy')
+            .filter(([, p]) => JSON.stringify(p.Properties?.Roles).includes(`"${role}"`))
+            .flatMap(
+              ([, p]) =>
+                (p.Properties?.PolicyDocument as { Statement?: { Action: string | string[] }[] })
+                  ?.Statement ?? [],
+            )
+            .flatMap((statement) => [statement.Action].flat())
+            .filter((action) => action.startsWith('rds-data:'))
+            .sort();
+          return [id.replace(/Function[0-9A-F]{8}$/, ''), actions];
+        }),
+    );
+    const transactions = [
+      'rds-data:BeginTransaction',
+      'rds-data:CommitTransaction',
+      'rds-data:ExecuteStatement',
+      'rds-data:RollbackTransaction',
+    ];
+
+    expect(Object.keys(dataApiActions)).toHaveLength(10);
+    for (const [id, actions] of Object.entries(dataApiActions)) {
+      expect(actions, id).toEqual(
+        id === 'DatabaseMigrator' ? transactions : ['rds-data:ExecuteStatement'],
+      );
+    }
   });
 
   it('re-runs the migrator when the grants or the role secrets change, not only the migrations', () => {
