@@ -1,4 +1,5 @@
 import { describeIssues } from '../functions/core/errors.js';
+import { parseJson } from '../functions/core/json.js';
 import { type OnboardingInput, onboardingInput } from '../functions/core/onboarding-input.js';
 import {
   checkProvisioningSignature,
@@ -70,7 +71,9 @@ export function verifyTrigger(
   });
   if (check !== 'valid') return refuse(401, SIGNATURE_REFUSALS[check]);
 
-  const parsed = onboardingInput.safeParse(parseJson(request.body));
+  const text =
+    typeof request.body === 'string' ? request.body : new TextDecoder().decode(request.body);
+  const parsed = onboardingInput.safeParse(parseJson(text));
   if (!parsed.success) return refuse(400, describeIssues(parsed.error.issues));
   const key = headerOf(request.headers, HEADERS.idempotencyKey);
   if (key !== undefined && key !== parsed.data.job_id) {
@@ -88,14 +91,6 @@ export function headerOf(headers: HeadersLike, name: string): string | undefined
     if (Array.isArray(value) && typeof value[0] === 'string') return value[0];
   }
   return undefined;
-}
-
-function parseJson(body: RawBody): unknown {
-  try {
-    return JSON.parse(typeof body === 'string' ? body : new TextDecoder().decode(body));
-  } catch {
-    return undefined;
-  }
 }
 
 function refuse(status: 400 | 401, reason: string): TriggerVerification {

@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as z from 'zod';
 import type { Config } from '../functions/config.js';
+import { parseJson } from '../functions/core/json.js';
 import type { LocalSettings } from './settings.js';
 
 /**
@@ -41,7 +42,7 @@ export function readRuntimeFile(env: Environment): RuntimeFile | undefined {
   } catch {
     return undefined;
   }
-  const parsed = runtimeFile.safeParse(safeJson(text));
+  const parsed = runtimeFile.safeParse(parseJson(text));
   return parsed.success ? parsed.data : undefined;
 }
 
@@ -74,14 +75,6 @@ export function withRuntimeSettings(env: Environment): Environment {
   if (env.DATABASE_URL && env.DATABASE_URL !== file.environment.DATABASE_URL) return env;
   const given = Object.fromEntries(Object.entries(env).filter(([, value]) => value));
   return { ...file.environment, ...given };
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }
 
 /** The environment variables that reproduce a running local runtime's settings. */

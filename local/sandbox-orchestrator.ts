@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as z from 'zod';
+import { parseJson } from '../functions/core/json.js';
 import {
   answerTrigger,
   pause,
@@ -96,7 +97,7 @@ export class SandboxOrchestrator {
         .end(JSON.stringify({ mode: this.options.mode }));
     }
     if (request.method === 'PUT' && request.url === '/mode') {
-      const mode = sandboxModeBody.safeParse(safeJson(body));
+      const mode = sandboxModeBody.safeParse(parseJson(body));
       if (!mode.success)
         return void response.writeHead(400).end(`mode must be one of ${SANDBOX_MODES.join(', ')}`);
       this.options.mode = mode.data.mode;
@@ -140,12 +141,4 @@ export class SandboxOrchestrator {
 function headerOf(request: IncomingMessage, name: string): string | undefined {
   const value = request.headers[name];
   return Array.isArray(value) ? value[0] : value;
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

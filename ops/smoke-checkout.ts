@@ -1,4 +1,5 @@
 import { statusAnswer, stripeWebhookAnswer } from '../contract/bodies.js';
+import { parseJson } from '../functions/core/json.js';
 import type { SqlExecutor } from '../functions/db/executor.js';
 import { type JobReport, readJob } from '../functions/db/jobs/operator-actions.js';
 import type { Timer } from '../functions/services/reconcile.js';
@@ -132,14 +133,6 @@ export async function runSmokeCheckout(smoke: SmokeCheckout): Promise<SmokeResul
       },
     ],
   };
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }
 
 async function waitForProvisioned(smoke: SmokeCheckout, deadline: number): Promise<JobReport> {

@@ -9,6 +9,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { handoffMessage } from '../../functions/adapters/handoff-queue.js';
 import type { Actor } from '../../functions/core/job.js';
+import { parseJson } from '../../functions/core/json.js';
 import type { SqlExecutor } from '../../functions/db/executor.js';
 import { findJob, recordOperatorNote } from '../../functions/db/operator-repository.js';
 import type { Command, CommandContext } from '../command.js';
@@ -295,7 +296,7 @@ async function describeMessage(db: SqlExecutor, message: Message) {
     sent_at: sentAt(message),
     receive_count: Number(message.Attributes?.ApproximateReceiveCount ?? 0) || null,
   };
-  const parsed = handoffMessage.safeParse(parseJson(message.Body));
+  const parsed = handoffMessage.safeParse(parseJson(message.Body ?? ''));
   if (!parsed.success) {
     return {
       ...base,
@@ -334,7 +335,7 @@ async function noteRedrive(
   actor: Actor,
   reason: string,
 ): Promise<void> {
-  const parsed = handoffMessage.safeParse(parseJson(message.Body));
+  const parsed = handoffMessage.safeParse(parseJson(message.Body ?? ''));
   if (!parsed.success) return;
   try {
     await recordOperatorNote(
@@ -358,12 +359,4 @@ async function noteRedrive(
 function sentAt(message: Message): Date | null {
   const millis = Number(message.Attributes?.SentTimestamp);
   return Number.isFinite(millis) && millis > 0 ? new Date(millis) : null;
-}
-
-function parseJson(body: string | undefined): unknown {
-  try {
-    return JSON.parse(body ?? '');
-  } catch {
-    return undefined;
-  }
 }
