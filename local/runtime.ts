@@ -5,7 +5,11 @@ import type { Context, ScheduledEvent, SQSBatchResponse, SQSEvent } from 'aws-la
 import { systemClock } from '../functions/adapters/clock.js';
 import { HttpOrchestratorTrigger } from '../functions/adapters/http-orchestrator.js';
 import { InMemoryQuietMarker } from '../functions/adapters/quiet-marker.js';
-import { EnvironmentSecretSource } from '../functions/adapters/secrets.js';
+import {
+  callbackSigningSecret,
+  EnvironmentSecretSource,
+  type SecretSource,
+} from '../functions/adapters/secrets.js';
 import {
   StripeCheckoutSessions,
   stripeClient,
@@ -160,7 +164,7 @@ export async function startLocalRuntime(env: NodeJS.ProcessEnv, log: Log): Promi
       : new SandboxOrchestrator({
           mode: settings.SANDBOX_ORCHESTRATOR,
           triggerSecret: settings.PROVISIONING_TRIGGER_SECRET,
-          callbackSecret: settings.PROVISIONING_CALLBACK_SECRET,
+          callbackSecret: await sandboxCallbackSecret(secrets),
           delayMs: settings.SANDBOX_DELAY_MS,
           sagaHeartbeats: settings.SANDBOX_SAGA_HEARTBEATS,
           retryAfterSeconds: settings.SANDBOX_RETRY_AFTER_SECONDS,
@@ -400,4 +404,11 @@ function scheduledEvent(name: string): ScheduledEvent {
     resources: [`arn:aws:scheduler:local:000000000000:schedule/default/${name}`],
     detail: {},
   };
+}
+
+/** The newest of a `new,old` pair, as the orchestrator signs during a rotation. */
+async function sandboxCallbackSecret(secrets: SecretSource): Promise<string> {
+  const signer = await callbackSigningSecret(secrets);
+  if (!signer) throw new Error('PROVISIONING_CALLBACK_SECRET holds no secret');
+  return signer.secret;
 }

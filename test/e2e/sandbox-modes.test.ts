@@ -266,3 +266,23 @@ describe('npm start: an orchestrator that takes its time, throttles, or goes dow
     expect(r.process.output()).toContain('the breaker closed');
   });
 });
+
+describe('npm start during a callback secret rotation', () => {
+  let r: Runtime;
+  beforeAll(async () => {
+    r = await startRuntime({
+      SANDBOX_ORCHESTRATOR: 'ok',
+      PROVISIONING_CALLBACK_SECRET: 'callback-secret-new-e2e,callback-secret-old-e2e',
+    });
+  }, 90_000);
+  afterAll(() => stopRuntime(r));
+
+  it('the sandbox signs its callbacks with the new secret of "new,old", and the customer is ready', async () => {
+    const session = await r.client.checkout();
+
+    await r.ready(session);
+    const read = await r.client.job(session);
+
+    expect(read.job).toMatchObject({ status: 'provisioned', attempts: 1 });
+  });
+});
