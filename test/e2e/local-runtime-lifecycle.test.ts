@@ -1,17 +1,17 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openEmbeddedDatabase } from '../../local/embedded-database.js';
 import { freePort } from '../../local/free-port.js';
 
 /**
  * The local runtime's own lifecycle around its embedded PostgreSQL: a start that fails
- * says why in one line and leaves nothing running; a server left behind by a run
+ * after the database started says why in one line and leaves nothing running; a server left behind by a run
  * killed with `kill -9` is adopted and stopped by the next one.
  */
 
@@ -45,6 +45,25 @@ function alive(pid: number | undefined): boolean {
   return !existsSync(stat) || readFileSync(stat, 'utf8').split(') ')[1]?.[0] !== 'Z';
 }
 
+/** Whether a PostgreSQL still accepts connections on that port. */
+async function answers(port: number): Promise<boolean> {
+  const client = new pg.Client({
+    host: '127.0.0.1',
+    port,
+    user: 'postgres',
+    password: 'postgres',
+    database: 'postgres',
+  });
+  try {
+    await client.connect();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 function run(
   args: string[],
   env: Record<string, string>,
@@ -66,29 +85,40 @@ function run(
 }
 
 describe('the local runtime', () => {
-  it('says "port in use" in one line, exits 1, and stops the database it had started', async () => {
-    const busy: Server = createServer();
-    const port = await freePort();
-    await new Promise<void>((resolve) => busy.listen(port, '127.0.0.1', resolve));
-    const dataDir = join(scratch, 'busy');
+  it('stops the database it started when the start fails after it (a migration edited after it was applied)', async () => {
+    const dataDir = join(scratch, 'edited');
+    const databasePort = await freePort();
+    // A cluster whose ledger says 0001 was applied with other content: the runtime's
+    // migrator refuses it only once its own database is up.
+    const earlier = await openEmbeddedDatabase({
+      dataDir: join(dataDir, 'postgres'),
+      port: databasePort,
+    });
+    const client = new pg.Client({ connectionString: earlier.connectionString });
+    await client.connect();
+    await client.query(
+      `CREATE TABLE schema_migrations (version text PRIMARY KEY, name text NOT NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());
+       INSERT INTO schema_migrations (version, name, checksum) VALUES ('0001', 'provisioning_core', 'not-its-checksum')`,
+    );
+    await client.end();
+    await earlier.stop();
 
-    try {
-      const started = run(['bin/local.ts'], {
-        LOG_FORMAT: 'json',
-        PORT: String(port),
-        DATA_DIR: dataDir,
-        EMBEDDED_DATABASE_PORT: String(await freePort()),
-      });
-      const code = await started.exited;
+    const started = run(['bin/local.ts'], {
+      LOG_FORMAT: 'json',
+      PORT: String(await freePort()),
+      DATA_DIR: dataDir,
+      EMBEDDED_DATABASE_PORT: String(databasePort),
+    });
+    const code = await started.exited;
 
-      const lines = started.output().trim().split('\n');
-      expect(code).toBe(1);
-      expect(lines.filter((line) => line.includes(`port ${port} is in use`))).toHaveLength(1);
-      expect(started.output()).not.toMatch(/\n\s+at /);
-      expect(alive(postmasterPid(join(dataDir, 'postgres')))).toBe(false);
-    } finally {
-      await new Promise((resolve) => busy.close(resolve));
-    }
+    const lines = started.output().trim().split('\n');
+    expect(code).toBe(1);
+    expect(lines.filter((line) => line.includes('was edited after it was applied'))).toHaveLength(
+      1,
+    );
+    expect(started.output()).not.toMatch(/\n\s+at /);
+    expect(existsSync(join(dataDir, 'postgres', 'postmaster.pid'))).toBe(false);
+    expect(await answers(databasePort)).toBe(false);
   }, 120_000);
 
   it('adopts a PostgreSQL left running by a run killed with kill -9, and stops it', async () => {

@@ -1,5 +1,5 @@
-import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
+import { hmacHex, signedContent } from '../../functions/core/signatures.js';
 
 /**
  * What a hostile sender tries, field by field: the valid value most of the time (so
@@ -170,6 +170,37 @@ export const signing: fc.Arbitrary<Signing> = fc.oneof(
   fc.constant({ kind: 'before-mutation' as const }),
 );
 
-export function hmacHex(secret: string, content: Buffer): string {
-  return createHmac('sha256', secret).update(content).digest('hex');
+/** A signature as a drawn `Signing` makes it; each route formats its own header from it. */
+export type DrawnSignature =
+  | { readonly kind: 'signed'; readonly timestamp: number | undefined; readonly signature: string }
+  | Extract<Signing, { kind: 'none' | 'garbage' }>;
+
+/**
+ * Signs the body sent (or the one before mutation) with the route's secret (or another)
+ * at `now` (or skewed), over `"<timestamp>.<body>"`, or over the body alone when untimed.
+ */
+export function drawnSignature(
+  how: Signing,
+  delivery: { secret: string; now: Date; original: Buffer; sent: Buffer; timed: boolean },
+): DrawnSignature {
+  const now = Math.floor(delivery.now.getTime() / 1000);
+  const at = delivery.timed ? now : undefined;
+  const sign = (secret: string, timestamp: number | undefined, body: Buffer) => ({
+    kind: 'signed' as const,
+    timestamp,
+    signature: hmacHex(secret, signedContent(body, timestamp?.toString())),
+  });
+  switch (how.kind) {
+    case 'genuine':
+      return sign(delivery.secret, at, delivery.sent);
+    case 'skewed':
+      return sign(delivery.secret, now + how.seconds, delivery.sent);
+    case 'other-secret':
+      return sign('someone-else', at, delivery.sent);
+    case 'none':
+    case 'garbage':
+      return how;
+    case 'before-mutation':
+      return sign(delivery.secret, at, delivery.original);
+  }
 }

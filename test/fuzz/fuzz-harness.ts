@@ -292,7 +292,6 @@ export async function fuzzRoute<T>(spec: FuzzedRoute<T>): Promise<Tally> {
     { numRuns: FUZZ_RUNS },
   );
   console.info(tally.report(spec.name));
-  expect(tally.inputs).toBe(FUZZ_RUNS);
   return tally;
 }
 

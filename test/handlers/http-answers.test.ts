@@ -1,5 +1,4 @@
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   METRICS_NAMESPACE,
@@ -23,7 +22,7 @@ import {
   lambdaContext,
 } from '../support/handler-harness.js';
 import { httpEvent } from '../support/http-events.js';
-import { signedCallback } from '../support/signed-requests.js';
+import { checkoutEvent, signedCallback, signedStripeDelivery } from '../support/signed-requests.js';
 
 /**
  * Every answer of every route is counted by class under the route's name: a 5xx the
@@ -52,31 +51,11 @@ const failingDatabase: SqlExecutor = {
 };
 
 function stripeDelivery() {
-  const body = JSON.stringify({
-    id: 'evt_http_answers',
-    object: 'event',
-    type: 'checkout.session.completed',
-    livemode: false,
-    data: {
-      object: {
-        id: 'cs_test_http_answers',
-        mode: 'payment',
-        payment_status: 'paid',
-        metadata: { package_slug: 'growth' },
-      },
-    },
-  });
-  const signature = Stripe.webhooks.generateTestHeaderString({
-    payload: body,
-    secret: STRIPE_SECRET,
-    timestamp: Math.floor(h.now().getTime() / 1000),
-  });
-  return httpEvent({
-    method: 'POST',
-    path: '/api/webhooks/stripe',
-    headers: { 'stripe-signature': signature },
-    body,
-  });
+  return signedStripeDelivery(
+    checkoutEvent(h.now(), 'cs_test_http_answers'),
+    STRIPE_SECRET,
+    h.now(),
+  );
 }
 
 function callbackReport() {

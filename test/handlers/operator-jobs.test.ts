@@ -14,13 +14,13 @@ import {
   lambdaContext,
 } from '../support/handler-harness.js';
 import { httpEvent } from '../support/http-events.js';
+import { uniqueId } from '../support/signed-requests.js';
 
 const OPERATOR_ARN = 'arn:aws:sts::123456789012:assumed-role/operators/ada';
 
 let h: Harness;
 let readJob: ReturnType<typeof createJobReadHandler>;
 let createJob: ReturnType<typeof createJobCreateHandler>;
-let sequence = 0;
 
 beforeAll(async () => {
   h = await handlerHarness();
@@ -36,11 +36,6 @@ beforeEach(() => {
   h.telemetry.counters.clear();
   h.log.entries.length = 0;
 });
-
-function unique(prefix: string): string {
-  sequence += 1;
-  return `${prefix}-${sequence}-${Math.random().toString(36).slice(2, 10)}`;
-}
 
 /** An operator's request as API Gateway delivers it after IAM authorisation. */
 function asOperator(event: APIGatewayProxyEventV2, userArn = OPERATOR_ARN): APIGatewayProxyEventV2 {
@@ -99,7 +94,7 @@ async function get(sessionId: string) {
   return { statusCode: response.statusCode, body: JSON.parse(response.body ?? '{}') };
 }
 
-function comp(email = `${unique('tenant')}@example.com`) {
+function comp(email = `${uniqueId('tenant')}@example.com`) {
   return { package_slug: 'scale', customer_email: email, reason: 'partner programme' };
 }
 
@@ -129,7 +124,7 @@ async function rejectionsFor(reference: string | null) {
 
 describe('reading a job', () => {
   it('answers the job row, its account and its history', async () => {
-    const sessionId = `cs_test_${unique('read').replaceAll('-', '_')}`;
+    const sessionId = `cs_test_${uniqueId('read')}`;
     const { job } = await recordSettledCheckout(
       h.deps.db,
       {
@@ -184,7 +179,7 @@ describe('asking for a job', () => {
   it('records the job under a synthetic session, hands it off and answers 202 with where to follow it', async () => {
     const request = comp();
 
-    const { statusCode, body } = await post(request, { key: unique('key') });
+    const { statusCode, body } = await post(request, { key: uniqueId('key') });
 
     expect(statusCode).toBe(202);
     const job = await jobById(body.jobId);
@@ -216,7 +211,7 @@ describe('asking for a job', () => {
   });
 
   it('answers the same job for the same key and body, without a second hand-off', async () => {
-    const key = unique('key');
+    const key = uniqueId('key');
     const request = comp();
 
     const first = await post(request, { key });
@@ -234,7 +229,7 @@ describe('asking for a job', () => {
   });
 
   it('refuses the same key with another body with a 409 that names the key', async () => {
-    const key = unique('key');
+    const key = uniqueId('key');
     const first = await post(comp(), { key });
     const jobsBefore = await count('FROM provisioning_jobs');
 
@@ -250,7 +245,7 @@ describe('asking for a job', () => {
   });
 
   it('gives one job and one hand-off for 20 concurrent identical requests', async () => {
-    const key = unique('key');
+    const key = uniqueId('key');
     const request = comp();
 
     const responses = await Promise.all(Array.from({ length: 20 }, () => post(request, { key })));
@@ -268,15 +263,15 @@ describe('asking for a job', () => {
   it('gives distinct jobs for distinct keys, even with the same body', async () => {
     const request = comp();
 
-    const first = await post(request, { key: unique('key') });
-    const second = await post(request, { key: unique('key') });
+    const first = await post(request, { key: uniqueId('key') });
+    const second = await post(request, { key: uniqueId('key') });
 
     expect(first.body.jobId).not.toBe(second.body.jobId);
     expect(sends()).toHaveLength(2);
   });
 
   it('records who asked as operator:unknown when there is no IAM identity', async () => {
-    const { body } = await post(comp(), { key: unique('key'), operator: false });
+    const { body } = await post(comp(), { key: uniqueId('key'), operator: false });
 
     const job = await jobById(body.jobId);
     const read = await get(job.stripe_session_id);
@@ -287,7 +282,7 @@ describe('asking for a job', () => {
     h.sqs.reset();
     h.sqs.rejects(new Error('SQS unavailable'));
 
-    const { statusCode, body } = await post(comp(), { key: unique('key') });
+    const { statusCode, body } = await post(comp(), { key: uniqueId('key') });
 
     expect(statusCode).toBe(202);
     expect(await jobById(body.jobId)).toMatchObject({ status: 'enqueued', attempts: 1 });
@@ -344,7 +339,7 @@ describe('refusing a bad request', () => {
     ['an unknown field', { packageSlug: 'scale' }, /packageSlug/],
     ['an empty reason', { reason: '  ' }, /^reason: /],
   ])('refuses %s with a 400 naming the field, and records why', async (_, change, message) => {
-    const key = unique('key');
+    const key = uniqueId('key');
     let response: Awaited<ReturnType<typeof post>> | undefined;
 
     const written = await nothingWritten(async () => {
@@ -360,7 +355,7 @@ describe('refusing a bad request', () => {
   });
 
   it('refuses a package the catalogue does not sell, which the operator can fix', async () => {
-    const key = unique('key');
+    const key = uniqueId('key');
     let response: Awaited<ReturnType<typeof post>> | undefined;
 
     const written = await nothingWritten(async () => {
@@ -376,13 +371,13 @@ describe('refusing a bad request', () => {
   });
 
   it('refuses a body that is not JSON', async () => {
-    const response = await post(undefined, { key: unique('key'), raw: 'package_slug=scale' });
+    const response = await post(undefined, { key: uniqueId('key'), raw: 'package_slug=scale' });
 
     expect(response).toEqual({ statusCode: 400, body: { error: 'body: must be a JSON object' } });
   });
 
   it('lets the same key succeed once the request is corrected', async () => {
-    const key = unique('key');
+    const key = uniqueId('key');
     await post({ ...comp(), package_slug: 'platinum' }, { key });
 
     const corrected = await post(comp(), { key });

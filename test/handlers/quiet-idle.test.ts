@@ -9,7 +9,7 @@ import { createWatchdogHandler } from '../../functions/handlers/watchdog.js';
 import { type Harness, handlerHarness, lambdaContext } from '../support/handler-harness.js';
 import { checkoutEvent, intake, uniqueId } from '../support/intake.js';
 import { checkout } from '../support/jobs.js';
-import { VirtualTimer } from '../support/virtual-timer.js';
+import { virtualClock } from '../support/virtual-clock.js';
 
 /**
  * A quiet idle (services/quiet.ts): with nothing in flight, ticks publish the gauge
@@ -50,7 +50,7 @@ async function tick() {
     quiet: marker,
     telemetry,
     queue: h.queue,
-    timer: new VirtualTimer(),
+    timer: virtualClock(),
     settings: { batchSize: 25, maxRedrivesPerSecond: 20 },
   });
   const before = h.bridge.calls.length;

@@ -12,7 +12,7 @@ import {
   handlerHarness,
   lambdaContext,
 } from '../support/handler-harness.js';
-import { VirtualTimer } from '../support/virtual-timer.js';
+import { virtualClock } from '../support/virtual-clock.js';
 
 let h: Harness;
 
@@ -23,7 +23,6 @@ afterEach(async () => {
   await h.close();
 });
 
-/** Virtual milliseconds: sleeping advances them at once (yielding, so overlapping runs interleave). */
 /** The production SQS adapter (over the mocked client), noting the virtual time of each send. */
 function timedQueue(timer: Timer, sentAt: number[] = []): HandoffQueue & { sentAt: number[] } {
   return {
@@ -37,7 +36,7 @@ function timedQueue(timer: Timer, sentAt: number[] = []): HandoffQueue & { sentA
 
 function reconciler(
   settings: Partial<ReconcileSettings> = {},
-  timer = new VirtualTimer(),
+  timer = virtualClock(),
   queue = timedQueue(timer),
 ) {
   const handler = createReconcileHandler({

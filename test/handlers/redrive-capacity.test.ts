@@ -6,7 +6,7 @@ import { RECONCILE_TIMEOUT_SECONDS } from '../../functions/core/reconcile-timing
 import { createReconcileHandler } from '../../functions/handlers/reconcile.js';
 import type { ReconcileSummary } from '../../functions/services/reconcile.js';
 import { type Harness, handlerHarness, lambdaContext } from '../support/handler-harness.js';
-import { VirtualTimer } from '../support/virtual-timer.js';
+import { virtualClock } from '../support/virtual-clock.js';
 
 /**
  * Re-drive capacity in AWS: after an outage, 10,000 stranded jobs are re-driven within
@@ -31,7 +31,7 @@ afterAll(async () => {
 
 describe('re-drive capacity at the default cap', () => {
   it('re-drives 10,000 stranded jobs within one tick at 20/s, and an overlapping run sends nothing', async () => {
-    const timer = new VirtualTimer();
+    const timer = virtualClock();
     const sentAt: number[] = [];
     const sqsQueue = h.queue;
     const queue: HandoffQueue = {

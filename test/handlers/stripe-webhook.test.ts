@@ -28,8 +28,6 @@ beforeEach(() => {
   h.log.entries.length = 0;
 });
 
-/** A fresh id per test, so tests sharing the database never see each other's rows. */
-
 interface SessionOptions {
   readonly eventId?: string;
   readonly type?: string;

@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -108,12 +108,12 @@ describe('traces of a function in Lambda (X-Ray active tracing, the Powertools T
         },
       },
     );
-    // The daemon's datagrams may trail the process by a moment.
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    const named = (name: string) => documents.filter((doc) => doc.name === name);
+    // The daemon's datagrams may trail the process by a moment; the handler's closes last.
+    await vi.waitFor(() => expect(named('## index.handler')).toHaveLength(1));
 
     expect(stdout.trim()).toBe('accepted');
     expect(trigger).toHaveLength(1);
-    const named = (name: string) => documents.filter((doc) => doc.name === name);
     const handler = named('## index.handler')[0];
     expect(handler?.annotations).toMatchObject({
       jobId: '4b0c3ff8-6a2f-4c4e-9d7e-3f5f2a9c1b7e',

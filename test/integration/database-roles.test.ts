@@ -1,6 +1,6 @@
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DataApiExecutor } from '../../functions/db/data-api-executor.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { DataApiExecutor } from '../../functions/db/data-api-executor.js';
 import {
   DATABASE_ROLES,
   type DatabaseRole,
@@ -13,36 +13,26 @@ import { readJob } from '../../functions/db/jobs/operator-actions.js';
 import { recordRejectedInput } from '../../functions/db/rejected-inputs-repository.js';
 import { sqlTextHazards } from '../../functions/db/sql-text.js';
 import { readSessionStatus } from '../../functions/db/status-repository.js';
-import { DataApiBridge } from '../support/data-api-bridge.js';
-import { TEST_DATA_API_TARGET } from '../support/executors.js';
-import { freshDatabase, type TestDatabase } from '../support/postgres.js';
+import type { DataApiBridge } from '../support/data-api-bridge.js';
+import { bridgedExecutor } from '../support/executors.js';
+import { checkout, jobsDatabase, LEASE_SECONDS, recordedJob, T0 } from '../support/jobs.js';
 
 /**
  * The roles the functions log in as, on the real PostgreSQL through the Data API bridge
  * (the bridge logs in as the role, as the Data API does with the role's secret).
  */
 
-let db: TestDatabase;
+const database = jobsDatabase();
 const bridges: DataApiBridge[] = [];
-const NOW = new Date('2026-11-23T10:00:00Z');
-
-beforeAll(async () => {
-  db = await freshDatabase();
-  await db.pool.query(
-    "INSERT INTO packages (slug, tier, tokens_quota) VALUES ('growth', 'growth', 1100000)",
-  );
-});
 afterAll(async () => {
   for (const bridge of bridges) await bridge.close();
-  await db.close();
 });
 
-function executorAs(role: DatabaseRole): DataApiExecutor {
-  const bridge = new DataApiBridge({ connectionString: db.connectionStringAs(role) });
+/** The Data API executor as the role, or as the master user; its bridge closes after the file. */
+function executorAs(role?: DatabaseRole): DataApiExecutor {
+  const { executor, bridge } = bridgedExecutor(database(), role ? { as: role } : {});
   bridges.push(bridge);
-  return new DataApiExecutor(bridge.client(), TEST_DATA_API_TARGET, {
-    retry: { baseDelayMs: 5, maxDelayMs: 50, budgetMs: 1_000 },
-  });
+  return executor;
 }
 
 /** The SQLSTATE a statement was refused with (42501: insufficient privilege). */
@@ -55,24 +45,9 @@ async function refusal(run: () => Promise<unknown>): Promise<string | undefined>
   }
 }
 
-async function recordJob(sessionId: string) {
-  return recordSettledCheckout(
-    db.executor,
-    {
-      stripeSessionId: sessionId,
-      stripeCustomerId: null,
-      customerEmail: 'buyer@example.com',
-      packageSlug: 'growth',
-      callbackUrl: 'https://handoff.example.com/api/internal/provisioning/callback',
-    },
-    NOW,
-    360,
-  );
-}
-
 describe('the read-only role (status and operator read routes)', () => {
   it('reads what the status route and the operator read route read', async () => {
-    await recordJob('cs_test_roles_read');
+    await recordedJob(database().executor, T0, { stripeSessionId: 'cs_test_roles_read' });
     const reader = executorAs('reader');
 
     expect(await readSessionStatus(reader, 'cs_test_roles_read')).toMatchObject({
@@ -82,12 +57,14 @@ describe('the read-only role (status and operator read routes)', () => {
   });
 
   it('cannot write: no insert, update or delete anywhere, the trail of refusals included', async () => {
-    const { job } = await recordJob('cs_test_roles_write');
+    const job = await recordedJob(database().executor, T0, {
+      stripeSessionId: 'cs_test_roles_write',
+    });
     const reader = executorAs('reader');
 
     const attempts = {
       insert: () =>
-        recordRejectedInput(reader, { source: 'callback', reference: null, reason: 'x' }, NOW),
+        recordRejectedInput(reader, { source: 'callback', reference: null, reason: 'x' }, T0),
       update: () =>
         reader.execute(`UPDATE provisioning_jobs SET status = 'provisioned' WHERE id = :id`, {
           id: { type: 'uuid', value: job.id },
@@ -100,9 +77,10 @@ describe('the read-only role (status and operator read routes)', () => {
     for (const [what, attempt] of Object.entries(attempts)) {
       expect(await refusal(attempt), what).toBe('42501');
     }
-    const { rows } = await db.pool.query('SELECT status FROM provisioning_jobs WHERE id = $1', [
-      job.id,
-    ]);
+    const { rows } = await database().pool.query(
+      'SELECT status FROM provisioning_jobs WHERE id = $1',
+      [job.id],
+    );
     expect(rows[0]?.status).toBe('enqueued');
   });
 });
@@ -111,19 +89,8 @@ describe('the application role (every other function)', () => {
   it('does what the handlers do: records a checkout, its history and a refusal', async () => {
     const app = executorAs('app');
 
-    const { created } = await recordSettledCheckout(
-      app,
-      {
-        stripeSessionId: 'cs_test_roles_app',
-        stripeCustomerId: 'cus_1',
-        customerEmail: 'buyer@example.com',
-        packageSlug: 'growth',
-        callbackUrl: 'https://handoff.example.com/api/internal/provisioning/callback',
-      },
-      NOW,
-      360,
-    );
-    await recordRejectedInput(app, { source: 'callback', reference: 'cs_x', reason: 'y' }, NOW);
+    const { created } = await recordSettledCheckout(app, checkout(), T0, LEASE_SECONDS);
+    await recordRejectedInput(app, { source: 'callback', reference: 'cs_x', reason: 'y' }, T0);
 
     expect(created).toBe(true);
   });
@@ -147,7 +114,7 @@ describe('the application role (every other function)', () => {
     }
     // PostgreSQL answers a grant on a table one does not own with a warning, and grants nothing.
     await app.execute(`GRANT INSERT ON provisioning_jobs TO ${DATABASE_ROLES.reader}`);
-    const { rows } = await db.pool.query(
+    const { rows } = await database().pool.query(
       `SELECT 1 FROM information_schema.role_table_grants
        WHERE grantee = $1 AND table_name = 'provisioning_jobs' AND privilege_type = 'INSERT'`,
       [DATABASE_ROLES.reader],
@@ -158,7 +125,7 @@ describe('the application role (every other function)', () => {
 
 describe('the grants', () => {
   it('name every table of the schema, so a new table cannot be forgotten', async () => {
-    const { rows } = await db.pool.query<{ table_name: string }>(
+    const { rows } = await database().pool.query<{ table_name: string }>(
       "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1",
     );
 
@@ -166,7 +133,7 @@ describe('the grants', () => {
   });
 
   it('give the roles nothing on a table beyond its line', async () => {
-    const { rows } = await db.pool.query<{
+    const { rows } = await database().pool.query<{
       grantee: string;
       table_name: string;
       privilege: string;
@@ -216,14 +183,12 @@ describe('setting a role password', () => {
   it('lets the role log in with the password, set through the Data API', async () => {
     const role = `roles_test_${Date.now().toString(36)}`;
     const password = 'pw-Zx9kQ2mV7pL4sT8wR1nB6';
-    await db.pool.query(`CREATE ROLE ${role} NOLOGIN`);
-    const bridge = new DataApiBridge({ pool: db.pool });
-    bridges.push(bridge);
-    const master = new DataApiExecutor(bridge.client(), TEST_DATA_API_TARGET);
+    await database().pool.query(`CREATE ROLE ${role} NOLOGIN`);
+    const master = executorAs();
 
     try {
       await master.execute(setPasswordStatement(role, password));
-      const as = new URL(db.connectionString);
+      const as = new URL(database().connectionString);
       as.username = role;
       as.password = password;
       const client = new pg.Client({ connectionString: as.toString() });
@@ -232,12 +197,13 @@ describe('setting a role password', () => {
       await client.end();
 
       expect(rows[0]?.who).toBe(role);
-      const stored = await db.pool.query('SELECT rolpassword FROM pg_authid WHERE rolname = $1', [
-        role,
-      ]);
+      const stored = await database().pool.query(
+        'SELECT rolpassword FROM pg_authid WHERE rolname = $1',
+        [role],
+      );
       expect(String(stored.rows[0]?.rolpassword)).toMatch(/^SCRAM-SHA-256\$4096:/);
     } finally {
-      await db.pool.query(`DROP ROLE ${role}`);
+      await database().pool.query(`DROP ROLE ${role}`);
     }
   });
 

@@ -5,6 +5,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readRolePassword } from '../../functions/adapters/secrets.js';
+import { DATABASE_ROLES } from '../../functions/db/database-roles.js';
 import { readSessionStatus } from '../../functions/db/status-repository.js';
 import { applyMigrationsOnDeploy } from '../../functions/handlers/migrate.js';
 import { bridgedExecutor } from '../support/executors.js';
@@ -22,6 +23,15 @@ async function ledger(db: TestDatabase): Promise<string[]> {
     'SELECT version FROM schema_migrations ORDER BY version',
   );
   return rows.map((row) => row.version);
+}
+
+/** The stored (salted) password of each role the functions log in as. */
+async function storedPasswords(db: TestDatabase): Promise<Record<string, string | null>> {
+  const { rows } = await db.pool.query<{ role: string; password: string | null }>(
+    'SELECT rolname AS role, rolpassword AS password FROM pg_authid WHERE rolname = ANY($1)',
+    [Object.values(DATABASE_ROLES)],
+  );
+  return Object.fromEntries(rows.map((row) => [row.role, row.password]));
 }
 
 async function tableExists(db: TestDatabase, table: string): Promise<boolean> {
@@ -65,6 +75,8 @@ describe('deploy-time migration custom resource', () => {
     // Prepare
     db = await freshDatabase({ migrated: false });
     const { executor } = bridgedExecutor(db);
+    // The roles are cluster-wide and already have these passwords: each set salts anew.
+    const before = await storedPasswords(db);
 
     // Act
     await applyMigrationsOnDeploy(
@@ -74,7 +86,13 @@ describe('deploy-time migration custom resource', () => {
       TEST_ROLE_PASSWORDS,
     );
 
-    // Assess: the read-only role logs in with its password and reads what the status route reads.
+    // Assess: each role's password was set again, ...
+    const after = await storedPasswords(db);
+    for (const role of Object.values(DATABASE_ROLES)) {
+      expect(after[role], role).toMatch(/^SCRAM-SHA-256\$/);
+      expect(after[role], role).not.toBe(before[role]);
+    }
+    // ... and the read-only role logs in with its password and reads what the status route reads.
     const reader = bridgedExecutor(db, { as: 'reader' });
     expect(await readSessionStatus(reader.executor, 'cs_test_nobody')).toBeUndefined();
     await reader.bridge.close();
