@@ -25,7 +25,7 @@ import {
   signedCallback,
   signedStripeDelivery,
 } from '../test/support/signed-requests.js';
-import { VirtualTimer } from '../test/support/virtual-timer.js';
+import { virtualClock } from '../test/support/virtual-clock.js';
 import type { BenchDatabase } from './database.js';
 
 /**
@@ -114,7 +114,7 @@ function world(database: BenchDatabase) {
       return createReconcileHandler({
         ...deps,
         queue,
-        timer: new VirtualTimer(),
+        timer: virtualClock(),
         ...(withMarker ? { quiet } : {}),
         settings: { batchSize: 25, maxRedrivesPerSecond: 20 },
       });

@@ -5,7 +5,7 @@ import { DEFAULT_RULES } from '../functions/core/rules.js';
 import { createReconcileHandler } from '../functions/handlers/reconcile.js';
 import type { ReconcileSummary } from '../functions/services/reconcile.js';
 import { lambdaContext, silentLog } from '../local/handler-stand-ins.js';
-import { VirtualTimer } from '../test/support/virtual-timer.js';
+import { virtualClock } from '../test/support/virtual-clock.js';
 import type { BenchDatabase } from './database.js';
 import { insertStrandedJobs, withLatency } from './stranded.js';
 
@@ -31,7 +31,7 @@ export async function measureRedrive(
   options: { stranded: number; rate: number; latencyMs: number },
 ): Promise<Redrive> {
   await insertStrandedJobs(database.pool, options.stranded, new Date(Date.now() - 3_600_000));
-  const timer = new VirtualTimer();
+  const timer = virtualClock();
   const slowed = withLatency(database.executor, timer, options.latencyMs);
   const sentAt: number[] = [];
   const queue: HandoffQueue = { send: async () => void sentAt.push(timer.now()) };
