@@ -64,6 +64,24 @@ function triggerHandler(overrides: Partial<SandboxTriggerDependencies> = {}) {
   return { handler, started };
 }
 
+/** Every callback the orchestrator side received verifies with this secret. */
+function expectSignedWith(
+  requests: readonly { body: string; headers: Record<string, unknown> }[],
+  secret: string,
+): void {
+  for (const request of requests) {
+    expect(
+      checkProvisioningSignature({
+        rawBody: request.body,
+        signature: request.headers['x-provisioning-signature'] as string,
+        timestamp: request.headers['x-provisioning-timestamp'] as string,
+        secrets: [secret],
+        now: new Date(),
+      }),
+    ).toBe('valid');
+  }
+}
+
 let closeServer: (() => Promise<void>) | undefined;
 afterEach(async () => {
   await closeServer?.();
@@ -146,17 +164,7 @@ describe('the deployed sandbox orchestrator (sandboxOrchestrator: true)', () => 
       tokens_quota: 1_100_000,
     });
     expect(bodies[5].deployment_id).toBe(bodies[2].deployment_id);
-    for (const request of orchestratorSide.requests) {
-      expect(
-        checkProvisioningSignature({
-          rawBody: request.body,
-          signature: request.headers['x-provisioning-signature'] as string,
-          timestamp: request.headers['x-provisioning-timestamp'] as string,
-          secrets: [CALLBACK_SECRET],
-          now: new Date(),
-        }),
-      ).toBe('valid');
-    }
+    expectSignedWith(orchestratorSide.requests, CALLBACK_SECRET);
   });
 
   it('signs its callbacks with the new callback secret while a rotation holds "new,old", so the route accepts them', async () => {
@@ -174,17 +182,7 @@ describe('the deployed sandbox orchestrator (sandboxOrchestrator: true)', () => 
     );
 
     expect(orchestratorSide.requests).toHaveLength(3);
-    for (const request of orchestratorSide.requests) {
-      expect(
-        checkProvisioningSignature({
-          rawBody: request.body,
-          signature: request.headers['x-provisioning-signature'] as string,
-          timestamp: request.headers['x-provisioning-timestamp'] as string,
-          secrets: ['callback-secret-new-5f3a'],
-          now: new Date(),
-        }),
-      ).toBe('valid');
-    }
+    expectSignedWith(orchestratorSide.requests, 'callback-secret-new-5f3a');
   });
 
   it('refuses a saga invocation that is not a job', async () => {
